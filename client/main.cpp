@@ -1,0 +1,40 @@
+// The `curvecp` binary: one CLI11 app whose subcommands register themselves
+// (client/command_registry.h).
+#include <sodium.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "client/command_registry.h"
+
+int main(int argc, char** argv) {
+  using namespace curvecp;
+  if (sodium_init() < 0) {
+    print_error("fatal: libsodium failed to initialise");
+    return kExitTemporary;
+  }
+  CLI::App app{"curvecp: encrypted, authenticated CurveCP transport (serve, connect, keys)", "curvecp"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "curvecp 0.1.0");
+
+  auto& registry = command_registry();
+  std::sort(registry.begin(), registry.end(), [](const auto& a, const auto& b) { return a.order < b.order; });
+  int exit_code = 0;
+  for (auto& spec : registry) spec.add(app, exit_code);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string what = e.what();
+    std::replace(what.begin(), what.end(), '\n', ' ');
+    print_error("usage: " + what + " (see curvecp --help)");
+    return kExitUsage;
+  }
+  return exit_code;
+}

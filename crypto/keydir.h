@@ -1,0 +1,45 @@
+// Key directories, byte-compatible with curvecpmakekey / curvecpprintkey (CURVECP.md 1),
+// and the safenonce scheme for 16-byte nonces under long-term keys (spec 1.4).
+// This is the only part of crypto/ that touches files; the engines never do.
+#pragma once
+
+#include <string>
+
+#include "core/result.h"
+#include "core/rng.h"
+#include "crypto/keys.h"
+
+namespace curvecp {
+
+// Creates DIR exactly as curvecpmakekey does (modes 0755/0700/0644/0600, lock, noncekey,
+// noncecounter = 0, every file fsync'ed). An existing DIR is an error.
+Status make_key_directory(const std::string& dir, Rng& rng);
+
+Result<PublicKey> load_public_key(const std::string& dir);
+// Reads DIR/.expertsonly/secretkey (exactly 32 bytes).
+Result<SecretKey> load_secret_key(const std::string& dir);
+
+// safenonce (spec 1.4): lockf-serialised counter reservation in DIR/.expertsonly, TEA-64
+// encryption under noncekey. `long_term` reserves 2^20 values per disk update (server),
+// otherwise 1 (client vouch). Opens the directory by descriptor at creation, so a later
+// chdir does not matter.
+class KeyDirNonceSource final : public NonceSource {
+ public:
+  static Result<std::unique_ptr<KeyDirNonceSource>> open(const std::string& dir, bool long_term, Rng& rng);
+  ~KeyDirNonceSource() override;
+  Result<Nonce16> next_nonce16() override;
+
+ private:
+  KeyDirNonceSource() = default;
+  int dirfd_ = -1;
+  bool long_term_ = false;
+  bool key_loaded_ = false;
+  Rng* rng_ = nullptr;
+  SharedKey nonce_key_;
+  uint64_t low_ = 0, high_ = 0;
+};
+
+// The block cipher E of spec 1.4 ("TEA with 64-bit words"), exposed for known-answer tests.
+Nonce16 safenonce_encrypt(const uint8_t key[32], const uint8_t block[16]);
+
+}  // namespace curvecp

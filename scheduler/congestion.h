@@ -1,0 +1,93 @@
+// Congestion-control interface, after Linux tcp_congestion_ops (ARCHITECTURE.md):
+// a few required hooks, optional ones defaulting to nothing, small sample structs.
+// Controllers are rate-based (CurveCP schedules blocks in time, CURVECP.md 7) but may
+// also cap the bytes in flight. Created per connection by name through the registry, so
+// `--scheduler NAME` needs no if-ladder anywhere else. Shared state that must survive a
+// controller switch (RTT estimator, delay history) lives in PathState, owned by the stream.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/rng.h"
+#include "core/time.h"
+
+namespace curvecp {
+
+// Long-lived path statistics, owned by the stream and handed to every controller, so a
+// controller switch keeps the RTT and delay history (issue 3, item 3).
+struct PathState {
+  // Jacobson/Karels estimator (RFC 6298 gains 1/8, 1/4).
+  Duration srtt{0};
+  Duration rttvar{0};
+  Duration latest_rtt{0};
+  Duration min_rtt = Duration::infinite();  // lifetime minimum: base delay estimate
+  bool has_rtt_sample = false;
+  uint64_t rtt_samples = 0;
+  // Windowed minimum over the last ~10 s (base delay that follows route changes).
+  Duration windowed_min_rtt = Duration::infinite();
+  // Loss history: packets declared lost / sent, long-term and recent.
+  uint64_t packets_sent = 0;
+  uint64_t packets_lost = 0;
+  uint64_t bytes_acked = 0;
+};
+
+struct AckSample {
+  Timestamp now;
+  Duration rtt;             // sample for the acknowledged transmission (Karn: none on retransmits)
+  bool has_rtt = false;
+  uint64_t bytes_acked = 0; // newly acknowledged bytes (payload + header)
+  uint64_t bytes_in_flight = 0;  // after this ack
+  uint64_t delivered_bytes = 0;  // total delivered so far (for rate samples)
+  bool app_limited = false;
+};
+
+struct LossSample {
+  Timestamp now;
+  uint64_t bytes_lost = 0;
+  uint64_t bytes_in_flight = 0;
+  bool is_timeout = false;  // retransmission timer fired (vs. detected by selective acks)
+};
+
+struct SendSample {
+  Timestamp now;
+  uint64_t bytes = 0;
+  bool retransmission = false;
+};
+
+class CongestionController {
+ public:
+  virtual ~CongestionController() = default;
+  virtual std::string_view name() const = 0;
+
+  // Required hooks.
+  virtual void on_ack(const AckSample& s, const PathState& path) = 0;
+  virtual void on_loss(const LossSample& s, const PathState& path) = 0;
+  // Earliest time the next packet may leave (pacing); `now` if it may go at once.
+  virtual Timestamp next_send_time(Timestamp now) const = 0;
+
+  // Optional hooks.
+  virtual void on_send(const SendSample&) {}
+  // Bytes-in-flight cap; the stream also applies the peer's flow-control window.
+  virtual uint64_t window_bytes() const { return UINT64_MAX; }
+  // Retransmission timeout; the default is RFC 6298 from PathState.
+  virtual Duration retransmit_timeout(const PathState& path) const;
+  // Called when the stream has been idle (nothing in flight, nothing to send).
+  virtual void on_idle(Timestamp) {}
+  // Current pacing rate, for statistics.
+  virtual double rate_bytes_per_s() const = 0;
+};
+
+// Registry: create a controller by name ("chicago", "reference-chicago", ...).
+using ControllerFactory = std::function<std::unique_ptr<CongestionController>(Rng& rng, Timestamp now)>;
+
+void register_controller(std::string name, ControllerFactory factory);
+// nullptr for an unknown name.
+std::unique_ptr<CongestionController> make_controller(std::string_view name, Rng& rng, Timestamp now);
+std::vector<std::string> controller_names();
+
+}  // namespace curvecp

@@ -1,0 +1,106 @@
+// One reliable, ordered, bidirectional byte stream over CurveCP messages (CURVECP.md 6),
+// sans-I/O. The owner feeds decrypted messages in with on_message(), drains messages to
+// seal and send with poll_transmit(), and arms one timer at next_timeout(). Application
+// bytes go in with write()/close_write() and come out with read().
+//
+// Wire-compatible with the reference curvecpmessage: toward a peer that has not announced
+// our extension (docs/EXTENSIONS.md) it never sends past the reference's 128 KiB window
+// and keeps messages within 1088 bytes (640 inside client Initiates).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/bytes.h"
+#include "core/result.h"
+#include "core/rng.h"
+#include "core/time.h"
+#include "scheduler/congestion.h"
+
+namespace curvecp {
+
+enum class StreamRole : uint8_t { client, server };
+
+struct StreamConfig {
+  StreamRole role = StreamRole::server;
+  // Bounded memory per connection (issue 3, item 1). The receive window we announce to
+  // curvecp peers equals receive_buffer_bytes.
+  size_t send_buffer_bytes = 4 << 20;
+  size_t receive_buffer_bytes = 4 << 20;
+  std::string controller = "chicago";
+  // Client side, "server speaks first": send an empty ping block at once (CURVECP.md 6.10)
+  // so the Initiate goes out even if the program writes nothing.
+  bool ping_at_start = false;
+};
+
+struct StreamStats {
+  uint64_t bytes_sent = 0;          // application bytes acknowledged by the peer
+  uint64_t bytes_received = 0;      // application bytes delivered
+  uint64_t messages_sent = 0;
+  uint64_t messages_received = 0;
+  uint64_t retransmissions = 0;
+  uint64_t timeouts = 0;
+  uint64_t bad_messages = 0;        // dropped by the message-format rules
+  Duration srtt{0};
+  Duration min_rtt{0};
+  double rate_bytes_per_s = 0;
+  uint64_t bytes_in_flight = 0;
+  bool peer_is_curvecp = false;     // peer announced our window extension
+  uint64_t peer_window_bytes = 0;
+};
+
+class Stream {
+ public:
+  // `rng` must outlive the stream. Fails only on an unknown controller name.
+  static Result<std::unique_ptr<Stream>> create(const StreamConfig& config, Rng& rng, Timestamp now);
+  virtual ~Stream() = default;
+
+  // --- application -> network ---
+  // Bytes write() would accept now (free send-buffer space; 0 after close_write).
+  virtual size_t send_space() const = 0;
+  // Copies up to send_space() bytes into the send buffer; returns how many.
+  virtual size_t write(Bytes data) = 0;
+  // Ends our direction after everything written: SUCC, or FAIL when `failure`.
+  virtual void close_write(bool failure = false) = 0;
+  // Everything we wrote, and our EOF, has been acknowledged.
+  virtual bool write_finished() const = 0;
+
+  // --- network -> application ---
+  // Contiguous received bytes not yet read.
+  virtual size_t readable() const = 0;
+  // Copies up to out.size() contiguous bytes out; returns how many.
+  virtual size_t read(MutableBytes out) = 0;
+  // The peer's EOF has arrived and every byte before it has been read.
+  virtual bool read_finished() const = 0;
+  // The peer ended its stream with FAIL (meaningful once read_finished()).
+  virtual bool read_failed() const = 0;
+
+  // --- network side ---
+  // A decrypted message from the peer (any length; bad ones are dropped and counted).
+  virtual void on_message(Timestamp now, Bytes message) = 0;
+  // Writes the next message that is due at `now` into `out` (>= 1088 bytes), at most
+  // `max_message_bytes` long (640 inside client Initiates), and returns its length
+  // (a multiple of 16, 48..1088), or 0 when nothing may be sent now. Call repeatedly
+  // until it returns 0; then arm a timer at next_timeout().
+  virtual size_t poll_transmit(Timestamp now, MutableBytes out, size_t max_message_bytes) = 0;
+  // When poll_transmit next needs calling (retransmission, pacing, delayed ack, ping);
+  // never() when nothing is pending.
+  virtual Timestamp next_timeout() const = 0;
+
+  // Both directions finished: our EOF acknowledged and the peer's EOF fully read.
+  bool done() const { return write_finished() && read_finished(); }
+  // Time of the last message received from the peer (for idle timeouts).
+  virtual Timestamp last_receive_time() const = 0;
+
+  // Switches the congestion controller on a live stream, keeping PathState (RTT and delay
+  // history). Fails on an unknown name.
+  virtual Status set_controller(std::string_view name, Timestamp now) = 0;
+  virtual std::string_view controller_name() const = 0;
+
+  virtual StreamStats stats() const = 0;
+};
+
+}  // namespace curvecp
