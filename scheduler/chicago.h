@@ -1,0 +1,94 @@
+// `chicago`: our rate-based congestion controller (design notes in chicago.cpp).
+// Exposed as a class, not only through the registry, so tests and the simulator can
+// read its mode; everything else creates it by name (make_controller("chicago", ...)).
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "core/rng.h"
+#include "core/time.h"
+#include "scheduler/cc_ack_rate.h"
+#include "scheduler/cc_base_delay.h"
+#include "scheduler/cc_pacer.h"
+#include "scheduler/cc_windowed_filter.h"
+#include "scheduler/congestion.h"
+
+namespace curvecp {
+
+class ChicagoController final : public CongestionController {
+ public:
+  enum class Mode : uint8_t {
+    startup,      // doubling per RTT until the queue delay rises
+    drain,        // below the delivery rate until the start-up queue is gone
+    cruise,       // delay-based AIMD around a short queue (the default)
+    competitive,  // loss-based AIMD while a buffer-filling flow holds the queue
+  };
+
+  ChicagoController(Rng& rng, Timestamp now);
+
+  std::string_view name() const override { return "chicago"; }
+  void on_ack(const AckSample& s, const PathState& path) override;
+  void on_loss(const LossSample& s, const PathState& path) override;
+  Timestamp next_send_time(Timestamp now) const override { return pacer_.next_send_time(now); }
+  void on_send(const SendSample& s) override;
+  uint64_t window_bytes() const override;
+  void on_idle(Timestamp now) override;
+  double rate_bytes_per_s() const override { return rate_bytes_per_s_; }
+
+  Mode mode() const { return mode_; }
+  // Current base-delay estimate (infinite before the first RTT sample).
+  Duration base_delay() const { return base_.base(); }
+  // Long-term fraction of transmissions declared lost (0..1).
+  double long_term_loss() const { return long_term_loss_; }
+
+ private:
+  Duration smoothed_rtt() const;
+  Duration queue_high_water() const;
+  void end_round(Timestamp now);
+  void start_round(Timestamp now);
+  void decrease(Timestamp now, double factor);
+  void enter(Mode mode, Timestamp now);
+  void clamp_rate();
+
+  Rng& rng_;
+  Mode mode_ = Mode::startup;
+  double rate_bytes_per_s_;
+  CcPacer pacer_;
+  CcAckRate ack_rate_;
+  CcBaseDelay base_;
+  // Largest pacing rate of the last few seconds: where to resume after an unfounded backoff.
+  CcWindowedFilter<double, std::greater<double>> recent_max_rate_;
+
+  Duration srtt_{0};
+  bool has_rtt_ = false;
+  Timestamp last_ack_time_{0};
+  Timestamp mode_since_{0};
+  Timestamp last_decrease_{0};
+  bool has_decreased_ = false;
+
+  // One "round" is one smoothed RTT; per-round minima filter ack compression and jitter.
+  Timestamp round_start_{0};
+  Duration round_min_rtt_ = Duration::infinite();
+  uint64_t round_samples_ = 0;
+  uint64_t round_sent_ = 0;
+  uint64_t round_lost_ = 0;
+  Duration last_round_queue_{0};
+
+  // Competition detector: the lowest per-round queue delay since `low_queue_window_start_`
+  // and how many times we backed off meanwhile.
+  Timestamp low_queue_window_start_{0};
+  Duration window_min_queue_ = Duration::infinite();
+  uint32_t window_decreases_ = 0;
+  // Competitive mode: time of the next probe, and the probe in progress.
+  Timestamp next_probe_{0};
+  bool probing_ = false;
+  Timestamp probe_end_{0};
+  double rate_before_probe_ = 0;
+
+  // Loss statistics: exponentially weighted per transmission.
+  double long_term_loss_ = 0;
+  uint64_t transmissions_ = 0;
+};
+
+}  // namespace curvecp
