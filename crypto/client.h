@@ -60,6 +60,10 @@ class ClientHandshake {
   // Largest message seal() takes now: 640 before the first Server Message, 1088 after.
   size_t max_message_bytes() const;
 
+  // True when the server's long-term key is a low-order point (beforenm fails): the
+  // handshake then starts in state timed_out and sends nothing.
+  bool server_key_invalid() const { return server_key_invalid_; }
+
  private:
   size_t write_nonce(uint8_t* at);  // increments then writes the 8-byte counter
 
@@ -76,6 +80,7 @@ class ClientHandshake {
   uint64_t nonce_ = 0;
   uint64_t last_server_nonce_ = 0;
   bool got_server_message_ = false;
+  bool server_key_invalid_ = false;
   int hellos_sent_ = 0;
   Timestamp next_hello_;
 };

@@ -69,6 +69,7 @@ class SharedKey {
   bool equals(const SharedKey& o) const;  // constant time
 
  private:
+  friend bool compute_shared(const PublicKey& pk, const uint8_t* sk, SharedKey& out);  // crypto/box.h
   std::array<uint8_t, kKeyBytes> bytes_{};
 };
 

@@ -46,6 +46,7 @@ enum class DropReason : uint8_t {
   wrong_source,        // packet from an address that is not the peer's
   table_full,          // new connection refused: connection table full
   bad_message,         // decrypted message violates the message-layer format
+  nonce_failure,       // our own nonce source failed or a counter would wrap: cannot answer
   count_
 };
 const char* drop_reason_name(DropReason r);

@@ -1,0 +1,236 @@
+#include "crypto/keydir.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstring>
+
+#include "crypto/box.h"
+
+namespace curvecp {
+
+namespace {
+
+// File names inside a key directory (spec 1.1).
+constexpr const char* kPublicKeyFile = "publickey";
+constexpr const char* kExpertsDir = ".expertsonly";
+constexpr const char* kSecretKeyFile = ".expertsonly/secretkey";
+constexpr const char* kLockFile = ".expertsonly/lock";
+constexpr const char* kNonceKeyFile = ".expertsonly/noncekey";
+constexpr const char* kNonceCounterFile = ".expertsonly/noncecounter";
+
+// Spec 1.4: values reserved on disk per counter update.
+constexpr uint64_t kLongTermReservation = uint64_t{1} << 20;
+constexpr uint64_t kShortTermReservation = 1;
+
+std::string errno_text() { return std::strerror(errno); }
+
+// Closes an fd on scope exit.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  bool ok() const { return fd_ >= 0; }
+
+ private:
+  int fd_;
+};
+
+bool write_all(int fd, const uint8_t* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+// Reads exactly n bytes; false on error or early end of file (errno EPROTO then).
+bool read_exactly(int fd, uint8_t* p, size_t n) {
+  while (n > 0) {
+    ssize_t r = ::read(fd, p, n);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    if (r == 0) {
+      errno = EPROTO;
+      return false;
+    }
+    p += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+// Reads exactly out.size() bytes from dirfd/name.
+Status load_file(int dirfd, const std::string& dir, const char* name, MutableBytes out) {
+  Fd fd(::openat(dirfd, name, O_RDONLY | O_CLOEXEC));
+  if (!fd.ok() || !read_exactly(fd.get(), out.data(), out.size())) {
+    const std::string why = errno == EPROTO ? "file too short" : errno_text();
+    return make_error("unable to read " + dir + "/" + name + ": " + why);
+  }
+  return {};
+}
+
+// Creates dirfd/name with exactly `mode` (whatever the umask), writes it completely and
+// fsyncs it before closing (spec 1.1).
+Status save_file(int dirfd, const std::string& dir, const char* name, Bytes data, mode_t mode) {
+  Fd fd(::openat(dirfd, name, O_CREAT | O_WRONLY | O_CLOEXEC, mode));
+  if (!fd.ok() || ::fchmod(fd.get(), mode) != 0 || !write_all(fd.get(), data.data(), data.size()) ||
+      ::fsync(fd.get()) != 0) {
+    return make_error("unable to write " + dir + "/" + name + ": " + errno_text());
+  }
+  return {};
+}
+
+// Opens the lock file and takes the exclusive lockf lock; the lock goes with the fd.
+int open_lock(int dirfd) {
+  int fd = ::openat(dirfd, kLockFile, O_RDWR | O_CLOEXEC);
+  if (fd < 0) return -1;
+  while (::lockf(fd, F_LOCK, 0) != 0) {
+    if (errno != EINTR) {
+      ::close(fd);
+      return -1;
+    }
+  }
+  return fd;
+}
+
+}  // namespace
+
+Status make_key_directory(const std::string& dir, Rng& rng) {
+  // Spec 1.1. Modes are set explicitly instead of through umask(022)/umask(077) as the
+  // reference does, so the result is the same whatever the caller's umask, and no
+  // process-wide state changes.
+  if (::mkdir(dir.c_str(), 0755) != 0) {
+    if (errno == EEXIST) return make_error("key directory " + dir + " already exists");
+    return make_error("unable to create directory " + dir + ": " + errno_text());
+  }
+  if (::chmod(dir.c_str(), 0755) != 0) return make_error("unable to chmod " + dir + ": " + errno_text());
+  Fd dirfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dirfd.ok()) return make_error("unable to open " + dir + ": " + errno_text());
+  if (::mkdirat(dirfd.get(), kExpertsDir, 0700) != 0 || ::fchmodat(dirfd.get(), kExpertsDir, 0700, 0) != 0) {
+    return make_error("unable to create " + dir + "/" + kExpertsDir + ": " + errno_text());
+  }
+
+  KeyPair kp = KeyPair::generate(rng);
+  if (Status s = save_file(dirfd.get(), dir, kPublicKeyFile, kp.pk.bytes, 0644); !s) return s;
+  std::array<uint8_t, kKeyBytes> nonce_key;
+  rng.fill(nonce_key);
+  Status s = save_file(dirfd.get(), dir, kSecretKeyFile, Bytes(kp.sk.data(), kKeyBytes), 0600);
+  const std::array<uint8_t, 1> lock_byte{0};
+  const std::array<uint8_t, 8> zero_counter{};
+  if (s) s = save_file(dirfd.get(), dir, kLockFile, lock_byte, 0600);
+  if (s) s = save_file(dirfd.get(), dir, kNonceKeyFile, nonce_key, 0600);
+  if (s) s = save_file(dirfd.get(), dir, kNonceCounterFile, zero_counter, 0600);
+  wipe(nonce_key);
+  return s;
+}
+
+Result<PublicKey> load_public_key(const std::string& dir) {
+  Fd dirfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dirfd.ok()) return make_error("unable to open key directory " + dir + ": " + errno_text());
+  PublicKey pk;
+  if (Status s = load_file(dirfd.get(), dir, kPublicKeyFile, pk.bytes); !s) return s.error();
+  return pk;
+}
+
+Result<SecretKey> load_secret_key(const std::string& dir) {
+  Fd dirfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dirfd.ok()) return make_error("unable to open key directory " + dir + ": " + errno_text());
+  SecretKey sk;
+  if (Status s = load_file(dirfd.get(), dir, kSecretKeyFile, MutableBytes(sk.data(), kKeyBytes)); !s) return s.error();
+  return sk;
+}
+
+// ---- safenonce (spec 1.4) -------------------------------------------------------------
+
+Result<std::unique_ptr<KeyDirNonceSource>> KeyDirNonceSource::open(const std::string& dir, bool long_term, Rng& rng) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return make_error("unable to open key directory " + dir + ": " + errno_text());
+  std::unique_ptr<KeyDirNonceSource> source(new KeyDirNonceSource());
+  source->dirfd_ = fd;
+  source->long_term_ = long_term;
+  source->rng_ = &rng;
+  return source;
+}
+
+KeyDirNonceSource::~KeyDirNonceSource() {
+  if (dirfd_ >= 0) ::close(dirfd_);
+}
+
+Result<Nonce16> KeyDirNonceSource::next_nonce16() {
+  const Error disaster = make_error("nonce-generation disaster");
+  // Step 1: load the nonce key once, under the lock.
+  if (!key_loaded_) {
+    Fd lock(open_lock(dirfd_));
+    if (!lock.ok()) return disaster;
+    std::array<uint8_t, kKeyBytes> key;
+    Status s = load_file(dirfd_, "", kNonceKeyFile, key);
+    nonce_key_ = SharedKey::from_bytes(key);
+    wipe(key);
+    if (!s) return disaster;
+    key_loaded_ = true;
+  }
+  // Step 2: reserve [low, high) on disk, fsync'ed, before any value in it is used, so a
+  // crash can skip values but never repeat one. A counter that would pass 2^64 is a
+  // disaster rather than a wrap.
+  if (low_ >= high_) {
+    Fd lock(open_lock(dirfd_));
+    if (!lock.ok()) return disaster;
+    std::array<uint8_t, 8> counter;
+    if (!load_file(dirfd_, "", kNonceCounterFile, counter)) return disaster;
+    const uint64_t v = load_le64(counter.data());
+    const uint64_t reservation = long_term_ ? kLongTermReservation : kShortTermReservation;
+    if (v > UINT64_MAX - reservation) return disaster;
+    store_le64(counter.data(), v + reservation);
+    Fd file(::openat(dirfd_, kNonceCounterFile, O_WRONLY | O_CLOEXEC));
+    if (!file.ok() || !write_all(file.get(), counter.data(), counter.size()) || ::fsync(file.get()) != 0) {
+      return disaster;
+    }
+    low_ = v;
+    high_ = v + reservation;
+  }
+  // Steps 3-4: E(noncekey, LE64(low) || 8 random bytes), then low + 1.
+  std::array<uint8_t, 16> block;
+  store_le64(block.data(), low_);
+  rng_->fill(std::span<uint8_t>(block.data() + 8, 8));
+  ++low_;
+  return safenonce_encrypt(nonce_key_.data(), block.data());
+}
+
+// "TEA with 64-bit words" (spec 1.4): 32 rounds, all arithmetic modulo 2^64.
+Nonce16 safenonce_encrypt(const uint8_t key[32], const uint8_t block[16]) {
+  uint64_t v0 = load_le64(block);
+  uint64_t v1 = load_le64(block + 8);
+  const uint64_t k0 = load_le64(key);
+  const uint64_t k1 = load_le64(key + 8);
+  const uint64_t k2 = load_le64(key + 16);
+  const uint64_t k3 = load_le64(key + 24);
+  constexpr uint64_t kDelta = 0x9E3779B97F4A7C15ULL;
+  uint64_t sum = 0;
+  for (int round = 0; round < 32; ++round) {
+    sum += kDelta;
+    v0 += ((v1 << 7) + k0) ^ (v1 + sum) ^ ((v1 >> 12) + k1);
+    v1 += ((v0 << 16) + k2) ^ (v0 + sum) ^ ((v0 >> 8) + k3);
+  }
+  Nonce16 out;
+  store_le64(out.data(), v0);
+  store_le64(out.data() + 8, v1);
+  return out;
+}
+
+}  // namespace curvecp
