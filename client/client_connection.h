@@ -1,0 +1,69 @@
+// The libuv shell around one ClientEngine: its own UDP socket (daemon/udp_socket.h) and
+// one timer (daemon/timer.h). Every callback reads the clock once (EventLoop), feeds the
+// engine, drains its datagrams into the socket, re-arms the timer at next_timeout(), and
+// then tells the owner through the progress handler, which moves application bytes in
+// and out of stream() and calls service() again if it did.
+//
+// Used by `curvecp connect` (one connection) and by the e2e load generator (many
+// connections on one loop).
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "client/client_engine.h"
+#include "core/address.h"
+#include "core/result.h"
+#include "core/rng.h"
+#include "daemon/event_loop.h"
+#include "daemon/timer.h"
+#include "daemon/udp_socket.h"
+
+namespace curvecp {
+
+class ClientConnection {
+ public:
+  // Called after every event that may have changed the stream (data readable, send
+  // space, EOF, phase). It may write to or read from stream() and call service(); it must
+  // not destroy the connection (defer that, e.g. by stopping the loop).
+  using ProgressHandler = std::function<void(Timestamp now)>;
+
+  // Opens a UDP socket on the local address the kernel would use toward the server (so
+  // the local IP is known, for CURVECPLOCALIP), creates the engine and sends the first
+  // Hello at once. Fails with one line (socket errors, unknown controller, bad key).
+  // `rng` must outlive the connection.
+  static Result<std::unique_ptr<ClientConnection>> open(EventLoop& loop, ClientEngineConfig config, Rng& rng,
+                                                        ProgressHandler on_progress,
+                                                        const UdpSocketOptions& socket_options = {});
+  ~ClientConnection() = default;
+  ClientConnection(const ClientConnection&) = delete;
+  ClientConnection& operator=(const ClientConnection&) = delete;
+
+  ClientEngine& engine() { return *engine_; }
+  Stream& stream() { return engine_->stream(); }
+  const Address& local_address() const { return socket_->local_address(); }
+
+  // Sends whatever the engine has due and re-arms the timer. Call after writing to or
+  // reading from stream(). Does not call the progress handler.
+  void service(Timestamp now);
+
+ private:
+  ClientConnection(EventLoop& loop, ProgressHandler on_progress) : loop_(loop), on_progress_(std::move(on_progress)) {}
+  void on_datagrams(std::span<const Datagram> batch, Timestamp now);
+  void on_timer(Timestamp now);
+  void on_writable(Timestamp now);
+  void progress(Timestamp now);
+
+  EventLoop& loop_;
+  ProgressHandler on_progress_;
+  std::unique_ptr<ClientEngine> engine_;
+  std::unique_ptr<UdpSocket> socket_;
+  std::unique_ptr<Timer> timer_;
+  bool in_progress_handler_ = false;
+};
+
+// The local address the kernel picks as source toward `server` (a connected probe socket,
+// never sending anything), with port 0. Fails with the errno text (e.g. no route).
+Result<Address> local_address_toward(const Address& server);
+
+}  // namespace curvecp
