@@ -1,0 +1,287 @@
+#include "daemon/udp_socket.h"
+
+#include <netinet/in.h>
+#include <netinet/udp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "daemon/sockaddr.h"
+
+namespace curvecp {
+
+namespace {
+
+// Segments per GSO super-datagram: the kernel's UDP_MAX_SEGMENTS is 64 on older kernels.
+constexpr size_t kMaxGsoSegments = 64;
+// A super-datagram must fit in one IP packet (65535 minus IP and UDP headers).
+constexpr size_t kMaxGsoBytes = 65000;
+// Headers per sendmmsg call.
+constexpr size_t kSendBatch = 64;
+// recvmmsg calls per readiness event before other events get their turn.
+constexpr int kReceiveRounds = 8;
+constexpr size_t kGroReceiveBufferBytes = 65536;
+constexpr size_t kPlainReceiveBufferBytes = 2048;
+
+void set_buffer(int fd, int force_option, int option, int bytes) {
+  // SO_*BUFFORCE ignores the sysctl maximum but needs CAP_NET_ADMIN; fall back quietly.
+  if (setsockopt(fd, SOL_SOCKET, force_option, &bytes, sizeof bytes) != 0) {
+    setsockopt(fd, SOL_SOCKET, option, &bytes, sizeof bytes);
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<UdpSocket>> UdpSocket::open(EventLoop& loop, const Address& local, ReceiveHandler on_receive,
+                                                   const UdpSocketOptions& options) {
+  std::unique_ptr<UdpSocket> s(new UdpSocket(std::move(on_receive)));
+  sockaddr_storage ss;
+  socklen_t len = to_sockaddr(local, ss);
+  if (len == 0) return make_error("socket: no address family");
+  int domain = local.family == Address::Family::ipv4 ? AF_INET : AF_INET6;
+  s->fd_.reset(socket(domain, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!s->fd_.valid()) return make_error(errno_text("socket", errno));
+  int fd = s->fd_.get();
+
+  set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, options.buffer_bytes);
+  set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, options.buffer_bytes);
+  // Like the reference (spec 2.1) we allow fragmentation of 1184-byte packets on paths
+  // with a small MTU rather than losing them to path-MTU discovery.
+  if (domain == AF_INET) {
+    int v = IP_PMTUDISC_DONT;
+    setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &v, sizeof v);
+  } else {
+    int v = IPV6_PMTUDISC_DONT;
+    setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &v, sizeof v);
+  }
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    return make_error(errno_text(("bind " + local.to_string()).c_str(), errno));
+  }
+  sockaddr_storage bound;
+  socklen_t bound_len = sizeof bound;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_len) != 0) {
+    return make_error(errno_text("getsockname", errno));
+  }
+  s->local_ = from_sockaddr(reinterpret_cast<sockaddr*>(&bound), bound_len);
+
+  if (options.allow_gso) {
+    int zero = 0;  // accepted by kernels that know UDP_SEGMENT; 0 = no default segment size
+    s->gso_ = setsockopt(fd, SOL_UDP, UDP_SEGMENT, &zero, sizeof zero) == 0;
+  }
+  if (options.allow_gro) {
+    int one = 1;
+    s->gro_ = setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
+  }
+
+  // Receive buffers, allocated once.
+  s->receive_buffer_bytes_ = s->gro_ ? kGroReceiveBufferBytes : kPlainReceiveBufferBytes;
+  s->receive_buffers_.resize(kReceiveBatch * s->receive_buffer_bytes_);
+  s->receive_headers_.resize(kReceiveBatch);
+  s->receive_iovecs_.resize(kReceiveBatch);
+  s->receive_addresses_.resize(kReceiveBatch);
+  s->receive_controls_.resize(kReceiveBatch);
+  // The kernel coalesces at most 64 segments per GRO buffer; a batch that would overflow
+  // anyway (tiny hostile datagrams) is handed over early rather than reallocated.
+  s->batch_.reserve(s->gro_ ? kReceiveBatch * 64 : kReceiveBatch);
+
+  s->slots_.resize(std::max<size_t>(options.send_queue_packets, 1));
+  s->send_headers_.resize(kSendBatch);
+  s->send_iovecs_.resize(kSendBatch * kMaxGsoSegments);
+  s->send_controls_.resize(kSendBatch);
+
+  UdpSocket* self = s.get();
+  auto watcher = FdWatcher::create(loop, fd, [self](int events, Timestamp now) { self->on_ready(events, now); });
+  if (!watcher) return watcher.error();
+  s->watcher_ = std::move(watcher.value());
+  s->update_watch();
+  return s;
+}
+
+void UdpSocket::set_receiving(bool on) {
+  receiving_ = on;
+  update_watch();
+}
+
+void UdpSocket::update_watch() {
+  int events = (receiving_ ? FdWatcher::kReadable : 0) | (waiting_writable_ ? FdWatcher::kWritable : 0);
+  watcher_->set_events(events);
+}
+
+void UdpSocket::on_ready(int events, Timestamp now) {
+  if ((events & FdWatcher::kWritable) && waiting_writable_) {
+    waiting_writable_ = false;
+    flush();
+    update_watch();
+    if (!waiting_writable_ && on_writable_) on_writable_(now);
+  }
+  if ((events & FdWatcher::kReadable) && receiving_) receive(now);
+  // An error status stops the libuv watcher; select again.
+  update_watch();
+}
+
+void UdpSocket::receive(Timestamp now) {
+  for (int round = 0; round < kReceiveRounds && receiving_; ++round) {
+    for (size_t i = 0; i < kReceiveBatch; ++i) {
+      receive_iovecs_[i] = iovec{receive_buffers_.data() + i * receive_buffer_bytes_, receive_buffer_bytes_};
+      msghdr& h = receive_headers_[i].msg_hdr;
+      h = msghdr{};
+      h.msg_name = &receive_addresses_[i];
+      h.msg_namelen = sizeof(sockaddr_storage);
+      h.msg_iov = &receive_iovecs_[i];
+      h.msg_iovlen = 1;
+      if (gro_) {
+        h.msg_control = receive_controls_[i].data();
+        h.msg_controllen = receive_controls_[i].size();
+      }
+      receive_headers_[i].msg_len = 0;
+    }
+    int n = recvmmsg(fd_.get(), receive_headers_.data(), kReceiveBatch, 0, nullptr);
+    if (n <= 0) return;  // EAGAIN (drained), or an error the next readiness will repeat
+    ++stats_.receive_calls;
+    batch_.clear();
+    for (int i = 0; i < n; ++i) {
+      const msghdr& h = receive_headers_[i].msg_hdr;
+      if (h.msg_flags & MSG_TRUNC) {
+        ++stats_.truncated;
+        continue;
+      }
+      Address from = from_sockaddr(static_cast<const sockaddr*>(h.msg_name), h.msg_namelen);
+      const uint8_t* data = static_cast<const uint8_t*>(receive_iovecs_[i].iov_base);
+      size_t total = receive_headers_[i].msg_len;
+      size_t segment = total;
+      if (gro_) {
+        for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
+          if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+            int size = 0;
+            std::memcpy(&size, CMSG_DATA(c), sizeof size);
+            if (size > 0) segment = static_cast<size_t>(size);
+          }
+        }
+      }
+      for (size_t off = 0; off < total; off += segment) {
+        if (batch_.size() == batch_.capacity()) {  // cannot happen with >= 64-byte segments
+          on_receive_(batch_, now);
+          batch_.clear();
+        }
+        batch_.push_back(Datagram{from, Bytes(data + off, std::min(segment, total - off))});
+        ++stats_.datagrams_received;
+      }
+    }
+    if (!batch_.empty()) on_receive_(batch_, now);
+    if (static_cast<size_t>(n) < kReceiveBatch) return;
+  }
+}
+
+MutableBytes UdpSocket::prepare_send() {
+  if (queued_ == slots_.size()) return {};
+  SendSlot& slot = slots_[(head_ + queued_) % slots_.size()];
+  return MutableBytes(slot.data, kMaxSendBytes);
+}
+
+void UdpSocket::commit_send(const Address& to, size_t bytes) {
+  if (queued_ == slots_.size() || bytes == 0 || bytes > kMaxSendBytes) return;
+  SendSlot& slot = slots_[(head_ + queued_) % slots_.size()];
+  slot.to_len = to_sockaddr(to, slot.to);
+  if (slot.to_len == 0) return;
+  slot.bytes = static_cast<uint16_t>(bytes);
+  ++queued_;
+}
+
+bool UdpSocket::send(const Address& to, Bytes packet) {
+  MutableBytes buf = prepare_send();
+  if (buf.empty() || packet.size() > buf.size()) return false;
+  std::memcpy(buf.data(), packet.data(), packet.size());
+  commit_send(to, packet.size());
+  return true;
+}
+
+void UdpSocket::flush() {
+  const size_t capacity = slots_.size();
+  while (queued_ > 0 && !waiting_writable_) {
+    // Build up to kSendBatch headers; with GSO each covers a run of same-size packets
+    // to the same address (the last of the run may be shorter, as UDP_SEGMENT allows).
+    size_t headers = 0;
+    size_t iov_used = 0;
+    size_t covered = 0;  // slots covered by the headers so far
+    size_t slots_in_header[kSendBatch];
+    while (headers < kSendBatch && covered < queued_) {
+      size_t first = (head_ + covered) % capacity;
+      const SendSlot& lead = slots_[first];
+      size_t count = 1;
+      size_t bytes = lead.bytes;
+      if (gso_) {
+        while (covered + count < queued_ && count < kMaxGsoSegments) {
+          const SendSlot& prev = slots_[(first + count - 1) % capacity];
+          const SendSlot& next = slots_[(first + count) % capacity];
+          if (prev.bytes != lead.bytes || next.bytes > lead.bytes || bytes + next.bytes > kMaxGsoBytes ||
+              next.to_len != lead.to_len || std::memcmp(&next.to, &lead.to, lead.to_len) != 0) {
+            break;
+          }
+          bytes += next.bytes;
+          ++count;
+        }
+      }
+      msghdr& h = send_headers_[headers].msg_hdr;
+      h = msghdr{};
+      h.msg_name = const_cast<sockaddr_storage*>(&lead.to);
+      h.msg_namelen = lead.to_len;
+      h.msg_iov = &send_iovecs_[iov_used];
+      h.msg_iovlen = count;
+      for (size_t k = 0; k < count; ++k) {
+        SendSlot& slot = slots_[(first + k) % capacity];
+        send_iovecs_[iov_used + k] = iovec{slot.data, slot.bytes};
+      }
+      if (count > 1) {
+        h.msg_control = send_controls_[headers].data();
+        h.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+        cmsghdr* c = CMSG_FIRSTHDR(&h);
+        c->cmsg_level = SOL_UDP;
+        c->cmsg_type = UDP_SEGMENT;
+        c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+        uint16_t segment = lead.bytes;
+        std::memcpy(CMSG_DATA(c), &segment, sizeof segment);
+      }
+      iov_used += count;
+      slots_in_header[headers] = count;
+      covered += count;
+      ++headers;
+    }
+
+    int sent = sendmmsg(fd_.get(), send_headers_.data(), static_cast<unsigned>(headers), 0);
+    if (sent < 0) {
+      int err = errno;
+      if (err == EINTR) continue;
+      if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) {
+        ++stats_.would_block;
+        waiting_writable_ = true;
+        update_watch();
+        return;
+      }
+      if (slots_in_header[0] > 1 && (err == EIO || err == EINVAL || err == EOPNOTSUPP)) {
+        // The kernel or device cannot segment: fall back to one datagram per packet.
+        gso_ = false;
+        continue;
+      }
+      // The first datagram is refused for good (unreachable, too big, filtered): drop it
+      // and carry on with the rest. CurveCP's retransmission covers the loss.
+      stats_.send_errors += slots_in_header[0];
+      head_ = (head_ + slots_in_header[0]) % capacity;
+      queued_ -= slots_in_header[0];
+      continue;
+    }
+    ++stats_.send_calls;
+    size_t done = 0;
+    for (int i = 0; i < sent; ++i) {
+      done += slots_in_header[i];
+      if (slots_in_header[i] > 1) ++stats_.gso_sends;
+    }
+    stats_.datagrams_sent += done;
+    head_ = (head_ + done) % capacity;
+    queued_ -= done;
+  }
+}
+
+}  // namespace curvecp

@@ -1,0 +1,145 @@
+// A non-blocking UDP socket (IPv4 or IPv6) with batched receive and batched send.
+//
+// Receive: recvmmsg fills up to kReceiveBatch buffers per system call; with UDP GRO
+// (kernel coalescing of same-size datagrams, Linux >= 5.0) one buffer may hold many
+// datagrams, which are split again here. The handler sees one batch at a time.
+// Send: the caller seals packets straight into the socket's send queue (prepare_send /
+// commit_send: no copy) and calls flush(), which hands the queue to sendmmsg. Runs of
+// packets to the same address and of the same size (the last may be shorter) go out as
+// one UDP GSO super-datagram (UDP_SEGMENT, Linux >= 4.18) when the kernel accepts it;
+// if it refuses, GSO is switched off for good and the packets are sent one by one.
+// When the kernel's send buffer is full the rest of the queue waits for writability;
+// producers check send_queue_free() and are told by the writable handler when to resume.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "core/address.h"
+#include "core/bytes.h"
+#include "core/result.h"
+#include "core/time.h"
+#include "daemon/event_loop.h"
+#include "daemon/fd_watcher.h"
+#include "daemon/unique_fd.h"
+
+namespace curvecp {
+
+struct Datagram {
+  Address from;
+  Bytes data;  // valid only during the receive handler call
+};
+
+struct UdpSocketOptions {
+  // Requested SO_RCVBUF and SO_SNDBUF (forced past rmem_max/wmem_max when privileged).
+  int buffer_bytes = 8 << 20;
+  bool allow_gso = true;
+  bool allow_gro = true;
+  // Packets the send queue holds (each slot kMaxSendBytes).
+  size_t send_queue_packets = 1024;
+};
+
+struct UdpSocketStats {
+  uint64_t datagrams_received = 0;
+  uint64_t datagrams_sent = 0;
+  uint64_t receive_calls = 0;     // recvmmsg calls that returned data
+  uint64_t send_calls = 0;        // sendmmsg calls that sent something
+  uint64_t gso_sends = 0;         // super-datagrams of 2+ segments
+  uint64_t would_block = 0;       // sendmmsg found the socket buffer full
+  uint64_t send_errors = 0;       // datagrams dropped because the kernel refused them
+  uint64_t truncated = 0;         // received datagrams larger than a buffer (dropped)
+};
+
+class UdpSocket {
+ public:
+  // Largest datagram the send queue holds (CurveCP packets are at most 1184 bytes, spec 2.1).
+  static constexpr size_t kMaxSendBytes = 1184;
+  static constexpr size_t kReceiveBatch = 64;
+
+  // Called for every received batch. It must not destroy the socket.
+  using ReceiveHandler = std::function<void(std::span<const Datagram> batch, Timestamp now)>;
+  // Called when a send queue that had filled up has drained (producers may resume).
+  using WritableHandler = std::function<void(Timestamp now)>;
+
+  // Creates the socket, binds it to `local` (port 0 picks a free port) and starts
+  // receiving. Fails with one line naming the system call and the errno text.
+  static Result<std::unique_ptr<UdpSocket>> open(EventLoop& loop, const Address& local, ReceiveHandler on_receive,
+                                                 const UdpSocketOptions& options = {});
+  ~UdpSocket() = default;
+  UdpSocket(const UdpSocket&) = delete;
+  UdpSocket& operator=(const UdpSocket&) = delete;
+
+  // The bound address (with the actual port).
+  const Address& local_address() const { return local_; }
+  void set_writable_handler(WritableHandler handler) { on_writable_ = std::move(handler); }
+  // Stops (false) or resumes (true) reading from the socket.
+  void set_receiving(bool on);
+
+  // --- sending ---
+  // A buffer of kMaxSendBytes for the next packet, or an empty span when the queue is
+  // full (flush, then wait for the writable handler).
+  MutableBytes prepare_send();
+  // Queues the first `bytes` of the buffer from prepare_send() for `to`.
+  void commit_send(const Address& to, size_t bytes);
+  // Copies `packet` into the queue; false when the queue is full.
+  bool send(const Address& to, Bytes packet);
+  // Hands queued packets to the kernel; whatever does not fit waits for writability.
+  void flush();
+  size_t send_queue_size() const { return queued_; }
+  size_t send_queue_free() const { return slots_.size() - queued_; }
+
+  bool gso_enabled() const { return gso_; }
+  bool gro_enabled() const { return gro_; }
+  const UdpSocketStats& stats() const { return stats_; }
+  int fd() const { return fd_.get(); }
+
+ private:
+  struct SendSlot {
+    sockaddr_storage to;
+    socklen_t to_len;
+    uint16_t bytes;
+    alignas(16) uint8_t data[kMaxSendBytes];
+  };
+
+  UdpSocket(ReceiveHandler on_receive) : on_receive_(std::move(on_receive)) {}
+  void on_ready(int events, Timestamp now);
+  void receive(Timestamp now);
+  void update_watch();
+
+  ReceiveHandler on_receive_;
+  WritableHandler on_writable_;
+  UniqueFd fd_;
+  std::unique_ptr<FdWatcher> watcher_;
+  Address local_;
+  bool gso_ = false;
+  bool gro_ = false;
+  bool receiving_ = true;
+  bool waiting_writable_ = false;
+
+  // Receive side: buffers, headers and the split-up batch, allocated once.
+  size_t receive_buffer_bytes_ = 0;
+  std::vector<uint8_t> receive_buffers_;
+  std::vector<mmsghdr> receive_headers_;
+  std::vector<iovec> receive_iovecs_;
+  std::vector<sockaddr_storage> receive_addresses_;
+  std::vector<std::array<uint8_t, 64>> receive_controls_;
+  std::vector<Datagram> batch_;
+
+  // Send side: a ring of slots from head_ (oldest unsent), queued_ long.
+  std::vector<SendSlot> slots_;
+  size_t head_ = 0;
+  size_t queued_ = 0;
+  std::vector<mmsghdr> send_headers_;
+  std::vector<iovec> send_iovecs_;
+  std::vector<std::array<uint8_t, 64>> send_controls_;
+
+  UdpSocketStats stats_;
+};
+
+}  // namespace curvecp
