@@ -1,0 +1,27 @@
+// RTT estimation into PathState (congestion.h), written once for every controller:
+// Jacobson/Karels smoothing with the RFC 6298 gains (1/8 for SRTT, 1/4 for RTTVAR), the
+// lifetime minimum, and a windowed minimum over the last 10 to 20 s (two 10 s buckets)
+// that follows route changes.
+#pragma once
+
+#include <compare>  // core/time.h uses <=> without including <compare>
+
+#include "core/time.h"
+#include "scheduler/congestion.h"
+
+namespace curvecp {
+
+class RttEstimator {
+ public:
+  // Feeds one RTT sample taken at `now` into `path`. Non-positive samples (clock
+  // granularity) count as 1 ns.
+  void on_sample(PathState& path, Duration rtt, Timestamp now);
+
+ private:
+  static constexpr Duration kBucket = Duration::seconds(10);
+  Timestamp bucket_start_ = Timestamp::never();
+  Duration current_min_ = Duration::infinite();
+  Duration previous_min_ = Duration::infinite();
+};
+
+}  // namespace curvecp

@@ -1,0 +1,440 @@
+// The stream engine: joins the send buffer, the receive buffer, the acknowledgement
+// policy, flow control and the congestion controller (CURVECP.md 6, docs/EXTENSIONS.md).
+#include "scheduler/stream.h"
+
+#include <algorithm>
+#include <array>
+
+#include "scheduler/message.h"
+#include "scheduler/receive_buffer.h"
+#include "scheduler/rtt_estimator.h"
+#include "scheduler/send_buffer.h"
+#include "scheduler/window_extension.h"
+
+namespace curvecp {
+
+namespace {
+
+// The reference receiver keeps 131072 bytes beyond what it delivered and drops the rest
+// (CURVECP.md 6.1): never send past the acknowledged prefix + this to a peer that has not
+// announced a larger window.
+constexpr uint64_t kReferenceWindowBytes = 131072;
+// Largest block; the client uses 512 until the server's first message arrives, because
+// Initiates carry at most 640-byte messages (CURVECP.md 6.2).
+constexpr size_t kMaxBlockBytes = 1024;
+constexpr size_t kClientInitialBlockBytes = 512;
+// A transmission is declared lost once this many later transmissions were acknowledged
+// (the packet threshold of RFC 9002 6.1.1; tolerates mild reordering).
+constexpr uint64_t kLossThresholdMessages = 3;
+// Delayed acknowledgements between curvecp peers: every 2nd message or after 1 ms.
+constexpr uint32_t kAckEveryMessages = 2;
+constexpr Duration kMaxAckDelay = Duration::milliseconds(1);
+// The reference reads at most 64 queued messages and drops the excess (CURVECP.md 7.7):
+// toward it, at most this many messages leave at one instant, then we wait 1 ms.
+constexpr uint32_t kReferenceBurstMessages = 32;
+constexpr Duration kReferenceBurstPause = Duration::milliseconds(1);
+// Retransmission-timeout back-off: doubled per timeout without progress, up to 2^6.
+constexpr int kMaxBackoffShift = 6;
+constexpr Duration kMaxRto = Duration::seconds(60);
+// Out-of-order intervals kept by the receiver.
+constexpr size_t kMaxReceiveIntervals = 256;
+// Pending acknowledged IDs toward a reference peer (it acks every message, we do too).
+constexpr size_t kMaxPendingAckIds = 64;
+
+// Largest D whose message (CURVECP.md 6.2 sizes) fits max_message_bytes.
+size_t max_data_for(size_t max_message_bytes) {
+  if (max_message_bytes >= 1088) return 1024;
+  if (max_message_bytes >= 576) return 512;
+  if (max_message_bytes >= 320) return 256;
+  if (max_message_bytes >= 192) return 128;
+  return 0;
+}
+
+class StreamImpl final : public Stream {
+ public:
+  StreamImpl(const StreamConfig& config, Rng& rng, Timestamp now, std::unique_ptr<CongestionController> controller)
+      : config_(config),
+        rng_(rng),
+        controller_(std::move(controller)),
+        controller_name_(config.controller),
+        send_(config.send_buffer_bytes, std::max<size_t>(256, config.send_buffer_bytes / 512)),
+        recv_(config.receive_buffer_bytes, kMaxReceiveIntervals),
+        last_now_(now),
+        last_receive_(now),
+        ping_pending_(config.ping_at_start) {}
+
+  size_t send_space() const override { return send_.space(); }
+  size_t write(Bytes data) override { return send_.write(data); }
+  void close_write(bool failure) override { send_.close(failure ? StreamEnd::fail : StreamEnd::succ); }
+  bool write_finished() const override { return send_.finished(); }
+
+  size_t readable() const override { return recv_.readable(); }
+  size_t read(MutableBytes out) override;
+  bool read_finished() const override { return recv_.finished(); }
+  bool read_failed() const override { return recv_.failed(); }
+
+  void on_message(Timestamp now, Bytes message) override;
+  size_t poll_transmit(Timestamp now, MutableBytes out, size_t max_message_bytes) override;
+  Timestamp next_timeout() const override;
+  Timestamp last_receive_time() const override { return last_receive_; }
+
+  Status set_controller(std::string_view name, Timestamp now) override {
+    auto c = make_controller(name, rng_, now);
+    if (!c) return make_error("unknown congestion controller: " + std::string(name));
+    controller_ = std::move(c);
+    controller_name_ = std::string(name);
+    return {};
+  }
+  std::string_view controller_name() const override { return controller_name_; }
+  StreamStats stats() const override;
+
+ private:
+  void process_acks(Timestamp now, const AckFields& ack);
+  void schedule_ack(Timestamp now, uint32_t acked_id, bool immediate);
+  AckFields take_ack_fields();
+  size_t transmit_block(Timestamp now, uint64_t seq, MutableBytes out);
+  size_t transmit_pure_ack(MutableBytes out);
+  void finish_message(MutableBytes message, size_t data_bytes);
+  void check_timeout(Timestamp now);
+  uint64_t flow_limit() const {
+    return peer_announced_ ? peer_max_offset_ : peer_prefix_ + kReferenceWindowBytes;
+  }
+  size_t max_block_bytes() const {
+    return config_.role == StreamRole::client && !received_any_ ? kClientInitialBlockBytes : kMaxBlockBytes;
+  }
+  bool congestion_allows() const { return send_.bytes_in_flight() < controller_->window_bytes(); }
+  // Whether a new block could be made now (ignoring pacing).
+  bool new_block_possible() const {
+    if (send_.table_full()) return false;
+    if (ping_pending_ || probe_due_) return true;
+    if (send_.unblocked_bytes() > 0 && send_.next_offset() < flow_limit()) return true;
+    return send_.end_pending() && send_.unblocked_bytes() == 0;
+  }
+  bool flow_blocked() const {
+    return send_.unblocked_bytes() > 0 && send_.next_offset() >= flow_limit() && send_.bytes_in_flight() == 0 &&
+           !send_.has_lost();
+  }
+  Duration rto() const {
+    Duration base = controller_->retransmit_timeout(path_);
+    for (int i = 0; i < backoff_shift_ && base < kMaxRto; ++i) base = base * 2;
+    return std::min(base, kMaxRto);
+  }
+
+  StreamConfig config_;
+  Rng& rng_;
+  std::unique_ptr<CongestionController> controller_;
+  std::string controller_name_;
+  SendBuffer send_;
+  ReceiveBuffer recv_;
+  PathState path_;
+  RttEstimator rtt_;
+  StreamStats stats_;
+
+  Timestamp last_now_;
+  Timestamp last_receive_;
+  bool received_any_ = false;
+
+  // Peer window (docs/EXTENSIONS.md).
+  bool peer_announced_ = false;
+  uint64_t peer_max_offset_ = 0;
+  uint64_t peer_prefix_ = 0;  // largest range 1 seen (bytes the peer has contiguously)
+  uint64_t announced_limit_ = 0;
+
+  // Acknowledgements we owe.
+  std::array<uint32_t, kMaxPendingAckIds> ack_ids_{};
+  size_t ack_head_ = 0;
+  size_t ack_count_ = 0;
+  uint32_t unacked_messages_ = 0;
+  Timestamp ack_deadline_ = Timestamp::never();
+
+  // Ping (CURVECP.md 6.10) and zero-window probe.
+  bool ping_pending_ = false;
+  bool probe_due_ = false;
+  Timestamp probe_deadline_ = Timestamp::never();
+
+  // Retransmission timeout.
+  int backoff_shift_ = 0;
+  Timestamp last_timeout_ = Timestamp::never();
+
+  // Burst limit toward reference peers.
+  Timestamp burst_time_ = Timestamp::never();
+  uint32_t burst_count_ = 0;
+  Timestamp burst_hold_until_ = Timestamp::never();
+};
+
+size_t StreamImpl::read(MutableBytes out) {
+  const size_t n = recv_.read(out);
+  // Window update: tell a curvecp peer once a quarter of the window has opened since our
+  // last announcement, so a sender blocked on our window resumes without waiting for a
+  // probe.
+  if (n && peer_announced_ && recv_.window_limit() >= announced_limit_ + config_.receive_buffer_bytes / 4) {
+    ack_deadline_ = earliest(ack_deadline_, last_now_);
+  }
+  return n;
+}
+
+void StreamImpl::on_message(Timestamp now, Bytes bytes) {
+  last_now_ = std::max(last_now_, now);
+  Message msg;
+  const ParseResult parsed = parse_message(bytes, msg);
+  if (parsed == ParseResult::bad_length) {
+    ++stats_.bad_messages;
+    return;
+  }
+  ++stats_.messages_received;
+  last_receive_ = now;
+  received_any_ = true;
+  if (parsed == ParseResult::ok) {
+    if (auto ext = parse_window_extension(msg.padding)) {
+      peer_announced_ = true;
+      peer_max_offset_ = std::max(peer_max_offset_, ext->max_offset);
+    }
+  }
+  // Acknowledgements first, data second, as the reference does (CURVECP.md 6.4, 6.1).
+  process_acks(now, msg.ack);
+  if (parsed == ParseResult::bad_data) {
+    // Malformed data part: ignored and not acknowledged (CURVECP.md 6.1).
+    ++stats_.bad_messages;
+    return;
+  }
+  const uint64_t prefix_before = recv_.received_prefix();
+  // CURVECP.md 9 item 11: if the data was already here, a range we sent may have named
+  // it, and the reference would take an RTT sample from a block marked acknowledged
+  // (time 0). Acknowledge such a message with ID 0.
+  const bool already_here = recv_.covered(msg.offset, msg.data.size()) &&
+                            (msg.end == StreamEnd::none || recv_.end_known());
+  const ReceiveBuffer::Store stored = recv_.store(msg.offset, msg.data, msg.end);
+  if (stored == ReceiveBuffer::Store::out_of_window || stored == ReceiveBuffer::Store::too_fragmented) {
+    // Not stored, so not acknowledged: the sender must resend it.
+    return;
+  }
+  if (msg.id == 0) return;  // pure acknowledgements are never acknowledged
+  const bool in_order = msg.offset <= prefix_before && !recv_.has_holes();
+  const bool immediate = !in_order || already_here || msg.data.empty() || msg.end != StreamEnd::none;
+  schedule_ack(now, already_here ? 0 : msg.id, immediate);
+}
+
+void StreamImpl::schedule_ack(Timestamp now, uint32_t acked_id, bool immediate) {
+  if (!peer_announced_) {
+    // Toward a reference peer: one prompt acknowledgement per message, carrying its ID,
+    // which is how the reference measures RTT (CURVECP.md 6.6, 7.7).
+    if (ack_count_ == kMaxPendingAckIds) {
+      ack_head_ = (ack_head_ + 1) % kMaxPendingAckIds;
+      --ack_count_;
+    }
+    ack_ids_[(ack_head_ + ack_count_) % kMaxPendingAckIds] = acked_id;
+    ++ack_count_;
+    ack_deadline_ = earliest(ack_deadline_, now);
+    return;
+  }
+  // Between curvecp peers: one acknowledgement per kAckEveryMessages messages or after
+  // kMaxAckDelay, at once when something is out of order; it names the newest message.
+  ack_ids_[ack_head_] = acked_id;
+  ack_count_ = 1;
+  ++unacked_messages_;
+  if (immediate || unacked_messages_ >= kAckEveryMessages) {
+    ack_deadline_ = earliest(ack_deadline_, now);
+  } else {
+    ack_deadline_ = earliest(ack_deadline_, now + kMaxAckDelay);
+  }
+}
+
+AckFields StreamImpl::take_ack_fields() {
+  AckFields ack = recv_.ack_fields();
+  if (ack_count_ > 0) {
+    ack.acked_id = ack_ids_[ack_head_];
+    ack_head_ = (ack_head_ + 1) % kMaxPendingAckIds;
+    --ack_count_;
+  }
+  if (peer_announced_) {
+    ack_count_ = 0;
+    ack_head_ = 0;
+  }
+  unacked_messages_ = 0;
+  if (ack_count_ == 0) ack_deadline_ = Timestamp::never();
+  return ack;
+}
+
+void StreamImpl::process_acks(Timestamp now, const AckFields& ack) {
+  SendBuffer::AckResult r;
+  send_.ack_id(ack.acked_id, r);
+  std::array<AckRange, 6> ranges;
+  const size_t n = decode_ack_ranges(ack, ranges);
+  peer_prefix_ = std::max(peer_prefix_, std::min(ranges[0].stop, send_.next_offset()));
+  send_.ack_prefix(ranges[0].stop, r);
+  for (size_t k = 1; k < n; ++k) send_.ack_range(ranges[k].start, ranges[k].stop, r);
+
+  AckSample sample;
+  sample.now = now;
+  if (r.has_rtt) {
+    sample.rtt = now - r.rtt_sent;
+    sample.has_rtt = true;
+    rtt_.on_sample(path_, sample.rtt, now);
+  }
+  if (r.acked_something) {
+    path_.bytes_acked += r.newly_acked_wire_bytes;
+    stats_.bytes_sent += r.newly_acked_bytes;
+    send_.release_acked();
+    backoff_shift_ = 0;
+    last_timeout_ = Timestamp::never();
+  }
+  const SendBuffer::Losses losses = send_.detect_losses(kLossThresholdMessages);
+  if (r.acked_something || r.has_rtt) {
+    sample.bytes_acked = r.newly_acked_wire_bytes;
+    sample.bytes_in_flight = send_.bytes_in_flight();
+    sample.delivered_bytes = path_.bytes_acked;
+    sample.app_limited = send_.unblocked_bytes() == 0;
+    controller_->on_ack(sample, path_);
+  }
+  if (losses.messages) {
+    path_.packets_lost += losses.messages;
+    LossSample loss;
+    loss.now = now;
+    loss.bytes_lost = losses.wire_bytes;
+    loss.bytes_in_flight = send_.bytes_in_flight();
+    controller_->on_loss(loss, path_);
+  }
+}
+
+void StreamImpl::check_timeout(Timestamp now) {
+  if (auto oldest = send_.oldest_in_flight_time(); oldest && now >= *oldest + rto()) {
+    const Duration base = rto();
+    const uint64_t bytes = send_.mark_oldest_lost();
+    ++stats_.timeouts;
+    ++path_.packets_lost;
+    // Back off at most once per timeout period, as the reference panics at most once
+    // per 4 timeouts (CURVECP.md 7.4): a burst of old blocks expiring together is one event.
+    if (last_timeout_ == Timestamp::never() || now >= last_timeout_ + base) {
+      backoff_shift_ = std::min(backoff_shift_ + 1, kMaxBackoffShift);
+      last_timeout_ = now;
+    }
+    LossSample loss;
+    loss.now = now;
+    loss.bytes_lost = bytes;
+    loss.bytes_in_flight = send_.bytes_in_flight();
+    loss.is_timeout = true;
+    controller_->on_loss(loss, path_);
+  }
+  // Zero-window probe: a curvecp peer's window is closed and nothing is in flight, so
+  // no acknowledgement would ever reopen it if its window update were lost.
+  if (flow_blocked()) {
+    if (probe_deadline_ == Timestamp::never()) probe_deadline_ = now + rto();
+    if (now >= probe_deadline_) probe_due_ = true;
+  } else {
+    probe_deadline_ = Timestamp::never();
+    probe_due_ = false;
+  }
+}
+
+size_t StreamImpl::poll_transmit(Timestamp now, MutableBytes out, size_t max_message_bytes) {
+  last_now_ = std::max(last_now_, now);
+  max_message_bytes = std::min({max_message_bytes, out.size(), kMessageMaxBytes});
+  if (max_message_bytes < kPureAckBytes) return 0;
+  check_timeout(now);
+
+  if (now != burst_time_) {
+    burst_time_ = now;
+    burst_count_ = 0;
+  }
+  const bool burst_ok = peer_announced_ || (burst_count_ < kReferenceBurstMessages && now >= burst_hold_until_);
+  if (burst_ok && congestion_allows() && controller_->next_send_time(now) <= now) {
+    const size_t max_data = std::min(max_data_for(max_message_bytes), max_block_bytes());
+    std::optional<uint64_t> seq = send_.next_lost();
+    if (seq && send_.block(*seq).length > max_data) seq.reset();
+    if (!seq && new_block_possible()) {
+      seq = send_.make_block(max_data, flow_limit(), ping_pending_ || probe_due_);
+    }
+    if (seq && !send_.log_full()) {
+      const size_t n = transmit_block(now, *seq, out);
+      if (!peer_announced_ && ++burst_count_ >= kReferenceBurstMessages) burst_hold_until_ = now + kReferenceBurstPause;
+      return n;
+    }
+  }
+  if (ack_deadline_ <= now) return transmit_pure_ack(out);
+  return 0;
+}
+
+void StreamImpl::finish_message(MutableBytes message, size_t data_bytes) {
+  // Every message announces our receive window (docs/EXTENSIONS.md). The sizes of
+  // CURVECP.md 6.2 always leave >= 16 bytes of padding after the header.
+  const uint64_t limit = recv_.window_limit();
+  write_window_extension(WindowAnnouncement{limit},
+                         message.subspan(kMessageHeaderBytes, message.size() - kMessageHeaderBytes - data_bytes));
+  announced_limit_ = limit;
+  ++stats_.messages_sent;
+}
+
+size_t StreamImpl::transmit_block(Timestamp now, uint64_t seq, MutableBytes out) {
+  SendBuffer::Block& b = send_.block(seq);
+  const bool retransmission = b.transmissions > 0;
+  const size_t size = message_size_for_data(b.length);
+  MessageFields fields;
+  fields.id = send_.record_transmission(seq, now, static_cast<uint32_t>(size));
+  fields.ack = take_ack_fields();
+  fields.offset = b.offset;
+  fields.end = b.end;
+  MutableBytes data = encode_message_header(fields, b.length, size, out);
+  send_.copy_data(b, data);
+  finish_message(out.first(size), b.length);
+  if (b.length == 0 && b.end == StreamEnd::none) {
+    ping_pending_ = false;
+    probe_due_ = false;
+    probe_deadline_ = Timestamp::never();
+  }
+  if (retransmission) ++stats_.retransmissions;
+  ++path_.packets_sent;
+  SendSample sample;
+  sample.now = now;
+  sample.bytes = size;
+  sample.retransmission = retransmission;
+  controller_->on_send(sample);
+  return size;
+}
+
+size_t StreamImpl::transmit_pure_ack(MutableBytes out) {
+  MessageFields fields;
+  fields.ack = take_ack_fields();
+  const size_t size = encode_message(fields, {}, kPureAckBytes, out);
+  finish_message(out.first(size), 0);
+  return size;
+}
+
+Timestamp StreamImpl::next_timeout() const {
+  Timestamp t = ack_deadline_;
+  if (auto oldest = send_.oldest_in_flight_time()) t = earliest(t, *oldest + rto());
+  if (flow_blocked()) {
+    t = earliest(t, probe_deadline_ == Timestamp::never() ? last_now_ + rto() : probe_deadline_);
+  }
+  const bool sendable = send_.has_lost() || new_block_possible();
+  if (sendable && congestion_allows()) {
+    Timestamp pace = controller_->next_send_time(last_now_);
+    if (!peer_announced_ && burst_hold_until_ != Timestamp::never()) pace = std::max(pace, burst_hold_until_);
+    t = earliest(t, pace);
+  }
+  return t;
+}
+
+StreamStats StreamImpl::stats() const {
+  StreamStats s = stats_;
+  s.bytes_received = recv_.read_offset();
+  s.srtt = path_.srtt;
+  s.min_rtt = path_.has_rtt_sample ? path_.min_rtt : Duration{0};
+  s.rate_bytes_per_s = controller_->rate_bytes_per_s();
+  s.bytes_in_flight = send_.bytes_in_flight();
+  s.peer_is_curvecp = peer_announced_;
+  s.peer_window_bytes = flow_limit() > send_.acked_offset() ? flow_limit() - send_.acked_offset() : 0;
+  return s;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Stream>> Stream::create(const StreamConfig& config, Rng& rng, Timestamp now) {
+  auto controller = make_controller(config.controller, rng, now);
+  if (!controller) return make_error("unknown congestion controller: " + config.controller);
+  if (config.send_buffer_bytes == 0 || config.receive_buffer_bytes == 0) {
+    return make_error("stream buffers must not be empty");
+  }
+  return std::unique_ptr<Stream>(std::make_unique<StreamImpl>(config, rng, now, std::move(controller)));
+}
+
+}  // namespace curvecp
