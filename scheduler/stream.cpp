@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <limits>
 
 #include "scheduler/message.h"
 #include "scheduler/receive_buffer.h"
@@ -159,7 +160,7 @@ class StreamImpl final : public Stream {
   // Burst limit toward reference peers.
   Timestamp burst_time_ = Timestamp::never();
   uint32_t burst_count_ = 0;
-  Timestamp burst_hold_until_ = Timestamp::never();
+  Timestamp burst_hold_until_{std::numeric_limits<int64_t>::min()};
 };
 
 size_t StreamImpl::read(MutableBytes out) {
@@ -408,7 +409,7 @@ Timestamp StreamImpl::next_timeout() const {
   const bool sendable = send_.has_lost() || new_block_possible();
   if (sendable && congestion_allows()) {
     Timestamp pace = controller_->next_send_time(last_now_);
-    if (!peer_announced_ && burst_hold_until_ != Timestamp::never()) pace = std::max(pace, burst_hold_until_);
+    if (!peer_announced_) pace = std::max(pace, burst_hold_until_);
     t = earliest(t, pace);
   }
   return t;
