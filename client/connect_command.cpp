@@ -1,0 +1,149 @@
+// `curvecp connect --name NAME --server-key HEX [--ext HEX] [--key DIR] [--scheduler NAME]
+//  [--idle-timeout SECONDS] IP PORT [--] [PROG [ARG...]]`
+//
+// The client end of a CurveCP connection (CURVECP.md 4), IPv4 or IPv6. With PROG, the
+// program reads the server's stream on fd 6 and writes to it on fd 7, like a program
+// under curvecpclient + curvecpmessage -c (5.3). Without PROG, stdin goes to the server
+// and the server's stream to stdout (netcat mode). See man/curvecp-connect.1.
+//
+// This file only turns the command line into ConnectOptions; usage errors exit 100
+// before anything touches the network. client/connect_session.h runs the connection.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "client/command_registry.h"
+#include "client/connect_session.h"
+#include "core/address.h"
+#include "core/bytes.h"
+#include "crypto/init.h"
+#include "crypto/keydir.h"
+#include "crypto/keys.h"
+#include "crypto/server_name.h"
+#include "crypto/sodium_rng.h"
+#include "scheduler/congestion.h"
+
+namespace curvecp {
+namespace {
+
+struct ConnectArgs {
+  std::string name;
+  std::string server_key_hex;
+  std::string ext_hex;
+  std::string key_dir;
+  std::string scheduler = "chicago";
+  double idle_timeout_s = 60;
+  std::string ip;
+  std::string port;
+  std::vector<std::string> program;
+};
+
+int usage_error(const std::string& what) {
+  print_error("connect: " + what);
+  return kExitUsage;
+}
+
+int run_connect(const ConnectArgs& args) {
+  ConnectOptions options;
+  ClientEngineConfig& engine = options.engine;
+  ClientConfig& crypto = engine.crypto;
+
+  // Everything the user typed is checked before any key is loaded or packet sent.
+  if (!parse_public_key(args.server_key_hex, crypto.server_long_term)) {
+    return usage_error("--server-key must be exactly 64 hexadecimal digits");
+  }
+  if (!args.ext_hex.empty() && !parse_extension(args.ext_hex, crypto.server_extension)) {
+    return usage_error("--ext must be exactly 32 hexadecimal digits");
+  }
+  auto name = encode_server_name(args.name);
+  if (!name) return usage_error("--name: " + name.error().message);
+  crypto.server_name = *name;
+  auto port = parse_port(args.port);
+  if (!port) return usage_error("bad port '" + args.port + "' (expected 1..65535)");
+  auto server = Address::parse(args.ip, *port);
+  if (!server) return usage_error("bad IP address '" + args.ip + "' (expected an IPv4 or IPv6 literal)");
+  engine.server = *server;
+  const auto names = controller_names();
+  if (std::find(names.begin(), names.end(), args.scheduler) == names.end()) {
+    std::string known;
+    for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
+    return usage_error("unknown --scheduler '" + args.scheduler + "' (known: " + known + ")");
+  }
+  engine.stream.controller = args.scheduler;
+  if (!(args.idle_timeout_s >= 0) || args.idle_timeout_s > 86400.0 * 365) {
+    return usage_error("--idle-timeout must be between 0 (off) and one year");
+  }
+  engine.idle_timeout = args.idle_timeout_s == 0
+                            ? Duration::infinite()
+                            : Duration::nanoseconds(static_cast<int64_t>(args.idle_timeout_s * 1e9));
+  options.program = args.program;
+
+  if (!crypto_initialize()) {
+    print_error("connect: fatal: libsodium failed to initialise");
+    return kExitTemporary;
+  }
+  SodiumRng rng;
+
+  // Long-term identity (CURVECP.md 1.3): the key directory's keys and a safenonce vouch
+  // nonce, or an anonymous key pair that lives only in memory for this run.
+  if (args.key_dir.empty()) {
+    KeyPair pair = KeyPair::generate(rng);
+    crypto.client_long_term_pk = pair.pk;
+    crypto.client_long_term_sk = std::move(pair.sk);
+    rng.fill(crypto.vouch_nonce);
+  } else {
+    auto pk = load_public_key(args.key_dir);
+    if (!pk) {
+      print_error("connect: " + pk.error().message);
+      return kExitTemporary;
+    }
+    auto sk = load_secret_key(args.key_dir);
+    if (!sk) {
+      print_error("connect: " + sk.error().message);
+      return kExitTemporary;
+    }
+    auto nonces = KeyDirNonceSource::open(args.key_dir, /*long_term=*/false, rng);
+    if (!nonces) {
+      print_error("connect: " + nonces.error().message);
+      return kExitTemporary;
+    }
+    auto vouch_nonce = (*nonces)->next_nonce16();
+    if (!vouch_nonce) {
+      print_error("connect: nonce-generation disaster: " + vouch_nonce.error().message);
+      return kExitTemporary;
+    }
+    crypto.client_long_term_pk = *pk;
+    crypto.client_long_term_sk = std::move(*sk);
+    crypto.vouch_nonce = *vouch_nonce;
+  }
+
+  // The same variables the server gives its programs (the reference sets none, 5.4).
+  options.program_env = {"PROTO=CURVECP", "CURVECPREMOTEPK=" + encode_hex(crypto.server_long_term.bytes)};
+  return run_connect_session(std::move(options), rng);
+}
+
+const CommandRegistration connect_registration{"connect", 20, [](CLI::App& app, int& exit_code) {
+  auto args = std::make_shared<ConnectArgs>();
+  auto* cmd = app.add_subcommand(
+      "connect",
+      "Connect to a CurveCP server. With PROG, run it with fd 6 reading from the server and fd 7 writing "
+      "to it; without, copy stdin to the server and the server's stream to stdout.");
+  cmd->add_option("--name", args->name, "Server name, as given to the server (DNS-style, up to 255 bytes)")
+      ->required();
+  cmd->add_option("--server-key", args->server_key_hex, "Server long-term public key, 64 hex digits")->required();
+  cmd->add_option("--ext", args->ext_hex, "Server extension, 32 hex digits (default: all zero)");
+  cmd->add_option("--key", args->key_dir,
+                  "Client key directory (curvecp keygen); default: an anonymous key made for this run");
+  cmd->add_option("--scheduler", args->scheduler, "Congestion controller")->capture_default_str();
+  cmd->add_option("--idle-timeout", args->idle_timeout_s,
+                  "Give up when the server sends nothing for this many seconds while data waits for "
+                  "acknowledgement (0: never)")
+      ->capture_default_str();
+  cmd->add_option("IP", args->ip, "Server IPv4 or IPv6 address")->required();
+  cmd->add_option("PORT", args->port, "Server UDP port")->required();
+  cmd->add_option("PROG", args->program, "Program to run, with its arguments (put -- before it)");
+  cmd->callback([args, &exit_code] { exit_code = run_connect(*args); });
+}};
+
+}  // namespace
+}  // namespace curvecp

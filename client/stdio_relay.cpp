@@ -1,0 +1,108 @@
+#include "client/stdio_relay.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <vector>
+
+namespace curvecp {
+
+namespace {
+
+constexpr size_t kCopyBytes = 65536;
+
+// Writes all of [p, p+n) to a blocking descriptor; false with errno set on failure.
+bool write_all(int fd, const uint8_t* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<StdioRelay>> StdioRelay::start(int input_fd, int output_fd, LoopEnds& ends) {
+  std::unique_ptr<StdioRelay> r(new StdioRelay());
+  r->input_fd_ = input_fd;
+  r->output_fd_ = output_fd;
+  // Loop ends non-blocking (the Pump's requirement), thread ends blocking.
+  auto in = make_pipe(/*nonblocking_read=*/true, /*nonblocking_write=*/false);
+  if (!in) return in.error();
+  auto out = make_pipe(/*nonblocking_read=*/false, /*nonblocking_write=*/true);
+  if (!out) return out.error();
+  ends.from_input = std::move(in->read_end);
+  r->input_pipe_write_ = std::move(in->write_end);
+  ends.to_output = std::move(out->write_end);
+  r->output_pipe_read_ = std::move(out->read_end);
+  r->reader_ = std::thread([p = r.get()] { p->copy_input(); });
+  r->writer_ = std::thread([p = r.get()] { p->copy_output(); });
+  return r;
+}
+
+StdioRelay::~StdioRelay() {
+  if (writer_.joinable()) writer_.join();
+  if (reader_.joinable()) {
+    if (reader_done_.load()) {
+      reader_.join();
+    } else {
+      reader_.detach();  // blocked on a terminal or a silent pipe; see the header
+    }
+  }
+}
+
+void StdioRelay::copy_input() {
+  std::vector<uint8_t> buf(kCopyBytes);
+  for (;;) {
+    ssize_t n = ::read(input_fd_, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      input_error_ = errno_text("read from stdin", errno);
+      break;
+    }
+    if (n == 0) break;  // stdin EOF: closing the pipe makes the Pump send our EOF
+    // EPIPE means the Pump is gone (the connection ended first): nothing more to do.
+    if (!write_all(input_pipe_write_.get(), buf.data(), static_cast<size_t>(n))) break;
+  }
+  input_pipe_write_.reset();
+  reader_done_.store(true);
+}
+
+void StdioRelay::copy_output() {
+  std::vector<uint8_t> buf(kCopyBytes);
+  for (;;) {
+    ssize_t n = ::read(output_pipe_read_.get(), buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // the Pump closed its end: the server's stream is complete
+    if (!write_all(output_fd_, buf.data(), static_cast<size_t>(n))) {
+      output_error_ = errno_text("write to stdout", errno);
+      break;  // closing our pipe end below makes the Pump discard the rest (EPIPE)
+    }
+  }
+  output_pipe_read_.reset();
+  // Close stdout so that whoever reads it sees EOF now; /dev/null keeps the number
+  // taken so no later open() lands on it.
+  int null_fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (null_fd >= 0) {
+    ::dup2(null_fd, output_fd_);
+    ::close(null_fd);
+  } else {
+    ::close(output_fd_);
+  }
+}
+
+Status StdioRelay::finish_output() {
+  if (writer_.joinable()) writer_.join();
+  if (!output_error_.empty()) return make_error(output_error_);
+  return {};
+}
+
+std::string StdioRelay::input_error() const { return reader_done_.load() ? input_error_ : std::string(); }
+
+}  // namespace curvecp
