@@ -1,0 +1,188 @@
+// `curvecp serve`: the CurveCP server (daemon/server.h) as a command, see curvecp-serve(1).
+//
+//   curvecp serve --key DIR --name NAME [--ext HEX] [--max-connections N]
+//                 [--scheduler NAME] [--idle-timeout S] [-v] IP PORT [--] PROG [ARG...]
+//
+// Exit codes: 0 after a graceful shutdown (SIGTERM/SIGINT, connections finished);
+// 100 usage; 111 start-up failure (key, bind, nonce source) or nonce-generation disaster.
+// Signals: first SIGTERM/SIGINT drains, second exits at once; SIGUSR1 prints counters.
+#include <sys/resource.h>
+
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "client/command_registry.h"
+#include "core/address.h"
+#include "core/bytes.h"
+#include "crypto/init.h"
+#include "crypto/keydir.h"
+#include "crypto/server_name.h"
+#include "crypto/sodium_rng.h"
+#include "daemon/event_loop.h"
+#include "daemon/server.h"
+#include "daemon/signal_watcher.h"
+
+namespace curvecp {
+namespace {
+
+struct ServeArgs {
+  std::string key_dir;
+  std::string name;
+  std::string ext_hex;
+  uint32_t max_connections = 100;
+  std::string scheduler = "chicago";
+  double idle_timeout_s = 120;
+  bool verbose = false;
+};
+
+// 1000 connections need two pipes each: take whatever the hard limit allows.
+void raise_fd_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
+int run_serve(const ServeArgs& args, const std::vector<std::string>& rest) {
+  // rest = IP PORT [--] PROG [ARG...] (options must come before IP).
+  if (!rest.empty() && rest[0].size() > 1 && rest[0][0] == '-') {
+    print_error("usage: serve: unknown option " + rest[0]);
+    return kExitUsage;
+  }
+  if (rest.size() < 3) {
+    print_error("usage: curvecp serve --key DIR --name NAME [options] IP PORT [--] PROG [ARG...]");
+    return kExitUsage;
+  }
+  auto port = parse_port(rest[1]);
+  if (!port) {
+    print_error("usage: serve: bad port: " + rest[1]);
+    return kExitUsage;
+  }
+  auto bind = Address::parse(rest[0], *port);
+  if (!bind) {
+    print_error("usage: serve: bad IP address: " + rest[0]);
+    return kExitUsage;
+  }
+  size_t first = rest[2] == "--" ? 3 : 2;
+  if (first >= rest.size()) {
+    print_error("usage: serve: no program given");
+    return kExitUsage;
+  }
+  ServerConfig config;
+  config.bind = *bind;
+  config.program.assign(rest.begin() + static_cast<long>(first), rest.end());
+  config.max_connections = args.max_connections;
+  config.scheduler = args.scheduler;
+  config.verbose = args.verbose;
+  if (!(args.idle_timeout_s > 0) || args.idle_timeout_s > 86400.0 * 365) {
+    print_error("usage: serve: --idle-timeout must be a positive number of seconds");
+    return kExitUsage;
+  }
+  config.idle_timeout = Duration::nanoseconds(static_cast<int64_t>(args.idle_timeout_s * 1e9));
+  if (config.max_connections < 1 || config.max_connections > 65535) {
+    print_error("usage: serve: --max-connections must be 1..65535");
+    return kExitUsage;
+  }
+  if (!args.ext_hex.empty() && !parse_extension(args.ext_hex, config.extension)) {
+    print_error("usage: serve: --ext must be 32 hex digits");
+    return kExitUsage;
+  }
+  auto name = encode_server_name(args.name);
+  if (!name) {
+    print_error("usage: serve: bad --name: " + name.error().message);
+    return kExitUsage;
+  }
+  config.name = name.value();
+
+  if (!crypto_initialize()) {
+    print_error("fatal: libsodium failed to initialise");
+    return kExitTemporary;
+  }
+  raise_fd_limit();
+  ignore_sigpipe();
+  SodiumRng rng;
+  auto secret = load_secret_key(args.key_dir);
+  if (!secret) {
+    print_error("fatal: " + secret.error().message);
+    return kExitTemporary;
+  }
+  auto nonces = KeyDirNonceSource::open(args.key_dir, /*long_term=*/true, rng);
+  if (!nonces) {
+    print_error("fatal: " + nonces.error().message);
+    return kExitTemporary;
+  }
+  auto loop = EventLoop::create();
+  if (!loop) {
+    print_error("fatal: " + loop.error().message);
+    return kExitTemporary;
+  }
+  EventLoop& l = *loop.value();
+  int exit_code = 0;
+  {
+    auto server = Server::create(l, std::move(config), std::move(secret.value()), *nonces.value(), rng);
+    if (!server) {
+      print_error("fatal: " + server.error().message);
+      return kExitTemporary;
+    }
+    Server& s = *server.value();
+    if (args.verbose) std::fprintf(stderr, "curvecp serve: listening on %s\n", s.local_address().to_string().c_str());
+
+    int stop_requests = 0;
+    auto on_stop = [&](int signum, Timestamp) {
+      if (++stop_requests > 1) {
+        // Second request: exit at once (running programs get SIGTERM from ~Server).
+        l.stop();
+        return;
+      }
+      if (args.verbose) {
+        std::fprintf(stderr, "curvecp serve: %s: finishing %zu connection(s)\n", strsignal(signum),
+                     s.connection_count());
+      }
+      s.begin_drain([&l] { l.stop(); });
+    };
+    auto term = SignalWatcher::create(l, SIGTERM, on_stop);
+    auto intr = SignalWatcher::create(l, SIGINT, on_stop);
+    auto usr1 = SignalWatcher::create(l, SIGUSR1, [&](int, Timestamp) {
+      if (args.verbose) std::fprintf(stderr, "%s\n", s.counters_line().c_str());
+    });
+    if (!term || !intr || !usr1) {
+      print_error("fatal: cannot install signal handlers");
+      return kExitTemporary;
+    }
+    if (Status run = l.run(); !run) {
+      print_error("fatal: " + run.error().message);
+      exit_code = kExitTemporary;
+    }
+    if (s.nonce_disaster()) exit_code = kExitTemporary;
+    if (args.verbose) std::fprintf(stderr, "%s\n", s.counters_line().c_str());
+  }
+  return exit_code;
+}
+
+const CommandRegistration serve_registration{"serve", 10, [](CLI::App& app, int& exit_code) {
+  auto* cmd = app.add_subcommand("serve", "Run a CurveCP server: PROG per connection, fd 0 from and fd 1 to the client");
+  auto args = std::make_shared<ServeArgs>();
+  cmd->add_option("--key", args->key_dir, "Server key directory (made by curvecp keygen or curvecpmakekey)")
+      ->required();
+  cmd->add_option("--name", args->name, "Server name clients must use (DNS-style, case-sensitive)")->required();
+  cmd->add_option("--ext", args->ext_hex, "Server extension, 32 hex digits (default: all zero)");
+  cmd->add_option("--max-connections", args->max_connections, "Simultaneous connections, 1..65535")
+      ->capture_default_str();
+  cmd->add_option("--scheduler", args->scheduler, "Congestion controller for new connections")
+      ->capture_default_str();
+  cmd->add_option("--idle-timeout", args->idle_timeout_s, "Seconds without a packet from the peer before a connection ends")
+      ->capture_default_str();
+  cmd->add_flag("-v,--verbose", args->verbose, "Log connections and print counters on exit and on SIGUSR1");
+  // IP PORT [--] PROG [ARG...] are taken verbatim after the options, so PROG's own
+  // options need no quoting.
+  cmd->prefix_command();
+  cmd->footer("Positional arguments (after all options): IP PORT [--] PROG [ARG...]");
+  cmd->callback([cmd, args, &exit_code] { exit_code = run_serve(*args, cmd->remaining()); });
+}};
+
+}  // namespace
+}  // namespace curvecp
