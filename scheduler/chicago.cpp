@@ -73,13 +73,18 @@ constexpr Duration kHighWaterMax = Duration::milliseconds(8);
 constexpr double kCruiseBeta = 0.85;
 constexpr double kCruiseIncreaseBytesPerS2 = 1e6;
 
-// Loss discrimination: a round whose loss fraction exceeds 2x the long-term fraction
-// plus 2 percentage points is congestion even without a delay rise (a small buffer that
-// overflows before the delay shows). The long-term fraction is an EWMA with gain 1/1024
-// per transmission (a memory of ~1000 packets).
+// Loss discrimination: losses are congestion without a delay rise only when the recent
+// loss fraction (EWMA, gain 1/256 per transmission: a memory of ~256 packets) exceeds
+// kLossBurstFactor x the long-term fraction plus kLossBurstMargin. The long-term fraction
+// is the plain average over the first kLongTermPackets transmissions, then an EWMA with
+// gain 1/kLongTermPackets (a memory of ~4096 packets). With 1% random loss the recent
+// EWMA has a standard deviation of ~0.44 points, so the 4% threshold is ~7 sigma away;
+// a drop-tail overflow during a doubling loses tens of percent and crosses it in ~10
+// packets.
 constexpr double kLossBurstFactor = 2.0;
 constexpr double kLossBurstMargin = 0.02;
-constexpr double kLongTermLossGain = 1.0 / 1024;
+constexpr double kRecentLossGain = 1.0 / 256;
+constexpr double kLongTermPackets = 4096;
 // A timeout multiplies the rate by this (once per round).
 constexpr double kTimeoutBeta = 0.5;
 
@@ -124,6 +129,11 @@ Duration ChicagoController::queue_high_water() const {
   return std::clamp(base / 8, kHighWaterMin, kHighWaterMax);
 }
 
+double ChicagoController::long_term_gain() const {
+  // 1/n over the first packets makes the EWMA the plain average until it has history.
+  return 1.0 / std::min(static_cast<double>(std::max<uint64_t>(transmissions_, 1)), kLongTermPackets);
+}
+
 void ChicagoController::clamp_rate() {
   rate_bytes_per_s_ = std::clamp(rate_bytes_per_s_, kMinRateBytesPerS, kMaxRateBytesPerS);
 }
@@ -150,8 +160,6 @@ void ChicagoController::start_round(Timestamp now) {
   round_start_ = now;
   round_min_rtt_ = Duration::infinite();
   round_samples_ = 0;
-  round_sent_ = 0;
-  round_lost_ = 0;
 }
 
 void ChicagoController::end_round(Timestamp now) {
@@ -284,8 +292,10 @@ void ChicagoController::on_ack(const AckSample& s, const PathState& path) {
 void ChicagoController::on_loss(const LossSample& s, const PathState&) {
   const Timestamp now = s.now;
   const double packets = std::max(1.0, std::round(static_cast<double>(s.bytes_lost) / kPacketBytes));
-  round_lost_ += static_cast<uint64_t>(packets);
-  for (int i = 0; i < static_cast<int>(packets); ++i) long_term_loss_ += kLongTermLossGain * (1 - long_term_loss_);
+  for (int i = 0; i < static_cast<int>(packets); ++i) {
+    recent_loss_ += kRecentLossGain * (1 - recent_loss_);
+    long_term_loss_ += long_term_gain() * (1 - long_term_loss_);
+  }
 
   const Duration rtt = smoothed_rtt();
   const bool recently_decreased = has_decreased_ && now - last_decrease_ < rtt;
@@ -297,10 +307,7 @@ void ChicagoController::on_loss(const LossSample& s, const PathState&) {
     if (mode_ == Mode::startup || mode_ == Mode::drain) enter(Mode::cruise, now);
     return;
   }
-  const double round_loss =
-      round_sent_ > 0 ? static_cast<double>(round_lost_) / static_cast<double>(round_sent_) : 0.0;
-  const bool loss_burst =
-      round_sent_ >= 10 && round_loss > kLossBurstFactor * long_term_loss_ + kLossBurstMargin;
+  const bool loss_burst = recent_loss_ > kLossBurstFactor * long_term_loss_ + kLossBurstMargin;
   const bool delay_up = last_round_queue_ > queue_high_water() / 2;
   switch (mode_) {
     case Mode::startup:
@@ -325,9 +332,9 @@ void ChicagoController::on_loss(const LossSample& s, const PathState&) {
 
 void ChicagoController::on_send(const SendSample& s) {
   pacer_.on_send(s.now, s.bytes, rate_bytes_per_s_);
-  ++round_sent_;
   ++transmissions_;
-  long_term_loss_ *= 1 - kLongTermLossGain;
+  recent_loss_ *= 1 - kRecentLossGain;
+  long_term_loss_ *= 1 - long_term_gain();
 }
 
 uint64_t ChicagoController::window_bytes() const {

@@ -50,6 +50,7 @@ class ChicagoController final : public CongestionController {
   void decrease(Timestamp now, double factor);
   void enter(Mode mode, Timestamp now);
   void clamp_rate();
+  double long_term_gain() const;
 
   Rng& rng_;
   Mode mode_ = Mode::startup;
@@ -71,8 +72,6 @@ class ChicagoController final : public CongestionController {
   Timestamp round_start_{0};
   Duration round_min_rtt_ = Duration::infinite();
   uint64_t round_samples_ = 0;
-  uint64_t round_sent_ = 0;
-  uint64_t round_lost_ = 0;
   Duration last_round_queue_{0};
 
   // Competition detector: the lowest per-round queue delay since `low_queue_window_start_`
@@ -86,7 +85,8 @@ class ChicagoController final : public CongestionController {
   Timestamp probe_end_{0};
   double rate_before_probe_ = 0;
 
-  // Loss statistics: exponentially weighted per transmission.
+  // Loss statistics: fractions of transmissions declared lost, weighted per transmission.
+  double recent_loss_ = 0;
   double long_term_loss_ = 0;
   uint64_t transmissions_ = 0;
 };

@@ -1,0 +1,236 @@
+// Units of the shared controller pieces (scheduler/cc_*) and of chicago fed with
+// synthetic samples (no stream, no network).
+#include <doctest/doctest.h>
+
+#include <deque>
+#include <functional>
+
+#include "core/rng.h"
+#include "scheduler/cc_ack_rate.h"
+#include "scheduler/cc_base_delay.h"
+#include "scheduler/cc_pacer.h"
+#include "scheduler/cc_windowed_filter.h"
+#include "scheduler/chicago.h"
+#include "scheduler/congestion.h"
+
+using namespace curvecp;
+
+namespace {
+Timestamp at_ms(int64_t ms) { return Timestamp{0} + Duration::milliseconds(ms); }
+}  // namespace
+
+TEST_CASE("pacer spaces packets at the rate and banks at most max_credit") {
+  CcPacer pacer(Duration::milliseconds(2));
+  pacer.reset(at_ms(0));
+  CHECK(pacer.next_send_time(at_ms(0)) == at_ms(0));
+  pacer.on_send(at_ms(0), 1000, 1e6);  // 1 ms per 1000 bytes
+  CHECK(pacer.next_send_time(at_ms(0)) == at_ms(1));
+  // Woken 10 ms late: 2 ms of credit, so exactly three sends go at once (the one due
+  // at 1 ms and two banked), then the spacing resumes.
+  const Timestamp late = at_ms(11);
+  int burst = 0;
+  while (pacer.next_send_time(late) <= late && burst < 100) {
+    pacer.on_send(late, 1000, 1e6);
+    ++burst;
+  }
+  CHECK(burst == 3);
+  CHECK(pacer.next_send_time(late) == at_ms(12));
+}
+
+TEST_CASE("windowed min and max filters expire old extremes") {
+  CcWindowedFilter<int, std::less<int>> min_filter(Duration::seconds(10));
+  min_filter.update(40, at_ms(0));
+  for (int64_t t = 1000; t <= 11000; t += 1000) min_filter.update(60, at_ms(t));
+  CHECK(min_filter.best() == 60);  // 40 is older than 10 s
+  min_filter.update(50, at_ms(11500));
+  CHECK(min_filter.best() == 50);
+  min_filter.update(80, at_ms(30000));  // everything expired
+  CHECK(min_filter.best() == 80);
+
+  CcWindowedFilter<double, std::greater<double>> max_filter(Duration::seconds(1));
+  max_filter.update(5, at_ms(0));
+  max_filter.update(3, at_ms(500));
+  CHECK(max_filter.best() == 5);
+  max_filter.update(2, at_ms(1200));
+  CHECK(max_filter.best() == 3);
+}
+
+TEST_CASE("base-delay history keeps the minimum and forgets it after its horizon") {
+  CcBaseDelay base(Duration::seconds(1), 3);
+  CHECK(base.base() == Duration::infinite());
+  base.on_rtt(at_ms(0), Duration::milliseconds(40));
+  base.on_rtt(at_ms(500), Duration::milliseconds(45));
+  CHECK(base.base() == Duration::milliseconds(40));
+  // The path gets longer: after three 1 s buckets the old minimum is gone.
+  for (int64_t t = 1000; t <= 5000; t += 100) base.on_rtt(at_ms(t), Duration::milliseconds(60));
+  CHECK(base.base() == Duration::milliseconds(60));
+}
+
+TEST_CASE("ack rate measures bytes per second over the window") {
+  CcAckRate rate;
+  for (int64_t t = 0; t <= 1000; ++t) rate.on_ack(at_ms(t), 1000);
+  CHECK(rate.rate_bytes_per_s(Duration::milliseconds(100), Duration::milliseconds(50)) == doctest::Approx(1e6));
+  CHECK(rate.rate_bytes_per_s(Duration::milliseconds(100), Duration::seconds(5)) == 0);
+}
+
+namespace {
+
+// Drives a chicago controller over a fluid model of a bottleneck: every millisecond it
+// sends rate/1000 bytes into a FIFO served at `capacity` bytes/s; served bytes are
+// acknowledged one base RTT later with RTT = base + their queueing delay + `extra`
+// (a queue kept standing by someone else). The buffer holds 100 ms; overflow is a loss.
+struct SyntheticPath {
+  struct InFlight {
+    Timestamp ack_at;
+    double bytes;
+    Duration rtt;
+  };
+  SeededRng rng{1};
+  ChicagoController cc{rng, Timestamp{0}};
+  PathState path;
+  Timestamp now{0};
+  double queue_bytes = 0;
+  double unsent_bytes = 0;
+  uint64_t packets = 0;
+  uint64_t loss_every = 0;  // random loss: one packet in loss_every (0: none)
+  std::deque<InFlight> in_flight;
+
+  void step(Duration base, double capacity, Duration extra) {
+    now += Duration::milliseconds(1);
+    const double send = cc.rate_bytes_per_s() / 1000;
+    // Whole 1200-byte packets, as the stream reports them.
+    unsent_bytes += send;
+    for (; unsent_bytes >= 1200; unsent_bytes -= 1200) {
+      cc.on_send(SendSample{now, 1200, false});
+      if (loss_every > 0 && ++packets % loss_every == 0) lose(false);
+    }
+    queue_bytes += send;
+    if (queue_bytes > capacity * 0.1) {  // 100 ms drop-tail buffer
+      queue_bytes = capacity * 0.1;
+      lose(false);
+    }
+    const double served = std::min(queue_bytes, capacity / 1000);
+    queue_bytes -= served;
+    const Duration queue_delay = Duration::nanoseconds(static_cast<int64_t>(queue_bytes / capacity * 1e9));
+    in_flight.push_back({now + base + queue_delay, served, base + queue_delay + extra});
+    while (!in_flight.empty() && in_flight.front().ack_at <= now) {
+      const InFlight f = in_flight.front();
+      in_flight.pop_front();
+      path.latest_rtt = f.rtt;
+      if (!path.has_rtt_sample) {
+        path.srtt = f.rtt;
+        path.has_rtt_sample = true;
+      } else {
+        path.srtt = (path.srtt * 7 + f.rtt) / 8;
+      }
+      path.min_rtt = std::min(path.min_rtt, f.rtt);
+      AckSample s;
+      s.now = now;
+      s.rtt = f.rtt;
+      s.has_rtt = true;
+      s.bytes_acked = static_cast<uint64_t>(f.bytes);
+      cc.on_ack(s, path);
+    }
+  }
+  void run(int ms, double capacity, Duration extra = Duration{0}) {
+    for (int i = 0; i < ms; ++i) step(Duration::milliseconds(40), capacity, extra);
+  }
+  void lose(bool timeout) {
+    LossSample l;
+    l.now = now;
+    l.bytes_lost = 1200;
+    l.is_timeout = timeout;
+    cc.on_loss(l, path);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("chicago start-up doubles per RTT and leaves on a delay rise, then drains and cruises") {
+  SyntheticPath p;
+  p.run(100, 1e12);
+  const double r0 = p.cc.rate_bytes_per_s();
+  p.run(400, 1e12);  // ten RTTs on an unlimited path
+  CHECK(p.cc.mode() == ChicagoController::Mode::startup);
+  CHECK(p.cc.rate_bytes_per_s() > r0 * 200);
+
+  SyntheticPath q;
+  const double capacity = 2.5e6;  // 20 Mbit/s
+  while (q.cc.mode() == ChicagoController::Mode::startup && q.now < at_ms(5000)) q.run(1, capacity);
+  CHECK(q.cc.mode() == ChicagoController::Mode::drain);
+  CHECK(q.cc.rate_bytes_per_s() < capacity);
+  q.run(1000, capacity);
+  CHECK(q.cc.mode() == ChicagoController::Mode::cruise);
+  CHECK(q.cc.base_delay() == Duration::milliseconds(40));
+  CHECK(q.queue_bytes < capacity * 0.010);
+}
+
+TEST_CASE("chicago ignores random loss without a delay rise") {
+  const double capacity = 2.5e6;
+  const auto average_rate = [&](uint64_t loss_every) {
+    SyntheticPath p;
+    p.loss_every = loss_every;
+    p.run(2000, capacity);
+    double sum = 0;
+    for (int i = 0; i < 1000; ++i) {
+      p.run(10, capacity);
+      sum += p.cc.rate_bytes_per_s();
+    }
+    return sum / 1000;
+  };
+  const double clean = average_rate(0);
+  const double lossy = average_rate(100);  // 1% random loss
+  CHECK(clean > capacity * 0.85);
+  CHECK(lossy > clean * 0.85);
+}
+
+TEST_CASE("chicago backs off on loss with a delay rise, on a loss burst, and halves on timeout") {
+  SyntheticPath p;
+  const double capacity = 2.5e6;
+  p.loss_every = 100;
+  p.run(4000, capacity);
+  REQUIRE(p.cc.mode() == ChicagoController::Mode::cruise);
+  p.loss_every = 0;
+  p.run(200, capacity);
+  // A loss while the queue delay is up by 4 ms (above half the 5 ms high-water mark,
+  // below the mark itself): a multiplicative decrease.
+  p.run(120, capacity, Duration::milliseconds(4));
+  double before = p.cc.rate_bytes_per_s();
+  p.lose(false);
+  CHECK(p.cc.rate_bytes_per_s() < before);
+  // A burst of loss far above the long-term 1% (one packet in three), without delay.
+  p.run(200, capacity);
+  before = p.cc.rate_bytes_per_s();
+  p.loss_every = 3;
+  p.run(40, capacity);
+  p.loss_every = 0;
+  CHECK(p.cc.rate_bytes_per_s() < before);
+  // A retransmission timeout halves the rate, once per RTT.
+  p.run(100, capacity);
+  before = p.cc.rate_bytes_per_s();
+  p.lose(true);
+  CHECK(p.cc.rate_bytes_per_s() == doctest::Approx(before * 0.5));
+  p.lose(true);
+  CHECK(p.cc.rate_bytes_per_s() == doctest::Approx(before * 0.5));
+}
+
+TEST_CASE("chicago switches to competitive mode when the queue stays high whatever it does") {
+  SyntheticPath p;
+  const double capacity = 2.5e6;
+  p.run(2000, capacity);
+  REQUIRE(p.cc.mode() == ChicagoController::Mode::cruise);
+  // Another flow keeps 60 ms of queue standing, regardless of our rate.
+  p.run(5000, capacity, Duration::milliseconds(60));
+  CHECK(p.cc.mode() == ChicagoController::Mode::competitive);
+  // The competitor leaves: a probe sees the queue empty and returns to cruise.
+  p.run(12000, capacity);
+  CHECK(p.cc.mode() == ChicagoController::Mode::cruise);
+}
+
+TEST_CASE("controllers are created by name") {
+  SeededRng rng(1);
+  auto chicago = make_controller("chicago", rng, Timestamp{0});
+  REQUIRE(chicago);
+  CHECK(chicago->name() == "chicago");
+  CHECK(make_controller("no-such-controller", rng, Timestamp{0}) == nullptr);
+}

@@ -1,0 +1,70 @@
+#include "tests/sim/sim_network.h"
+
+namespace curvecp::sim {
+
+namespace {
+
+LinkConfig forward_config(const PathConfig& p) {
+  LinkConfig c;
+  c.rate_bits_per_s = p.rate_bits_per_s;
+  c.delay = p.rtt / 2;
+  c.queue_limit_bytes = static_cast<uint64_t>(p.buffer.seconds_f() * p.rate_bits_per_s / 8);
+  c.loss = p.loss;
+  c.burst_enter = p.burst_enter;
+  c.burst_exit = p.burst_exit;
+  c.burst_loss = p.burst_loss;
+  c.reorder = p.reorder;
+  c.reorder_delay = p.reorder_delay;
+  c.duplicate = p.duplicate;
+  return c;
+}
+
+LinkConfig reverse_config(const PathConfig& p) {
+  LinkConfig c;
+  c.delay = p.rtt - p.rtt / 2;
+  c.loss = p.reverse_loss;
+  c.reorder = p.reverse_reorder;
+  c.reorder_delay = p.reorder_delay;
+  c.duplicate = p.reverse_duplicate;
+  return c;
+}
+
+}  // namespace
+
+Network::Network(uint64_t seed, const PathConfig& path)
+    : seed_(seed), path_(path), link_rng_(seed * 4 + 1), reverse_rng_(seed * 4 + 2) {
+  forward_ = std::make_unique<Link>(events_, link_rng_, forward_config(path));
+  reverse_ = std::make_unique<Link>(events_, reverse_rng_, reverse_config(path));
+  forward_->set_bin(path.bin);
+  reverse_->set_bin(path.bin);
+}
+
+Result<StreamFlow*> Network::add_stream_flow(const StreamFlowConfig& config, Timestamp start) {
+  const auto id = static_cast<uint32_t>(flows_.size());
+  flow_rngs_.push_back(std::make_unique<SeededRng>(seed_ * 1000003 + id * 7919 + 3));
+  StreamFlowConfig with_bin = config;
+  with_bin.bin = path_.bin;
+  auto created = StreamFlow::create(events_, *flow_rngs_.back(), id, with_bin);
+  if (!created) return created.error();
+  StreamFlow* flow = created.value().get();
+  flow->set_paths(
+      [this, flow](Packet&& p) { forward_->send(std::move(p), [flow](Packet&& q) { flow->deliver_to_server(std::move(q)); }); },
+      [this, flow](Packet&& p) { reverse_->send(std::move(p), [flow](Packet&& q) { flow->deliver_to_client(std::move(q)); }); });
+  flows_.push_back(std::move(created.value()));
+  events_.at(start, [flow] { flow->start(); });
+  return flow;
+}
+
+TcpFlow& Network::add_tcp_flow(TcpAlgorithm algorithm, Timestamp start) {
+  const auto id = static_cast<uint32_t>(flows_.size());
+  auto owned = std::make_unique<TcpFlow>(events_, algorithm, id, path_.bin);
+  TcpFlow* flow = owned.get();
+  flow->set_paths(
+      [this, flow](Packet&& p) { forward_->send(std::move(p), [flow](Packet&& q) { flow->deliver_to_receiver(std::move(q)); }); },
+      [this, flow](Packet&& p) { reverse_->send(std::move(p), [flow](Packet&& q) { flow->deliver_to_sender(std::move(q)); }); });
+  flows_.push_back(std::move(owned));
+  events_.at(start, [flow] { flow->start(); });
+  return *flow;
+}
+
+}  // namespace curvecp::sim

@@ -1,0 +1,197 @@
+#include "tests/sim/sim_scenario.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "tests/sim/sim_metrics.h"
+
+namespace curvecp::sim {
+
+std::string Subject::label() const {
+  switch (kind) {
+    case FlowKind::stream: return controller;
+    case FlowKind::newreno: return "newreno";
+    case FlowKind::cubic: return "cubic";
+  }
+  return "?";
+}
+
+std::string ScenarioResult::describe() const {
+  char line[512];
+  std::snprintf(line, sizeof line,
+                "%s seed=%llu end=%.1fs util=%.3f goodput=%.2fMbit/s q50=%.1fms q95=%.1fms loss=%.4f jain=%.3f t90=%s",
+                name.c_str(), static_cast<unsigned long long>(seed), static_cast<double>(end.ns) / 1e9, utilisation,
+                goodput_bytes_per_s * 8 / 1e6, queue_p50.seconds_f() * 1e3, queue_p95.seconds_f() * 1e3, loss, jain,
+                time_to_90_percent == Timestamp::never()
+                    ? "never"
+                    : std::to_string(static_cast<double>(time_to_90_percent.ns) / 1e9).c_str());
+  std::string out = line;
+  for (const FlowSummary& f : flows) {
+    std::snprintf(line, sizeof line, " [%s %.2fMbit/s share=%.2f%s%s corrupt=%llu]", f.label.c_str(),
+                  f.goodput_bytes_per_s * 8 / 1e6, f.share, f.finished ? " finished" : "",
+                  f.end_was_failure ? " FAIL" : "", static_cast<unsigned long long>(f.corrupt_bytes));
+    out += line;
+  }
+  return out;
+}
+
+Result<ScenarioResult> run_scenario(const Scenario& scenario) {
+  Network net(scenario.seed, scenario.path);
+  bool any_finite = false;
+  for (const FlowSpec& spec : scenario.flows) {
+    const Timestamp start = Timestamp{0} + spec.start;
+    if (spec.subject.kind == FlowKind::stream) {
+      StreamFlowConfig config;
+      config.controller = spec.subject.controller;
+      config.bytes = spec.bytes;
+      config.fail_at_end = spec.fail_at_end;
+      auto added = net.add_stream_flow(config, start);
+      if (!added) return added.error();
+      any_finite = any_finite || spec.bytes > 0;
+    } else {
+      net.add_tcp_flow(spec.subject.kind == FlowKind::cubic ? TcpAlgorithm::cubic : TcpAlgorithm::newreno, start);
+    }
+  }
+  const Timestamp end = Timestamp{0} + scenario.duration;
+  if (scenario.hook && scenario.hook_at < scenario.duration) {
+    net.events().at(Timestamp{0} + scenario.hook_at, [&net, &scenario] { scenario.hook(net); });
+  }
+  if (scenario.stop_when_finished && any_finite) {
+    const auto all_finished = [&net] {
+      for (size_t i = 0; i < net.flow_count(); ++i) {
+        if (!net.flow(i).metrics().finished) return false;
+      }
+      return true;
+    };
+    net.events().run_until(end, all_finished);
+  } else {
+    net.run_until(end);
+  }
+
+  ScenarioResult r;
+  r.name = scenario.name;
+  r.seed = scenario.seed;
+  r.end = net.now();
+  r.events = net.events().events_run();
+  r.measure_from = Timestamp{0} + scenario.measure_from;
+  r.measure_to = scenario.measure_to.ns > 0 ? Timestamp{0} + scenario.measure_to : r.end;
+  // A run that stopped early is measured up to its end, rounded up to a whole bin.
+  if (r.measure_to > r.end) r.measure_to = r.end + scenario.path.bin;
+  r.utilisation = utilisation(net.forward(), r.measure_from, r.measure_to);
+  r.queue_p50 = queue_delay_percentile(net.forward(), 50, r.measure_from, r.measure_to);
+  r.queue_p95 = queue_delay_percentile(net.forward(), 95, r.measure_from, r.measure_to);
+  r.loss = loss_fraction(net.forward(), r.measure_from, r.measure_to);
+  r.time_to_90_percent = time_to_utilisation(net.forward(), 0.9, Duration::seconds(1), r.end);
+  std::vector<double> goodputs;
+  for (size_t i = 0; i < net.flow_count(); ++i) {
+    const FlowMetrics& m = net.flow(i).metrics();
+    FlowSummary f;
+    f.label = m.label;
+    f.goodput_bytes_per_s = goodput_bytes_per_s(m, r.measure_from, r.measure_to);
+    f.delivered_bytes = m.delivered_bytes;
+    f.finished = m.finished;
+    f.finish_time = m.finish_time;
+    f.end_was_failure = m.end_was_failure;
+    f.corrupt_bytes = m.corrupt_bytes;
+    f.sender_packets = m.sender_packets;
+    for (Timestamp t{0}; t < r.end; t += Duration::seconds(1)) {
+      f.series_bytes_per_s.push_back(goodput_bytes_per_s(m, t, t + Duration::seconds(1)));
+    }
+    goodputs.push_back(f.goodput_bytes_per_s);
+    r.goodput_bytes_per_s += f.goodput_bytes_per_s;
+    r.flows.push_back(std::move(f));
+  }
+  for (FlowSummary& f : r.flows) {
+    f.share = r.goodput_bytes_per_s > 0 ? f.goodput_bytes_per_s / r.goodput_bytes_per_s : 0;
+  }
+  r.jain = jain_index(goodputs);
+  return r;
+}
+
+namespace {
+
+PathConfig standard_path() {
+  PathConfig p;
+  p.rate_bits_per_s = 20e6;
+  p.rtt = Duration::milliseconds(40);
+  p.buffer = Duration::milliseconds(100);
+  return p;
+}
+
+}  // namespace
+
+Scenario scenario_single(const Subject& s, uint64_t seed) {
+  Scenario sc;
+  sc.name = "single-" + s.label();
+  sc.seed = seed;
+  sc.path = standard_path();
+  sc.duration = Duration::seconds(60);
+  sc.measure_from = Duration::seconds(10);
+  sc.flows.push_back(FlowSpec{s, Duration{0}, 0, false});
+  return sc;
+}
+
+Scenario scenario_random_loss(const Subject& s, uint64_t seed) {
+  Scenario sc = scenario_single(s, seed);
+  sc.name = "loss1-" + s.label();
+  sc.path.loss = 0.01;
+  return sc;
+}
+
+Scenario scenario_staggered(const Subject& s, uint64_t seed) {
+  Scenario sc;
+  sc.name = "staggered4-" + s.label();
+  sc.seed = seed;
+  sc.path = standard_path();
+  sc.duration = Duration::seconds(70);
+  sc.measure_from = Duration::seconds(40);
+  for (int i = 0; i < 4; ++i) sc.flows.push_back(FlowSpec{s, Duration::seconds(10 * i), 0, false});
+  return sc;
+}
+
+Scenario scenario_vs_cubic(const Subject& s, uint64_t seed) {
+  Scenario sc;
+  sc.name = "vs-cubic-" + s.label();
+  sc.seed = seed;
+  sc.path = standard_path();
+  sc.duration = Duration::seconds(60);
+  sc.measure_from = Duration::seconds(20);
+  sc.flows.push_back(FlowSpec{s, Duration{0}, 0, false});
+  sc.flows.push_back(FlowSpec{Subject{FlowKind::cubic, ""}, Duration{0}, 0, false});
+  return sc;
+}
+
+Scenario scenario_fast_start(const Subject& s, uint64_t seed) {
+  Scenario sc;
+  sc.name = "fast-start-" + s.label();
+  sc.seed = seed;
+  sc.path.rate_bits_per_s = 100e6;
+  sc.path.rtt = Duration::milliseconds(100);
+  sc.path.buffer = Duration::milliseconds(100);
+  sc.duration = Duration::seconds(20);
+  sc.measure_from = Duration::seconds(10);
+  sc.flows.push_back(FlowSpec{s, Duration{0}, 0, false});
+  return sc;
+}
+
+Scenario scenario_lossy_transfer(const Subject& s, uint64_t seed, uint64_t bytes, bool fail_at_end) {
+  Scenario sc;
+  sc.name = std::string(fail_at_end ? "lossy-fail-" : "lossy-") + s.label();
+  sc.seed = seed;
+  sc.path.rate_bits_per_s = 100e6;
+  sc.path.rtt = Duration::milliseconds(20);
+  sc.path.buffer = Duration::milliseconds(50);
+  sc.path.loss = 0.10;
+  sc.path.reverse_loss = 0.10;
+  sc.path.reorder = 0.05;
+  sc.path.reverse_reorder = 0.05;
+  sc.path.reorder_delay = Duration::milliseconds(5);
+  sc.path.duplicate = 0.02;
+  sc.path.reverse_duplicate = 0.02;
+  sc.duration = Duration::seconds(300);
+  sc.stop_when_finished = true;
+  sc.flows.push_back(FlowSpec{s, Duration{0}, bytes, fail_at_end});
+  return sc;
+}
+
+}  // namespace curvecp::sim

@@ -1,0 +1,100 @@
+// Scenarios: a path, a set of flows and a measurement window, run on a fresh Network and
+// summarised. The standard scenarios of issue 3 are defined here once, so the doctest
+// scenario tests and the sim_report benchmark run exactly the same experiments.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "tests/sim/sim_network.h"
+
+namespace curvecp::sim {
+
+enum class FlowKind : uint8_t { stream, newreno, cubic };
+
+// The algorithm under test: a CurveCP stream with a named controller, or a TCP model.
+struct Subject {
+  FlowKind kind = FlowKind::stream;
+  std::string controller = "chicago";
+  std::string label() const;
+};
+
+struct FlowSpec {
+  Subject subject;
+  Duration start{0};
+  uint64_t bytes = 0;  // stream flows: bytes to upload, 0 = unlimited
+  bool fail_at_end = false;
+};
+
+struct Scenario {
+  std::string name;
+  uint64_t seed = 1;
+  PathConfig path;
+  Duration duration = Duration::seconds(60);
+  // Measurement window [measure_from, measure_to); measure_to 0 means the end.
+  Duration measure_from{0};
+  Duration measure_to{0};
+  std::vector<FlowSpec> flows;
+  // End early once every finite flow has finished.
+  bool stop_when_finished = false;
+  // Runs once at `hook_at` with the network (tests use it to act on a live flow).
+  Duration hook_at = Duration::infinite();
+  std::function<void(Network&)> hook;
+};
+
+struct FlowSummary {
+  std::string label;
+  double goodput_bytes_per_s = 0;  // in the measurement window
+  double share = 0;                // of the summed goodput in the window
+  uint64_t delivered_bytes = 0;    // whole run
+  bool finished = false;
+  Timestamp finish_time = Timestamp::never();
+  bool end_was_failure = false;
+  uint64_t corrupt_bytes = 0;
+  uint64_t sender_packets = 0;
+  std::vector<double> series_bytes_per_s;  // goodput per 1 s over the whole run
+};
+
+struct ScenarioResult {
+  std::string name;
+  uint64_t seed = 0;
+  Timestamp measure_from{0};
+  Timestamp measure_to{0};
+  Timestamp end{0};
+  double utilisation = 0;
+  double goodput_bytes_per_s = 0;  // all flows
+  Duration queue_p50{0};
+  Duration queue_p95{0};
+  double loss = 0;
+  double jain = 1;
+  Timestamp time_to_90_percent = Timestamp::never();  // 1 s windows, from the start
+  uint64_t events = 0;
+  std::vector<FlowSummary> flows;
+
+  // One line with the seed and every figure: printed when a scenario assertion fails.
+  std::string describe() const;
+};
+
+// Runs the scenario to completion. Fails when a flow cannot be created.
+Result<ScenarioResult> run_scenario(const Scenario& scenario);
+
+// --- The standard scenarios (issue 3, item 5), parameterised by the algorithm. ---
+// 20 Mbit/s, 40 ms RTT, 100 ms buffer, one flow for 60 s, measured over [10 s, 60 s).
+Scenario scenario_single(const Subject& s, uint64_t seed);
+// The same with 1% random loss on the data path.
+Scenario scenario_random_loss(const Subject& s, uint64_t seed);
+// Four flows starting 10 s apart (0, 10, 20, 30 s), 70 s, measured over the last 30 s.
+Scenario scenario_staggered(const Subject& s, uint64_t seed);
+// One flow of the subject against one CUBIC flow, both from 0 s, 60 s, measured over
+// [20 s, 60 s).
+Scenario scenario_vs_cubic(const Subject& s, uint64_t seed);
+// 100 Mbit/s, 100 ms RTT, 100 ms buffer, 20 s: how soon utilisation reaches 90 %.
+Scenario scenario_fast_start(const Subject& s, uint64_t seed);
+// `bytes` across 100 Mbit/s, 20 ms RTT with 10% loss both ways, 5% reordering by 5 ms and
+// 2% duplication; ends when the transfer has finished (at most 300 s).
+Scenario scenario_lossy_transfer(const Subject& s, uint64_t seed, uint64_t bytes, bool fail_at_end);
+
+}  // namespace curvecp::sim

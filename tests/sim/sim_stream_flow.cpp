@@ -1,0 +1,162 @@
+#include "tests/sim/sim_stream_flow.h"
+
+#include <algorithm>
+#include <array>
+
+namespace curvecp::sim {
+
+namespace {
+
+constexpr size_t kMaxMessageBytes = 1088;  // CURVECP.md 6.1
+constexpr size_t kChunkBytes = 16384;      // application read/write granularity
+
+uint64_t mix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+
+void fill_pattern(uint64_t offset, uint8_t* out, size_t n) {
+  for (size_t i = 0; i < n; ++i) out[i] = pattern_byte(offset + i);
+}
+
+}  // namespace
+
+uint8_t pattern_byte(uint64_t offset) { return static_cast<uint8_t>(mix64(offset >> 3) >> (8 * (offset & 7))); }
+
+Result<std::unique_ptr<StreamFlow>> StreamFlow::create(EventQueue& events, Rng& rng, uint32_t flow_id,
+                                                       const StreamFlowConfig& config) {
+  StreamConfig client_config;
+  client_config.role = StreamRole::client;
+  client_config.controller = config.controller;
+  client_config.send_buffer_bytes = config.buffer_bytes;
+  client_config.receive_buffer_bytes = config.buffer_bytes;
+  StreamConfig server_config = client_config;
+  server_config.role = StreamRole::server;
+  auto client = Stream::create(client_config, rng, events.now());
+  if (!client) return client.error();
+  auto server = Stream::create(server_config, rng, events.now());
+  if (!server) return server.error();
+  return std::unique_ptr<StreamFlow>(
+      new StreamFlow(events, flow_id, config, std::move(client.value()), std::move(server.value())));
+}
+
+StreamFlow::StreamFlow(EventQueue& events, uint32_t flow_id, StreamFlowConfig config, std::unique_ptr<Stream> client,
+                       std::unique_ptr<Stream> server)
+    : events_(events), flow_id_(flow_id), config_(std::move(config)), client_(std::move(client)), server_(std::move(server)) {
+  metrics_.label = config_.controller;
+  metrics_.bin = config_.bin;
+  client_end_.stream = client_.get();
+  client_end_.overhead_bytes = kClientPacketOverheadBytes;
+  server_end_.stream = server_.get();
+  server_end_.overhead_bytes = kServerPacketOverheadBytes;
+}
+
+void StreamFlow::set_paths(std::function<void(Packet&&)> to_server, std::function<void(Packet&&)> to_client) {
+  client_end_.send = std::move(to_server);
+  server_end_.send = std::move(to_client);
+}
+
+void StreamFlow::start() {
+  started_ = true;
+  metrics_.start = events_.now();
+  poke();
+}
+
+void StreamFlow::poke() {
+  pump(client_end_);
+  pump(server_end_);
+}
+
+void StreamFlow::deliver_to_server(Packet&& packet) {
+  if (!started_) return;
+  server_->on_message(events_.now(), Bytes(packet.payload.data(), packet.payload.size()));
+  pump(server_end_);
+}
+
+void StreamFlow::deliver_to_client(Packet&& packet) {
+  if (!started_) return;
+  client_->on_message(events_.now(), Bytes(packet.payload.data(), packet.payload.size()));
+  pump(client_end_);
+}
+
+void StreamFlow::run_application() {
+  const Timestamp now = events_.now();
+  std::array<uint8_t, kChunkBytes> chunk;
+  // Client: upload the pattern, then end the stream.
+  while (!client_closed_) {
+    uint64_t want = std::min<uint64_t>(client_->send_space(), kChunkBytes);
+    if (config_.bytes > 0) want = std::min(want, config_.bytes - written_);
+    if (want == 0) break;
+    fill_pattern(written_, chunk.data(), want);
+    const size_t n = client_->write(Bytes(chunk.data(), want));
+    written_ += n;
+    if (n < want) break;
+  }
+  if (!client_closed_ && config_.bytes > 0 && written_ == config_.bytes) {
+    client_->close_write(config_.fail_at_end);
+    client_closed_ = true;
+  }
+  // Client: discard whatever the server sends (only its end of stream).
+  while (client_->readable() > 0) client_->read(MutableBytes(chunk.data(), chunk.size()));
+  // Server: read, verify, count.
+  while (server_->readable() > 0) {
+    const size_t n = server_->read(MutableBytes(chunk.data(), chunk.size()));
+    if (n == 0) break;
+    for (size_t i = 0; i < n; ++i) {
+      if (chunk[i] != pattern_byte(read_ + i)) ++metrics_.corrupt_bytes;
+    }
+    read_ += n;
+    metrics_.record_delivery(now, n);
+  }
+  if (!metrics_.finished && server_->read_finished()) {
+    metrics_.finished = true;
+    metrics_.finish_time = now;
+    metrics_.end_was_failure = server_->read_failed();
+  }
+  if (metrics_.finished && !server_closed_) {
+    server_->close_write(false);
+    server_closed_ = true;
+  }
+}
+
+void StreamFlow::pump(Endpoint& endpoint) {
+  const Timestamp now = events_.now();
+  run_application();
+  std::array<uint8_t, kMaxMessageBytes> buffer;
+  bool sent = false;
+  for (;;) {
+    const size_t n = endpoint.stream->poll_transmit(now, MutableBytes(buffer.data(), buffer.size()), kMaxMessageBytes);
+    if (n == 0) break;
+    sent = true;
+    Packet packet;
+    packet.flow = flow_id_;
+    packet.wire_bytes = static_cast<uint32_t>(n + endpoint.overhead_bytes);
+    packet.payload.assign(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(n));
+    if (&endpoint == &client_end_) ++metrics_.sender_packets;
+    endpoint.send(std::move(packet));
+  }
+  if (sent) run_application();
+  arm(endpoint, endpoint.stream->next_timeout());
+}
+
+void StreamFlow::arm(Endpoint& endpoint, Timestamp deadline) {
+  if (deadline == Timestamp::never()) return;
+  const Timestamp now = events_.now();
+  if (deadline <= now) {
+    // The stream asks to be called again at once although it just had nothing to send;
+    // step the clock by 1 us rather than spin, and count it.
+    ++idle_wakeups_;
+    deadline = now + Duration::microseconds(1);
+  }
+  if (deadline >= endpoint.timer_at) return;  // an earlier wake-up is already pending
+  endpoint.timer_at = deadline;
+  events_.at(deadline, [this, &endpoint, deadline] {
+    if (endpoint.timer_at != deadline) return;  // superseded by an earlier timer
+    endpoint.timer_at = Timestamp::never();
+    pump(endpoint);
+  });
+}
+
+}  // namespace curvecp::sim
