@@ -85,7 +85,7 @@ void SendBuffer::trim_log() {
   while (!log_.empty() && !current(log_.front_key())) log_.pop_front();
 }
 
-void SendBuffer::mark_acked(Block& b, AckResult& r) {
+void SendBuffer::mark_acked(Block& b, uint64_t arrived_tx, AckResult& r) {
   if (b.state == BlockState::acked) return;
   if (b.state == BlockState::in_flight) {
     in_flight_bytes_ -= b.wire_bytes;
@@ -96,7 +96,7 @@ void SendBuffer::mark_acked(Block& b, AckResult& r) {
   b.state = BlockState::acked;
   r.newly_acked_bytes += b.length;
   r.acked_something = true;
-  largest_acked_tx_ = std::max(largest_acked_tx_, b.last_tx);
+  largest_acked_tx_ = std::max(largest_acked_tx_, arrived_tx);
 }
 
 void SendBuffer::ack_id(uint32_t wire_id, AckResult& r) {
@@ -114,10 +114,15 @@ void SendBuffer::ack_id(uint32_t wire_id, AckResult& r) {
     r.has_rtt = true;
     r.rtt_sent = b.last_sent;
   }
-  mark_acked(b, r);
+  mark_acked(b, t, r);
 }
 
 namespace {
+
+// Which transmission of a block acknowledged by a range arrived: known only if it was
+// sent once. Crediting the latest transmission of a resent block would make every
+// transmission since look lost (the acknowledgement may be for the first copy).
+uint64_t arrived_tx(const SendBuffer::Block& b) { return b.transmissions == 1 ? b.last_tx : 0; }
 
 // Whether block b lies completely inside [start, stop) (CURVECP.md 6.4). Empty ranges
 // acknowledge nothing; an end-carrying block also needs the byte past its end.
@@ -133,7 +138,7 @@ void SendBuffer::ack_prefix(uint64_t stop, AckResult& r) {
   for (uint64_t k = blocks_.front_key(); k < blocks_.back_key(); ++k) {
     Block& b = blocks_.at(k);
     if (b.offset > stop) break;
-    if (inside(b, 0, stop)) mark_acked(b, r);
+    if (inside(b, 0, stop)) mark_acked(b, arrived_tx(b), r);
   }
 }
 
@@ -159,7 +164,7 @@ void SendBuffer::ack_range(uint64_t start, uint64_t stop, AckResult& r) {
   for (uint64_t k = *first; k < blocks_.back_key(); ++k) {
     Block& b = blocks_.at(k);
     if (b.offset > stop) break;
-    if (inside(b, start, stop)) mark_acked(b, r);
+    if (inside(b, start, stop)) mark_acked(b, arrived_tx(b), r);
   }
 }
 

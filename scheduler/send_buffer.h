@@ -116,7 +116,8 @@ class SendBuffer {
     uint64_t seq = UINT64_MAX;  // UINT64_MAX: a skipped ID (wire 0)
   };
   bool current(uint64_t t) const;
-  void mark_acked(Block& b, AckResult& r);
+  // arrived_tx: the transmission known to have arrived (0: unknown), for loss detection.
+  void mark_acked(Block& b, uint64_t arrived_tx, AckResult& r);
   void mark_lost(uint64_t seq);
   std::optional<uint64_t> find_first_at_or_after(uint64_t offset) const;
   void trim_log();
