@@ -33,6 +33,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "scheduler/controllers.h"
 
@@ -40,82 +41,97 @@ namespace curvecp {
 
 namespace {
 
-// Nominal full packet on the wire (1088-byte message + 64/96 header + 28 IP/UDP), bytes.
+// Nominal full packet (a 1088-byte message plus headers), bytes; used to turn byte
+// counts into packet counts for windows and loss statistics.
 constexpr double kPacketBytes = 1200;
 // Before the first RTT sample: 10 packets in flight (RFC 6928's initial window), paced
 // at 10 packets per 10 ms, i.e. 1.2 MB/s.
 constexpr double kInitialWindowBytes = 10 * kPacketBytes;
 constexpr double kInitialRateBytesPerS = kInitialWindowBytes / 0.010;
-// Floor of the rate: 10 packets per second, bytes/s.
+// Floor of the rate: 10 packets per second, bytes/s. Ceiling only to keep arithmetic
+// finite: 100 GB/s.
 constexpr double kMinRateBytesPerS = 10 * kPacketBytes;
-// Ceiling of the rate, only to keep arithmetic finite: 100 GB/s.
 constexpr double kMaxRateBytesPerS = 1e11;
-// Window: the rate times this many smoothed RTTs, at least kMinWindowBytes.
+// Window: the rate times kWindowRtts smoothed RTTs, at least kMinWindowBytes. Pacing
+// sets the rate; the window only stops the sender when acknowledgements stop.
 constexpr double kWindowRtts = 2.0;
-constexpr double kMinWindowBytes = 4 * kPacketBytes;
-// Pacing credit (cc_pacer.h), time.
+constexpr double kMinWindowBytes = 10 * kPacketBytes;
+// Pacing credit (cc_pacer.h): up to 2 ms of sending may leave back to back after a
+// late wake-up of the 1 ms runtime timer.
 constexpr Duration kPacingCredit = Duration::milliseconds(2);
+// The queue signal is the minimum RTT over the last max(srtt / 4, 1 ms).
+constexpr int64_t kQueueFilterRttDivisor = 4;
+constexpr Duration kQueueFilterMin = Duration::milliseconds(1);
 
-// Start-up exit: the per-round minimum RTT exceeds the base by clamp(base/8, 4, 16 ms).
+// Start-up exit: the queue delay exceeds clamp(base / 8, 4 ms, 16 ms) (HyStart's bounds).
 constexpr Duration kStartupExitMin = Duration::milliseconds(4);
 constexpr Duration kStartupExitMax = Duration::milliseconds(16);
-// Drain: pace at this fraction of the delivery rate measured when start-up ended, for
-// at most kDrainMaxRounds rounds, then cruise at kCruiseEntryGain of it.
+// Drain: pace at kDrainGain of the delivery rate measured when start-up ended, until
+// the queue is below half the high-water mark or kDrainMaxRounds RTTs have passed; then
+// cruise at kCruiseEntryGain of that delivery rate.
 constexpr double kDrainGain = 0.6;
-constexpr int kDrainMaxRounds = 8;
+constexpr int64_t kDrainMaxRounds = 8;
 constexpr double kCruiseEntryGain = 0.9;
 
-// Cruise (delay mode): queue delay high-water mark clamp(base/8, 2 ms, 8 ms). Above it for
-// a whole round: multiply the rate by kCruiseBeta (at most once per two rounds, so the
-// previous decrease has been seen); at or below it: add kCruiseIncrease per second.
+// Cruise (delay mode). High-water mark of the queue delay: clamp(base / 8, 2 ms, 8 ms);
+// low-water mark: half of it. Above the high mark: multiply the rate by kCruiseBeta,
+// then no further delay-triggered decrease until the queue has fallen to the low mark
+// (the reference's rtt_phase), unless it exceeds kEmergencyFactor x the high mark two
+// RTTs after the last decrease. At or below the high mark: add kCruiseIncrease bytes/s
+// per second of time, whatever the RTT (CURVECP.md 7.3 step 5c, ~36x the reference's
+// 27.8 blocks/s per second, so that flows converge within seconds at tens of Mbit/s).
 constexpr Duration kHighWaterMin = Duration::milliseconds(2);
 constexpr Duration kHighWaterMax = Duration::milliseconds(8);
 constexpr double kCruiseBeta = 0.85;
+constexpr int64_t kEmergencyFactor = 3;
 constexpr double kCruiseIncreaseBytesPerS2 = 1e6;
 
 // Loss discrimination: losses are congestion without a delay rise only when the recent
 // loss fraction (EWMA, gain 1/256 per transmission: a memory of ~256 packets) exceeds
 // kLossBurstFactor x the long-term fraction plus kLossBurstMargin. The long-term fraction
 // is the plain average over the first kLongTermPackets transmissions, then an EWMA with
-// gain 1/kLongTermPackets (a memory of ~4096 packets). With 1% random loss the recent
-// EWMA has a standard deviation of ~0.44 points, so the 4% threshold is ~7 sigma away;
-// a drop-tail overflow during a doubling loses tens of percent and crosses it in ~10
-// packets.
+// gain 1/kLongTermPackets. With 1% random loss the recent EWMA has a standard deviation
+// of ~0.44 points, so the 4% threshold is ~7 sigma away; a drop-tail overflow during a
+// doubling loses tens of percent and crosses it within ~10 packets.
 constexpr double kLossBurstFactor = 2.0;
 constexpr double kLossBurstMargin = 0.02;
 constexpr double kRecentLossGain = 1.0 / 256;
 constexpr double kLongTermPackets = 4096;
-// A timeout multiplies the rate by this (once per round).
+// A second retransmission timeout without an acknowledgement in between multiplies the
+// rate by kTimeoutBeta (once per RTT); a single one counts as one lost packet (with 10%
+// random loss and few packets in flight, timeouts are a routine way to detect loss).
 constexpr double kTimeoutBeta = 0.5;
 
-// Competition detector: over kCompetitionWindow (time), the queue never fell to the
-// high-water mark although we backed off at least kCompetitionDecreases times.
+// Competition detector: over max(kCompetitionWindow, kCompetitionRtts RTTs), the queue
+// never fell to the high-water mark although we backed off kCompetitionDecreases times.
 constexpr Duration kCompetitionWindow = Duration::seconds(3);
+constexpr int64_t kCompetitionRtts = 10;
 constexpr uint32_t kCompetitionDecreases = 3;
-// Competitive mode: loss-based AIMD, and on entry the rate resumes at
-// kCompetitiveEntryGain x the highest rate of the last 2 competition windows.
+// Competitive mode: loss-based AIMD (decrease kCompetitiveBeta per loss event, at most
+// once per RTT; increase kCompetitiveIncrease bytes/s per second). On entry the rate
+// resumes at kCompetitiveEntryGain x the highest rate of the last two detector windows.
 constexpr double kCompetitiveBeta = 0.7;
 constexpr double kCompetitiveIncreaseBytesPerS2 = 1e6;
 constexpr double kCompetitiveEntryGain = 0.7;
-// Probe for a departed competitor every kProbeInterval: pace at kProbeGain of the rate
-// for kProbeRounds rounds; if a round sees the queue at or below the high-water mark,
-// return to cruise.
+// Every kProbeInterval in competitive mode, pace at kProbeGain of the rate for
+// kProbeRounds RTTs; if a round sees the queue at or below the high-water mark, nobody
+// else keeps it full: back to cruise.
 constexpr Duration kProbeInterval = Duration::seconds(10);
 constexpr double kProbeGain = 0.5;
 constexpr int64_t kProbeRounds = 3;
 
 }  // namespace
 
-ChicagoController::ChicagoController(Rng& rng, Timestamp now)
-    : rng_(rng),
-      rate_bytes_per_s_(kInitialRateBytesPerS),
+ChicagoController::ChicagoController(Rng&, Timestamp now)
+    : rate_bytes_per_s_(kInitialRateBytesPerS),
       pacer_(kPacingCredit),
+      recent_min_rtt_(kQueueFilterMin),
       recent_max_rate_(kCompetitionWindow * 2) {
   pacer_.reset(now);
   mode_since_ = now;
   round_start_ = now;
   last_ack_time_ = now;
-  low_queue_window_start_ = now;
+  competition_window_start_ = now;
 }
 
 Duration ChicagoController::smoothed_rtt() const {
@@ -139,16 +155,19 @@ void ChicagoController::clamp_rate() {
 }
 
 void ChicagoController::enter(Mode mode, Timestamp now) {
+  fprintf(stderr, "%.3f enter %d rate=%.0f q=%.1fms\n", now.ns/1e9, (int)mode, rate_bytes_per_s_, queue_.ns/1e6);
   mode_ = mode;
   mode_since_ = now;
-  low_queue_window_start_ = now;
+  competition_window_start_ = now;
   window_min_queue_ = Duration::infinite();
   window_decreases_ = 0;
+  awaiting_bottom_ = false;
   probing_ = false;
   if (mode == Mode::competitive) next_probe_ = now + kProbeInterval;
 }
 
 void ChicagoController::decrease(Timestamp now, double factor) {
+  fprintf(stderr, "%.3f decrease %f rate=%.0f mode=%d q=%.1fms rl=%.3f ltl=%.3f tsa=%u\n", now.ns/1e9, factor, rate_bytes_per_s_, (int)mode_, queue_.ns/1e6, recent_loss_, long_term_loss_, timeouts_since_ack_);
   rate_bytes_per_s_ *= factor;
   clamp_rate();
   last_decrease_ = now;
@@ -156,136 +175,131 @@ void ChicagoController::decrease(Timestamp now, double factor) {
   ++window_decreases_;
 }
 
-void ChicagoController::start_round(Timestamp now) {
-  round_start_ = now;
-  round_min_rtt_ = Duration::infinite();
-  round_samples_ = 0;
+void ChicagoController::leave_startup(Timestamp now) {
+  fprintf(stderr, "%.3f leave startup rate=%.0f q=%.1fms rl=%.3f ltl=%.3f\n", now.ns/1e9, rate_bytes_per_s_, queue_.ns/1e6, recent_loss_, long_term_loss_);
+  // The bottleneck is full: what it delivered over the last RTT is its rate for us.
+  const Duration rtt = smoothed_rtt();
+  const double delivered = ack_rate_.rate_bytes_per_s(rtt, rtt / 2);
+  startup_delivery_bytes_per_s_ = delivered > 0 ? delivered : rate_bytes_per_s_ / 2;
+  rate_bytes_per_s_ = startup_delivery_bytes_per_s_ * kDrainGain;
+  clamp_rate();
+  enter(Mode::drain, now);
 }
 
-void ChicagoController::end_round(Timestamp now) {
-  const Duration base = base_.base();
-  const bool measured = round_samples_ > 0 && base != Duration::infinite();
-  const Duration queue = measured ? round_min_rtt_ - base : Duration{0};
-  if (measured) last_round_queue_ = queue;
+void ChicagoController::on_queue_sample(Timestamp now, bool app_limited, double elapsed_s) {
   const Duration high = queue_high_water();
-  const Duration rtt = smoothed_rtt();
-
   switch (mode_) {
     case Mode::startup: {
-      const Duration exit_queue = std::clamp(base / 8, kStartupExitMin, kStartupExitMax);
-      if (measured && queue > exit_queue) {
-        // The bottleneck is full: its delivery rate is what acks arrived at last round.
-        const double delivered = ack_rate_.rate_bytes_per_s(rtt, rtt / 2);
-        if (delivered > 0) rate_bytes_per_s_ = delivered;
-        rate_bytes_per_s_ *= kDrainGain;
-        clamp_rate();
-        enter(Mode::drain, now);
-      }
+      const Duration base = base_.base();
+      if (queue_ > std::clamp(base / 8, kStartupExitMin, kStartupExitMax)) leave_startup(now);
       break;
     }
-    case Mode::drain: {
-      const bool drained = measured && queue <= high / 2;
-      if (drained || now - mode_since_ >= rtt * kDrainMaxRounds) {
-        rate_bytes_per_s_ = rate_bytes_per_s_ / kDrainGain * kCruiseEntryGain;
+    case Mode::drain:
+      if (queue_ <= high / 2 || now - mode_since_ >= smoothed_rtt() * kDrainMaxRounds) {
+        rate_bytes_per_s_ = startup_delivery_bytes_per_s_ * kCruiseEntryGain;
         clamp_rate();
         enter(Mode::cruise, now);
+        // Losses of the start-up overshoot may still be detected for about an RTT: they
+        // belong to the event the drain has already answered.
+        last_decrease_ = now;
+        has_decreased_ = true;
       }
-      break;
-    }
-    case Mode::cruise: {
-      if (measured) {
-        window_min_queue_ = std::min(window_min_queue_, queue);
-        // Back off when a whole round sat above the high-water mark, but wait two rounds
-        // after the previous decrease: one for it to take effect, one to observe it.
-        if (queue > high && (!has_decreased_ || now - last_decrease_ >= rtt * 2)) decrease(now, kCruiseBeta);
-      }
-      if (now - low_queue_window_start_ >= std::max(kCompetitionWindow, rtt * 10)) {
-        const bool competitor = window_min_queue_ != Duration::infinite() && window_min_queue_ > high &&
-                                window_decreases_ >= kCompetitionDecreases;
-        if (competitor) {
-          rate_bytes_per_s_ = std::max(rate_bytes_per_s_, recent_max_rate_.best() * kCompetitiveEntryGain);
-          clamp_rate();
-          enter(Mode::competitive, now);
-        } else {
-          low_queue_window_start_ = now;
-          window_min_queue_ = Duration::infinite();
-          window_decreases_ = 0;
-        }
-      }
-      break;
-    }
-    case Mode::competitive: {
-      if (probing_) {
-        if (measured && queue <= high) {
-          // The queue emptied once we made room: nobody else keeps it full.
-          const double delivered = ack_rate_.rate_bytes_per_s(rtt, rtt / 2);
-          rate_bytes_per_s_ = std::max(rate_bytes_per_s_, delivered * kCruiseEntryGain);
-          clamp_rate();
-          enter(Mode::cruise, now);
-        } else if (now >= probe_end_) {
-          rate_bytes_per_s_ = rate_before_probe_;
-          probing_ = false;
-          next_probe_ = now + kProbeInterval;
-        }
-      } else if (now >= next_probe_) {
-        probing_ = true;
-        rate_before_probe_ = rate_bytes_per_s_;
-        rate_bytes_per_s_ *= kProbeGain;
-        clamp_rate();
-        probe_end_ = now + rtt * kProbeRounds;
-      }
-      break;
-    }
-  }
-  start_round(now);
-}
-
-void ChicagoController::on_ack(const AckSample& s, const PathState& path) {
-  const Timestamp now = s.now;
-  const Duration elapsed = std::max(now - last_ack_time_, Duration{0});
-  last_ack_time_ = now;
-  if (s.bytes_acked > 0) ack_rate_.on_ack(now, s.bytes_acked);
-
-  if (path.has_rtt_sample) {
-    srtt_ = path.srtt;
-    if (!has_rtt_) {
-      has_rtt_ = true;
-      // First sample: at least the initial window per RTT (CURVECP.md 7.3 step 1 uses one
-      // block per RTT; we start from ten).
-      rate_bytes_per_s_ = std::max(rate_bytes_per_s_, kInitialWindowBytes * 1e9 / static_cast<double>(smoothed_rtt().ns));
-      clamp_rate();
-      start_round(now);
-    }
-  }
-  if (s.has_rtt) {
-    base_.on_rtt(now, s.rtt);
-    round_min_rtt_ = std::min(round_min_rtt_, s.rtt);
-    ++round_samples_;
-  }
-
-  const double elapsed_s = elapsed.seconds_f();
-  switch (mode_) {
-    case Mode::startup:
-      // Slow start in rate form: every acknowledged byte adds one byte per RTT, so the
-      // rate doubles per RTT while the path keeps up and grows linearly once it does not.
-      if (!s.app_limited) {
-        rate_bytes_per_s_ += static_cast<double>(s.bytes_acked) * 1e9 / static_cast<double>(smoothed_rtt().ns);
-      }
-      break;
-    case Mode::drain:
       break;
     case Mode::cruise:
-      if (!s.app_limited && last_round_queue_ <= queue_high_water()) {
+      if (awaiting_bottom_ && queue_ <= high / 2) awaiting_bottom_ = false;
+      if (queue_ > high) {
+        const bool emergency = queue_ > high * kEmergencyFactor && now - last_decrease_ >= smoothed_rtt() * 2;
+        if (!awaiting_bottom_ || emergency) {
+          decrease(now, kCruiseBeta);
+          awaiting_bottom_ = true;
+        }
+      } else if (!app_limited) {
         rate_bytes_per_s_ += kCruiseIncreaseBytesPerS2 * elapsed_s;
       }
       break;
     case Mode::competitive:
-      if (!s.app_limited && !probing_) rate_bytes_per_s_ += kCompetitiveIncreaseBytesPerS2 * elapsed_s;
+      if (!app_limited && !probing_) rate_bytes_per_s_ += kCompetitiveIncreaseBytesPerS2 * elapsed_s;
       break;
   }
   clamp_rate();
-  if (!probing_) recent_max_rate_.update(rate_bytes_per_s_, now);
+}
 
+void ChicagoController::end_round(Timestamp now) {
+  const Duration high = queue_high_water();
+  const Duration rtt = smoothed_rtt();
+  const bool measured = round_min_queue_ != Duration::infinite();
+  if (mode_ == Mode::cruise && measured) {
+    window_min_queue_ = std::min(window_min_queue_, round_min_queue_);
+    if (now - competition_window_start_ >= std::max(kCompetitionWindow, rtt * kCompetitionRtts)) {
+      if (window_min_queue_ > high && window_decreases_ >= kCompetitionDecreases) {
+        rate_bytes_per_s_ = std::max(rate_bytes_per_s_, recent_max_rate_.best() * kCompetitiveEntryGain);
+        clamp_rate();
+        enter(Mode::competitive, now);
+      } else {
+        competition_window_start_ = now;
+        window_min_queue_ = Duration::infinite();
+        window_decreases_ = 0;
+      }
+    }
+  } else if (mode_ == Mode::competitive) {
+    if (probing_) {
+      if (measured && round_min_queue_ <= high) {
+        const double delivered = ack_rate_.rate_bytes_per_s(rtt, rtt / 2);
+        rate_bytes_per_s_ = std::max(rate_bytes_per_s_, delivered * kCruiseEntryGain);
+        clamp_rate();
+        enter(Mode::cruise, now);
+      } else if (now >= probe_end_) {
+        rate_bytes_per_s_ = rate_before_probe_;
+        probing_ = false;
+        next_probe_ = now + kProbeInterval;
+      }
+    } else if (now >= next_probe_) {
+      probing_ = true;
+      rate_before_probe_ = rate_bytes_per_s_;
+      rate_bytes_per_s_ *= kProbeGain;
+      clamp_rate();
+      probe_end_ = now + rtt * kProbeRounds;
+    }
+  }
+  round_start_ = now;
+  round_min_queue_ = Duration::infinite();
+}
+
+void ChicagoController::on_ack(const AckSample& s, const PathState& path) {
+  const Timestamp now = s.now;
+  const double elapsed_s = std::max(now - last_ack_time_, Duration{0}).seconds_f();
+  last_ack_time_ = now;
+  if (s.bytes_acked > 0) {
+    ack_rate_.on_ack(now, s.bytes_acked);
+    timeouts_since_ack_ = 0;
+  }
+  if (path.has_rtt_sample) {
+    srtt_ = path.srtt;
+    if (!has_rtt_) {
+      has_rtt_ = true;
+      // First sample: at least the initial window per RTT (the reference starts at one
+      // block per RTT, CURVECP.md 7.3 step 1).
+      rate_bytes_per_s_ =
+          std::max(rate_bytes_per_s_, kInitialWindowBytes * 1e9 / static_cast<double>(smoothed_rtt().ns));
+      clamp_rate();
+      round_start_ = now;
+    }
+  }
+  if (mode_ == Mode::startup && !s.app_limited) {
+    // Slow start in rate form: every acknowledged byte adds one byte per RTT, so the rate
+    // doubles per RTT while the path keeps up and grows linearly once it does not.
+    rate_bytes_per_s_ += static_cast<double>(s.bytes_acked) * 1e9 / static_cast<double>(smoothed_rtt().ns);
+    clamp_rate();
+  }
+  if (s.has_rtt) {
+    base_.on_rtt(now, s.rtt);
+    recent_min_rtt_.set_window(std::max(smoothed_rtt() / kQueueFilterRttDivisor, kQueueFilterMin));
+    recent_min_rtt_.update(s.rtt, now);
+    queue_ = std::max(recent_min_rtt_.best() - base_.base(), Duration{0});
+    round_min_queue_ = std::min(round_min_queue_, queue_);
+    on_queue_sample(now, s.app_limited, elapsed_s);
+  }
+  if (!probing_) recent_max_rate_.update(rate_bytes_per_s_, now);
   if (has_rtt_ && now - round_start_ >= smoothed_rtt()) end_round(now);
 }
 
@@ -296,33 +310,31 @@ void ChicagoController::on_loss(const LossSample& s, const PathState&) {
     recent_loss_ += kRecentLossGain * (1 - recent_loss_);
     long_term_loss_ += long_term_gain() * (1 - long_term_loss_);
   }
-
-  const Duration rtt = smoothed_rtt();
-  const bool recently_decreased = has_decreased_ && now - last_decrease_ < rtt;
-  if (s.is_timeout) {
+  const bool recently_decreased = has_decreased_ && now - last_decrease_ < smoothed_rtt();
+  const bool loss_burst = recent_loss_ > kLossBurstFactor * long_term_loss_ + kLossBurstMargin;
+  if (s.is_timeout && ++timeouts_since_ack_ >= 2) {
+    // Nothing acknowledged across two timeouts: heavy congestion or an outage.
     if (!recently_decreased) {
       decrease(now, kTimeoutBeta);
       pacer_.reset(now);
+      if (mode_ == Mode::startup || mode_ == Mode::drain) enter(Mode::cruise, now);
     }
-    if (mode_ == Mode::startup || mode_ == Mode::drain) enter(Mode::cruise, now);
     return;
   }
-  const bool loss_burst = recent_loss_ > kLossBurstFactor * long_term_loss_ + kLossBurstMargin;
-  const bool delay_up = last_round_queue_ > queue_high_water() / 2;
+  // A single timeout is one more lost packet: the stream's timer is only a slower loss
+  // detector. Whether loss means congestion depends on the mode.
   switch (mode_) {
     case Mode::startup:
-      if (loss_burst) {
-        const double delivered = ack_rate_.rate_bytes_per_s(rtt, rtt / 2);
-        if (delivered > 0) rate_bytes_per_s_ = delivered;
-        rate_bytes_per_s_ *= kDrainGain;
-        clamp_rate();
-        enter(Mode::drain, now);
-      }
+      if (loss_burst) leave_startup(now);
       break;
     case Mode::drain:
+      // The start-up overshoot is being paid for already: its losses are one event.
       break;
     case Mode::cruise:
-      if ((delay_up || loss_burst) && !recently_decreased) decrease(now, kCruiseBeta);
+      // The queue delay has its own response (on_queue_sample); loss adds one only when
+      // it clearly exceeds the path's long-term random loss, e.g. a buffer too small to
+      // show a delay rise before it overflows.
+      if (loss_burst && !recently_decreased) decrease(now, kCruiseBeta);
       break;
     case Mode::competitive:
       if (!probing_ && !recently_decreased) decrease(now, kCompetitiveBeta);

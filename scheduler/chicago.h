@@ -3,7 +3,9 @@
 // read its mode; everything else creates it by name (make_controller("chicago", ...)).
 #pragma once
 
+#include <compare>  // core/time.h uses <=> without including it
 #include <cstdint>
+#include <functional>
 #include <string_view>
 
 #include "core/rng.h"
@@ -25,6 +27,7 @@ class ChicagoController final : public CongestionController {
     competitive,  // loss-based AIMD while a buffer-filling flow holds the queue
   };
 
+  // `rng` is kept for future randomisation; chicago is deterministic today.
   ChicagoController(Rng& rng, Timestamp now);
 
   std::string_view name() const override { return "chicago"; }
@@ -39,44 +42,51 @@ class ChicagoController final : public CongestionController {
   Mode mode() const { return mode_; }
   // Current base-delay estimate (infinite before the first RTT sample).
   Duration base_delay() const { return base_.base(); }
+  // Latest queueing-delay estimate: recent minimum RTT minus the base delay.
+  Duration queue_delay() const { return queue_; }
   // Long-term fraction of transmissions declared lost (0..1).
   double long_term_loss() const { return long_term_loss_; }
 
  private:
   Duration smoothed_rtt() const;
   Duration queue_high_water() const;
-  void end_round(Timestamp now);
-  void start_round(Timestamp now);
-  void decrease(Timestamp now, double factor);
-  void enter(Mode mode, Timestamp now);
-  void clamp_rate();
   double long_term_gain() const;
+  void clamp_rate();
+  void enter(Mode mode, Timestamp now);
+  void decrease(Timestamp now, double factor);
+  void leave_startup(Timestamp now);
+  void on_queue_sample(Timestamp now, bool app_limited, double elapsed_s);
+  void end_round(Timestamp now);
 
-  Rng& rng_;
   Mode mode_ = Mode::startup;
   double rate_bytes_per_s_;
   CcPacer pacer_;
   CcAckRate ack_rate_;
   CcBaseDelay base_;
+  // Minimum RTT of the last quarter RTT: the queue signal, free of ack-compression noise.
+  CcWindowedFilter<Duration, std::less<Duration>> recent_min_rtt_;
   // Largest pacing rate of the last few seconds: where to resume after an unfounded backoff.
   CcWindowedFilter<double, std::greater<double>> recent_max_rate_;
 
   Duration srtt_{0};
   bool has_rtt_ = false;
+  Duration queue_{0};
   Timestamp last_ack_time_{0};
   Timestamp mode_since_{0};
   Timestamp last_decrease_{0};
   bool has_decreased_ = false;
+  // Reference Chicago's rtt_phase (CURVECP.md 7.3 step 5d): after a delay-triggered
+  // decrease, wait for the queue to reach the low-water mark before the next one.
+  bool awaiting_bottom_ = false;
+  // Delivery rate measured when start-up ended (drain and cruise entry are fractions of it).
+  double startup_delivery_bytes_per_s_ = 0;
 
-  // One "round" is one smoothed RTT; per-round minima filter ack compression and jitter.
+  // Rounds of one smoothed RTT, for the slow decisions (competition, probing).
   Timestamp round_start_{0};
-  Duration round_min_rtt_ = Duration::infinite();
-  uint64_t round_samples_ = 0;
-  Duration last_round_queue_{0};
-
-  // Competition detector: the lowest per-round queue delay since `low_queue_window_start_`
-  // and how many times we backed off meanwhile.
-  Timestamp low_queue_window_start_{0};
+  Duration round_min_queue_ = Duration::infinite();
+  // Competition detector: the lowest per-round queue delay since the window start, and
+  // how many times we backed off meanwhile.
+  Timestamp competition_window_start_{0};
   Duration window_min_queue_ = Duration::infinite();
   uint32_t window_decreases_ = 0;
   // Competitive mode: time of the next probe, and the probe in progress.
@@ -89,6 +99,7 @@ class ChicagoController final : public CongestionController {
   double recent_loss_ = 0;
   double long_term_loss_ = 0;
   uint64_t transmissions_ = 0;
+  uint32_t timeouts_since_ack_ = 0;
 };
 
 }  // namespace curvecp
