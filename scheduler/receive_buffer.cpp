@@ -75,6 +75,12 @@ bool ReceiveBuffer::covered(uint64_t offset, size_t len) const {
   return it != intervals_.end() && it->start <= offset && stop <= it->end;
 }
 
+bool ReceiveBuffer::in_interval(uint64_t p) const {
+  auto it = std::lower_bound(intervals_.begin(), intervals_.end(), p,
+                             [](const Interval& iv, uint64_t s) { return iv.end < s; });
+  return it != intervals_.end() && it->start <= p;
+}
+
 size_t ReceiveBuffer::read(MutableBytes out) {
   const size_t n = std::min(out.size(), readable());
   ring_.read(read_, out.first(n));

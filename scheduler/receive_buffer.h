@@ -39,6 +39,10 @@ class ReceiveBuffer {
   // arrived already, so an acknowledgement could already have named them.
   bool covered(uint64_t offset, size_t len) const;
 
+  // True if position p lies inside or at an edge of an interval above the contiguous
+  // prefix, i.e. where one of ranges 2..6 may have named it.
+  bool in_interval(uint64_t p) const;
+
   // Bytes readable now (contiguous and not yet read).
   size_t readable() const { return static_cast<size_t>(prefix_ - read_); }
   // Copies up to out.size() readable bytes out; returns how many.

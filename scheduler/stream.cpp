@@ -200,10 +200,11 @@ void StreamImpl::on_message(Timestamp now, Bytes bytes) {
   }
   const uint64_t prefix_before = recv_.received_prefix();
   // CURVECP.md 9 item 11: if the data was already here, a range we sent may have named
-  // it, and the reference would take an RTT sample from a block marked acknowledged
-  // (time 0). Acknowledge such a message with ID 0.
-  const bool already_here = recv_.covered(msg.offset, msg.data.size()) &&
-                            (msg.end == StreamEnd::none || recv_.end_known());
+  // it, and the reference would take an RTT sample from a block it had marked
+  // acknowledged (time 0). Acknowledge such a message with ID 0. An empty block is at
+  // risk only at an edge of ranges 2..6 (range 1 releases it from the reference's table).
+  const bool already_here = msg.data.empty() ? recv_.in_interval(msg.offset)
+                                             : recv_.covered(msg.offset, msg.data.size());
   const ReceiveBuffer::Store stored = recv_.store(msg.offset, msg.data, msg.end);
   if (stored == ReceiveBuffer::Store::out_of_window || stored == ReceiveBuffer::Store::too_fragmented) {
     // Not stored, so not acknowledged: the sender must resend it.
@@ -331,6 +332,10 @@ size_t StreamImpl::poll_transmit(Timestamp now, MutableBytes out, size_t max_mes
   last_now_ = std::max(last_now_, now);
   max_message_bytes = std::min({max_message_bytes, out.size(), kMessageMaxBytes});
   if (max_message_bytes < kPureAckBytes) return 0;
+  // Pacing is decided before the timeout check: the reference re-sends a timed-out block
+  // at once and only then backs off (CURVECP.md 6.7, 7.4), so the controller's reaction
+  // to the timeout applies from the next transmission on.
+  const bool pacing_allows = controller_->next_send_time(now) <= now;
   check_timeout(now);
 
   if (now != burst_time_) {
@@ -338,7 +343,7 @@ size_t StreamImpl::poll_transmit(Timestamp now, MutableBytes out, size_t max_mes
     burst_count_ = 0;
   }
   const bool burst_ok = peer_announced_ || (burst_count_ < kReferenceBurstMessages && now >= burst_hold_until_);
-  if (burst_ok && congestion_allows() && controller_->next_send_time(now) <= now) {
+  if (burst_ok && pacing_allows && congestion_allows()) {
     const size_t max_data = std::min(max_data_for(max_message_bytes), max_block_bytes());
     std::optional<uint64_t> seq = send_.next_lost();
     if (seq && send_.block(*seq).length > max_data) seq.reset();
