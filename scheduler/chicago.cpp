@@ -33,7 +33,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 
 #include "scheduler/controllers.h"
 
@@ -155,7 +154,6 @@ void ChicagoController::clamp_rate() {
 }
 
 void ChicagoController::enter(Mode mode, Timestamp now) {
-  fprintf(stderr, "%.3f enter %d rate=%.0f q=%.1fms\n", now.ns/1e9, (int)mode, rate_bytes_per_s_, queue_.ns/1e6);
   mode_ = mode;
   mode_since_ = now;
   competition_window_start_ = now;
@@ -167,7 +165,6 @@ void ChicagoController::enter(Mode mode, Timestamp now) {
 }
 
 void ChicagoController::decrease(Timestamp now, double factor) {
-  fprintf(stderr, "%.3f decrease %f rate=%.0f mode=%d q=%.1fms rl=%.3f ltl=%.3f tsa=%u\n", now.ns/1e9, factor, rate_bytes_per_s_, (int)mode_, queue_.ns/1e6, recent_loss_, long_term_loss_, timeouts_since_ack_);
   rate_bytes_per_s_ *= factor;
   clamp_rate();
   last_decrease_ = now;
@@ -176,7 +173,6 @@ void ChicagoController::decrease(Timestamp now, double factor) {
 }
 
 void ChicagoController::leave_startup(Timestamp now) {
-  fprintf(stderr, "%.3f leave startup rate=%.0f q=%.1fms rl=%.3f ltl=%.3f\n", now.ns/1e9, rate_bytes_per_s_, queue_.ns/1e6, recent_loss_, long_term_loss_);
   // The bottleneck is full: what it delivered over the last RTT is its rate for us.
   const Duration rtt = smoothed_rtt();
   const double delivered = ack_rate_.rate_bytes_per_s(rtt, rtt / 2);
