@@ -229,8 +229,10 @@ TEST_CASE("reference curvecpclient against our ServerCrypto" * doctest::timeout(
 
   Extension ext;
   REQUIRE(parse_extension(kExtHex, ext));
-  test::CountingNonceSource cookie_nonces;
-  ServerCrypto server(std::move(*server_sk), test::name_of(kServerName), ext, cookie_nonces, rng, Timestamp{0});
+  // Cookie nonces from safenonce on our key directory, as the daemon does.
+  auto cookie_nonces = KeyDirNonceSource::open(server_dir, /*long_term=*/true, rng);
+  REQUIRE(cookie_nonces.ok());
+  ServerCrypto server(std::move(*server_sk), test::name_of(kServerName), ext, **cookie_nonces, rng, Timestamp{0});
   UdpSocket sock;
 
   // The client uses our key directory (-c) for its long-term key and vouch safenonce; its
@@ -276,6 +278,7 @@ TEST_CASE("reference curvecpclient against our ServerCrypto" * doctest::timeout(
   }
   REQUIRE(session.has_value());
   CHECK(hellos >= 1);
+  CHECK(load_le64(read_file(server_dir + "/.expertsonly/noncecounter").data()) == (uint64_t{1} << 20));
   // The client's vouch nonce came from safenonce with the client flag: one value reserved.
   CHECK(load_le64(read_file(client_dir + "/.expertsonly/noncecounter").data()) == 1);
 
@@ -405,6 +408,15 @@ TEST_CASE("our ClientHandshake against reference curvecpserver" * doctest::timeo
   }
   CHECK(server_messages >= 1);
   CHECK(echo == part1 + part2);
+
+  // Our safenonce shares the directory with the running reference server: the lock and
+  // the on-disk counter give it the next range, disjoint from the server's.
+  auto ours = KeyDirNonceSource::open(server_dir, /*long_term=*/true, rng);
+  REQUIRE(ours.ok());
+  auto nonce = (*ours)->next_nonce16();
+  REQUIRE(nonce.ok());
+  CHECK(safenonce_counter(nonce_key, *nonce) == (uint64_t{1} << 20));
+  CHECK(load_le64(read_file(server_dir + "/.expertsonly/noncecounter").data()) == (uint64_t{2} << 20));
 }
 
 }  // namespace
