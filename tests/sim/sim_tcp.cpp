@@ -67,6 +67,7 @@ void TcpSender::on_rto(uint64_t generation) {
   on_congestion_event(now);
   cwnd_ = 1;
   in_recovery_ = true;
+  recovery_after_timeout_ = true;
   recovery_point_ = snd_nxt_;
   ++rto_backoff_;
   transmit();
@@ -238,13 +239,19 @@ void TcpSender::on_ack(const Packet& ack) {
       retx_scan_ = std::min(retx_scan_, loss_scan_);
     }
   }
-  if (in_recovery_ && snd_una_ >= recovery_point_) in_recovery_ = false;
+  if (in_recovery_ && snd_una_ >= recovery_point_) {
+    in_recovery_ = false;
+    recovery_after_timeout_ = false;
+  }
   if (new_loss && (!in_recovery_ || first_new_loss >= recovery_point_)) {
     on_congestion_event(now);
     in_recovery_ = true;
+    recovery_after_timeout_ = false;
     recovery_point_ = snd_nxt_;
   }
-  if (!in_recovery_) grow(now, newly_acked);
+  // Fast recovery holds the window (RFC 6675); after a timeout it slow-starts from one
+  // packet (RFC 5681 3.1).
+  if (!in_recovery_ || recovery_after_timeout_) grow(now, newly_acked);
   transmit();
 }
 

@@ -71,6 +71,7 @@ class TcpSender {
   double cwnd_ = 10;
   double ssthresh_ = 1e12;
   bool in_recovery_ = false;
+  bool recovery_after_timeout_ = false;
   uint64_t recovery_point_ = 0;
 
   // RFC 6298 estimator, seconds.
