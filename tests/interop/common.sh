@@ -12,6 +12,7 @@ set -u
 EXT=31415926535897932384626433832795
 SNAME=this.machine.name
 CURVECP=${CURVECP:-}
+SERVER_IP=${SERVER_IP:-127.0.0.1}  # ours only; the reference is IPv4-only (CURVECP.md 2.1)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/curvecp-test.XXXXXX")
 declare -a GROUPS_STARTED=()
 
@@ -82,8 +83,11 @@ bg() {
   GROUPS_STARTED+=("$BG_PID")
 }
 
-# stop_group PID: ends a process group started with bg (TERM, then KILL).
+# stop_group PID: ends a process group started with bg. Our server drains on the first
+# SIGTERM and exits at once on the second; anything left after 2 s gets SIGKILL.
 stop_group() {
+  kill -TERM -- "-$1" 2>/dev/null
+  sleep 0.2
   kill -TERM -- "-$1" 2>/dev/null
   local i
   for i in $(seq 20); do
@@ -104,7 +108,7 @@ start_server() {
   if [[ "$impl" = ours ]]; then
     # shellcheck disable=SC2086
     bg server "$CURVECP" serve --name "$SNAME" --key "$keydir" --ext "$EXT" ${SERVER_FLAGS:-} \
-      127.0.0.1 "$port" -- "$@"
+      "$SERVER_IP" "$port" -- "$@"
   else
     bg server curvecpserver ${REF_SERVER_FLAGS:-} "$SNAME" "$keydir" 127.0.0.1 "$port" "$EXT" curvecpmessage "$@"
   fi
@@ -130,7 +134,7 @@ client_cmd() {
   local impl=$1 keydir=$2 port=$3
   if [[ "$impl" = ours ]]; then
     CLIENT_CMD=("$CURVECP" connect --name "$SNAME" --server-key "$(cat "$keydir.hex")" --ext "$EXT" \
-      ${CLIENT_FLAGS:-} 127.0.0.1 "$port" --)
+      ${CLIENT_FLAGS:-} "$SERVER_IP" "$port" --)
   else
     CLIENT_CMD=(curvecpclient "$SNAME" "$(cat "$keydir.hex")" 127.0.0.1 "$port" "$EXT" curvecpmessage -c)
   fi

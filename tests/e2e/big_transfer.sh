@@ -1,0 +1,54 @@
+#!/bin/bash
+# A large transfer, ours with ours, byte-exact by sha256.
+#
+# usage: big_transfer.sh CURVECP_BINARY up|down BYTES [SERVER_IP]
+#   up:   netcat-mode client uploads BYTES; the server's program (sha256sum) answers
+#         with the hash of what it received, which comes back on the client's stdout
+#         (so both directions and both EOFs are exercised).
+#   down: the server's program sends BYTES; the client hashes its stdout.
+# The data is an AES-CTR keystream (fast, incompressible, reproducible), or /dev/urandom
+# when openssl is missing; its hash is computed separately beforehand.
+set -u
+CURVECP=$1 DIRECTION=$2 BYTES=$3
+SERVER_IP=${4:-127.0.0.1}
+source "$(dirname "$0")/../interop/common.sh"
+require_curvecp
+cd "$WORK" || exit 1
+
+if command -v openssl >/dev/null; then
+  GEN="openssl enc -aes-128-ctr -nosalt -pass pass:curvecp-e2e -pbkdf2 -in /dev/zero 2>/dev/null | head -c $BYTES"
+  want=$(sh -c "$GEN" | sha256sum | cut -d' ' -f1)
+else
+  head -c "$BYTES" /dev/urandom >"$WORK/data"
+  GEN="cat '$WORK/data'"
+  want=$(sha_of "$WORK/data")
+fi
+
+KEY_IMPL=ours make_key "$WORK/serverkey"
+PORT=$(free_udp_port)
+# Generous: the bound is against hangs, not a speed requirement (~1 MB/s floor).
+LIMIT=$(( 60 + BYTES / 1000000 ))
+client_cmd ours "$WORK/serverkey" "$PORT"
+# Netcat mode: no program after the "--" that client_cmd ends with.
+unset 'CLIENT_CMD[${#CLIENT_CMD[@]}-1]'
+
+start=$(now_s)
+if [[ "$DIRECTION" = up ]]; then
+  start_server ours "$WORK/serverkey" "$PORT" sha256sum
+  sh -c "$GEN" | timeout "$LIMIT" "${CLIENT_CMD[@]}" >"$WORK/reply" 2>"$WORK/client.log"
+  rc=${PIPESTATUS[1]}
+  got=$(cut -d' ' -f1 <"$WORK/reply")
+else
+  start_server ours "$WORK/serverkey" "$PORT" sh -c "$GEN"
+  timeout "$LIMIT" "${CLIENT_CMD[@]}" </dev/null 2>"$WORK/client.log" | sha256sum >"$WORK/reply"
+  rc=${PIPESTATUS[0]}
+  got=$(cut -d' ' -f1 <"$WORK/reply")
+fi
+elapsed=$(awk -v a="$start" -v b="$(now_s)" 'BEGIN { printf "%.2f", b - a }')
+note "$DIRECTION $BYTES bytes over $SERVER_IP: client exit $rc after ${elapsed}s"
+[[ $rc -eq 124 ]] && fail "client did not finish within ${LIMIT}s"
+[[ $rc -eq 0 ]] || fail "client exited $rc"
+[[ "$got" = "$want" ]] || fail "sha256 differs: sent $want, received '$got'"
+note "sha256 $got matches"
+stop_group "$SERVER_PID"
+echo "PASS"
