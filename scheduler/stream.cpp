@@ -157,6 +157,8 @@ class StreamImpl final : public Stream {
   int backoff_shift_ = 0;
   Timestamp last_timeout_ = Timestamp::never();
 
+  bool idle_ = true;
+
   // Burst limit toward reference peers.
   Timestamp burst_time_ = Timestamp::never();
   uint32_t burst_count_ = 0;
@@ -357,6 +359,11 @@ size_t StreamImpl::poll_transmit(Timestamp now, MutableBytes out, size_t max_mes
     }
   }
   if (ack_deadline_ <= now) return transmit_pure_ack(out);
+  // Tell the controller once when the stream goes idle (nothing in flight, nothing to
+  // send), e.g. to restart from its current estimate rather than a stale rate.
+  const bool idle = send_.bytes_in_flight() == 0 && !send_.has_lost() && !new_block_possible();
+  if (idle && !idle_) controller_->on_idle(now);
+  idle_ = idle;
   return 0;
 }
 
@@ -411,7 +418,9 @@ Timestamp StreamImpl::next_timeout() const {
   if (flow_blocked()) {
     t = earliest(t, probe_deadline_ == Timestamp::never() ? last_now_ + rto() : probe_deadline_);
   }
-  const bool sendable = send_.has_lost() || new_block_possible();
+  // A full transmission log stops sending until the oldest transmission is resolved
+  // (poll_transmit would return 0), so it must not make the deadline "now".
+  const bool sendable = !send_.log_full() && (send_.has_lost() || new_block_possible());
   if (sendable && congestion_allows()) {
     Timestamp pace = controller_->next_send_time(last_now_);
     if (!peer_announced_) pace = std::max(pace, burst_hold_until_);

@@ -6,6 +6,17 @@
 // Wire-compatible with the reference curvecpmessage: toward a peer that has not announced
 // our extension (docs/EXTENSIONS.md) it never sends past the reference's 128 KiB window
 // and keeps messages within 1088 bytes (640 inside client Initiates).
+//
+// Driving it: after anything that can create work (on_message, write, close_write, read)
+// call poll_transmit until it returns 0, then arm the timer at next_timeout(). Feed all
+// datagrams that arrived together before polling: acknowledgements between curvecp peers
+// are coalesced per batch (at most 2 messages or 1 ms apart); toward a reference peer
+// each data message gets its own acknowledgement, riding on data when data leaves.
+// Memory per stream grows with use up to about send_buffer_bytes + receive_buffer_bytes
+// plus small tables; nothing is allocated per message in steady state.
+// The implementation is split: message.h (codec), window_extension.h (the extension
+// marker), send_buffer.h (send ring, block table, IDs, loss detection), receive_buffer.h
+// (reassembly, ack ranges), rtt_estimator.h (PathState), stream.cpp (policy).
 #pragma once
 
 #include <cstddef>
