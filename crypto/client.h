@@ -44,7 +44,10 @@ class ClientHandshake {
   // Earliest time poll_hello needs calling (never() once a cookie is in).
   Timestamp next_timeout() const;
 
-  // Accepts a Cookie datagram (caller checked the source address).
+  // Accepts a Cookie datagram (caller checked the source address): nullopt on success
+  // (state becomes have_cookie), else bad_length / bad_magic / unknown_type /
+  // wrong_extension (header, 2.9), unexpected (not a Cookie, or not waiting for one),
+  // cookie_box (does not open, or S' is a low-order point).
   std::optional<DropReason> handle_cookie(Bytes datagram);
 
   // After the cookie: seals `message` (16..1088, multiple of 16; at most 640 while not
@@ -55,6 +58,9 @@ class ClientHandshake {
 
   // Opens a Server Message into `out` (>= 1088 bytes) and returns the message length.
   // The first accepted one moves the state to established (and wipes the vouch and cookie).
+  // Reasons: header ones as for handle_cookie, unexpected (before the cookie, or a Cookie),
+  // replayed_nonce (after the first, nonces must strictly increase: checked before the
+  // box, stored after, 4.7), message_box.
   std::variant<size_t, DropReason> open(Bytes datagram, MutableBytes out);
 
   // Largest message seal() takes now: 640 before the first Server Message, 1088 after.

@@ -27,7 +27,10 @@ class ServerSession {
   const Extension& client_extension() const { return client_ext_; }
 
   // Opens a further Initiate (Case A of 3.5) or a Client Message of this connection;
-  // writes the message into `out` (>= 1088 bytes) and returns its length, or a reason.
+  // writes the message into `out` (>= 1088 bytes) and returns its length, or a reason:
+  // replayed_nonce (nonce not above the last accepted one; checked before the box, stored
+  // only after it opened), initiate_box / message_box, unknown_connection (the packet's C'
+  // is not this session's), unexpected (a Hello), bad_length (`out` too small).
   std::variant<size_t, DropReason> open(const ClientPacketView& packet, MutableBytes out);
 
   // Seals `message` (16..1088 bytes, multiple of 16) as a Server Message into `out`
@@ -66,12 +69,17 @@ class ServerCrypto {
   Timestamp next_rotation() const { return next_rotation_; }
 
   // Answers a Hello with a Cookie written into `out` (>= 200 bytes): returns 200, or a
-  // reason. A nonce-source failure is reported through nonce_failed().
+  // reason (hello_box: box does not open or C' is a low-order point). A nonce-source
+  // failure returns nonce_failure and sets nonce_failed(): the reference exits 111 then
+  // ("nonce-generation disaster"). Makes a fresh S'/s' per Hello; keeps no state.
   std::variant<size_t, DropReason> answer_hello(const ClientPacketView& hello, MutableBytes out);
 
   // Validates an Initiate for a C' that has no connection (Case B of 3.5: cookie under
   // current or previous minute key, C' match, box, server name, vouch) and returns the
-  // new session with the first message written into `out` (>= 640 bytes).
+  // new session with the first message written into `out` (>= 640 bytes). Reasons, in
+  // check order: stale_cookie, cookie_mismatch, initiate_box, wrong_server_name, vouch.
+  // Keeps no record of used cookies, like the reference (3.5 "Replays"): the caller must
+  // look C' up in its connection table first and use ServerSession::open for known ones.
   std::variant<AcceptedInitiate, DropReason> accept_initiate(const ClientPacketView& initiate, MutableBytes out);
 
   bool nonce_failed() const { return nonce_failed_; }
