@@ -186,3 +186,19 @@ TEST_CASE("toward a reference peer at most 32 messages leave at one instant") {
     CHECK(msgs.size() <= 32);
   }
 }
+
+TEST_CASE("pacing: poll_transmit returns a burst when the controller allows several messages") {
+  static SeededRng rng(5);
+  StreamConfig c;
+  c.controller = "test-constant-rate-100mbit";  // credit for 16 messages after idle
+  auto s = std::move(Stream::create(c, rng, Timestamp{0}).value());
+  std::vector<uint8_t> data(100'000, 7);
+  REQUIRE(s->write(data) == 100'000);
+  std::vector<std::vector<uint8_t>> storage;
+  auto msgs = drain(*s, Timestamp{1'000'000'000}, storage);
+  CHECK(msgs.size() == 17);
+  for (size_t i = 0; i < msgs.size(); ++i) CHECK(msgs[i].offset == i * 1024);
+  // Then one per 1088 bytes at 12.5 MB/s: 87 us.
+  CHECK(s->next_timeout() > Timestamp{1'000'000'000});
+  CHECK(s->next_timeout() <= Timestamp{1'000'100'000});
+}

@@ -64,6 +64,7 @@ class Link {
     return m;
   }
   uint64_t sent() const { return sent_; }
+  void set_loss(double loss) { config_.loss = loss; }
 
  private:
   struct Item {

@@ -216,6 +216,29 @@ TEST_CASE("flow control: a slow reader closes the announced window and nothing i
   CHECK(pair.a().stats().retransmissions == 0);
 }
 
+TEST_CASE("flow control: a lost window update is recovered by the zero-window probe") {
+  LinkConfig link;
+  link.delay = Duration::milliseconds(5);
+  StreamConfig a = config(StreamRole::server, "test-constant-rate-100mbit");
+  StreamConfig b = config(StreamRole::client, "test-constant-rate-100mbit");
+  b.receive_buffer_bytes = 100'000;
+  StreamPair pair(a, b, link, 12);
+  pair.app_a = AppEnd{.send_seed = 13, .to_send = 1'000'000, .recv_seed = 14};
+  pair.app_b = AppEnd{.send_seed = 14, .to_send = 0, .recv_seed = 13, .read_chunk = 0};
+  const Timestamp start = pair.now();
+  pair.on_step = [&] {
+    // The reader sleeps for 200 ms, then reads everything; while it wakes up, every
+    // message from b to a (the window updates) is lost.
+    const Duration t = pair.now() - start;
+    const bool reading = t >= Duration::milliseconds(200);
+    pair.app_b.read_chunk = reading ? 8192 : 0;
+    pair.ba().set_loss(t >= Duration::milliseconds(190) && t < Duration::milliseconds(260) ? 1.0 : 0.0);
+  };
+  pair.max_step = Duration::milliseconds(1);
+  const PairResult r = pair.run(Duration::seconds(60));
+  check_transfer(pair, r);
+}
+
 TEST_CASE("bounded memory: the send buffer takes at most send_buffer_bytes") {
   StreamConfig c = config(StreamRole::server);
   c.send_buffer_bytes = 100'000;
