@@ -201,6 +201,7 @@ void StreamImpl::on_message(Timestamp now, Bytes bytes) {
     return;
   }
   const uint64_t prefix_before = recv_.received_prefix();
+  const bool had_holes = recv_.has_holes();
   // CURVECP.md 9 item 11: if the data was already here, a range we sent may have named
   // it, and the reference would take an RTT sample from a block it had marked
   // acknowledged (time 0). Acknowledge such a message with ID 0. An empty block is at
@@ -213,7 +214,9 @@ void StreamImpl::on_message(Timestamp now, Bytes bytes) {
     return;
   }
   if (msg.id == 0) return;  // pure acknowledgements are never acknowledged
-  const bool in_order = msg.offset <= prefix_before && !recv_.has_holes();
+  // Out-of-order data, and data that fills a hole, are acknowledged at once so the
+  // sender learns about losses and repairs without the delayed-ack wait.
+  const bool in_order = msg.offset <= prefix_before && !had_holes && !recv_.has_holes();
   const bool immediate = !in_order || already_here || msg.data.empty() || msg.end != StreamEnd::none;
   schedule_ack(now, already_here ? 0 : msg.id, immediate);
 }
