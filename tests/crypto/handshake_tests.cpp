@@ -271,6 +271,23 @@ TEST_CASE("cookie lifetime: valid after one rotation, stale after two") {
         DropReason::stale_cookie);
 }
 
+TEST_CASE("a clock jump retires both minute keys at once") {
+  Pair p;
+  auto initiate = p.initiate(message_of(16, 1));
+  std::vector<uint8_t> out(kMaxPacketBytes);
+  const Timestamp later = Timestamp{0} + Duration::seconds(600);
+  p.server->on_timer(later);
+  CHECK(p.server->next_rotation() == later + kMinuteKeyRotation);
+  CHECK(reason_of(p.server->accept_initiate(must_parse_client(initiate, p.server->extension()), out)) ==
+        DropReason::stale_cookie);
+  // Fresh cookies work under the new keys.
+  Pair q(4);
+  q.server->on_timer(later);
+  auto fresh = q.initiate(message_of(16, 1));
+  CHECK(std::holds_alternative<AcceptedInitiate>(
+      q.server->accept_initiate(must_parse_client(fresh, q.server->extension()), out)));
+}
+
 TEST_CASE("captured initiate is accepted again while its cookie lives (reference behaviour 3.5)") {
   Pair p;
   auto initiate = p.initiate(message_of(16, 1));

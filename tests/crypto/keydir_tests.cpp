@@ -246,6 +246,16 @@ TEST_CASE("SodiumRng: output differs between instances and across refills") {
     CHECK(count > expected / 2);
     CHECK(count < expected * 2);
   }
+  // Past the periodic reseed (every 4096 blocks of 480 output bytes, about 1.9 MB): the
+  // output stays well spread.
+  std::vector<uint8_t> past_reseed(2'200'000);
+  a.fill(past_reseed);
+  std::array<size_t, 256> counts{};
+  for (uint8_t v : past_reseed) counts[v]++;
+  for (size_t count : counts) {
+    CHECK(count > past_reseed.size() / 256 * 9 / 10);
+    CHECK(count < past_reseed.size() / 256 * 11 / 10);
+  }
   // Odd sizes and empty spans are fine.
   std::array<uint8_t, 3> odd{};
   a.fill(odd);
