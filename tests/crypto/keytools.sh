@@ -57,6 +57,10 @@ timeout 10 "$CURVECP" keygen 2>/dev/null; rc=$?
 timeout 10 "$CURVECP" pubkey 2>/dev/null; rc=$?
 [ $rc = 100 ] || fail "pubkey without DIR exit $rc, want 100"
 
+timeout 10 "$CURVECP" keygen extra1 extra2 2>/dev/null; rc=$?
+[ $rc = 100 ] || fail "keygen with two arguments exit $rc, want 100"
+[ -e extra1 ] && fail "keygen made a directory despite the usage error"
+
 # unreadable or short key: 111, nothing on stdout
 timeout 10 "$CURVECP" pubkey missing > out.txt 2> err.txt; rc=$?
 [ $rc = 111 ] || fail "pubkey on missing dir exit $rc"
