@@ -354,6 +354,9 @@ size_t StreamImpl::poll_transmit(Timestamp now, MutableBytes out, size_t max_mes
     if (seq && send_.block(*seq).length > max_data) seq.reset();
     if (!seq && new_block_possible()) {
       seq = send_.make_block(max_data, flow_limit(), ping_pending_ || probe_due_);
+      // Any new block does the ping's job (CURVECP.md 6.10: the reference's first
+      // message carries data when its program has already written some).
+      if (seq) ping_pending_ = false;
     }
     if (seq && !send_.log_full()) {
       const size_t n = transmit_block(now, *seq, out);

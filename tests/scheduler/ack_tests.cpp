@@ -145,6 +145,17 @@ TEST_CASE("client: ping at start (CURVECP.md 6.10), resent on timeout") {
   CHECK(s->stats().timeouts == 1);
 }
 
+TEST_CASE("client: a ping with data already written is a data block") {
+  auto s = make_stream(StreamRole::client, true);
+  std::vector<uint8_t> data(100, 7);
+  REQUIRE(s->write(data) == 100);
+  std::vector<std::vector<uint8_t>> storage;
+  auto msgs = drain(*s, Timestamp{0}, storage, 640);
+  REQUIRE(msgs.size() == 1);
+  CHECK(msgs[0].data.size() == 100);
+  CHECK(s->next_timeout() == Timestamp{1'000'000'000});  // its timeout, not another ping
+}
+
 TEST_CASE("client: 512-byte blocks until the first message, then 1024") {
   auto s = make_stream(StreamRole::client);
   std::vector<uint8_t> data(3000, 7);
