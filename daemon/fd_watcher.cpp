@@ -37,6 +37,16 @@ void FdWatcher::set_events(int events) {
   }
 }
 
+void FdWatcher::set_keeps_loop_alive(bool on) {
+  if (handle_ == nullptr) return;
+  auto* h = reinterpret_cast<uv_handle_t*>(handle_);
+  if (on) {
+    uv_ref(h);
+  } else {
+    uv_unref(h);
+  }
+}
+
 void FdWatcher::on_poll(uv_poll_t* handle, int status, int events) {
   auto* self = static_cast<FdWatcher*>(handle->data);
   if (self != nullptr) self->fire(status, events);

@@ -43,6 +43,8 @@ class FdWatcher {
   // after close().
   void set_events(int events);
   int events() const { return events_; }
+  // Whether a started watcher keeps EventLoop::run() from returning (default true).
+  void set_keeps_loop_alive(bool on);
 
  private:
   FdWatcher(EventLoop& loop, Handler handler) : loop_(loop), handler_(std::move(handler)) {}

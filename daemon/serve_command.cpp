@@ -11,6 +11,7 @@
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,7 +58,8 @@ int run_serve(const ServeArgs& args, const std::vector<std::string>& rest) {
     print_error("usage: curvecp serve --key DIR --name NAME [options] IP PORT [--] PROG [ARG...]");
     return kExitUsage;
   }
-  auto port = parse_port(rest[1]);
+  // Port 0 asks the kernel for a free port (shown by -v): handy for tests.
+  auto port = rest[1] == "0" ? std::optional<uint16_t>(0) : parse_port(rest[1]);
   if (!port) {
     print_error("usage: serve: bad port: " + rest[1]);
     return kExitUsage;
@@ -146,8 +148,9 @@ int run_serve(const ServeArgs& args, const std::vector<std::string>& rest) {
     };
     auto term = SignalWatcher::create(l, SIGTERM, on_stop);
     auto intr = SignalWatcher::create(l, SIGINT, on_stop);
-    auto usr1 = SignalWatcher::create(l, SIGUSR1, [&](int, Timestamp) {
-      if (args.verbose) std::fprintf(stderr, "%s\n", s.counters_line().c_str());
+    auto usr1 = SignalWatcher::create(l, SIGUSR1, [&](int, Timestamp now) {
+      if (!args.verbose) return;
+      std::fprintf(stderr, "%s\n%s", s.counters_line().c_str(), s.connection_lines(now, 20).c_str());
     });
     if (!term || !intr || !usr1) {
       print_error("fatal: cannot install signal handlers");

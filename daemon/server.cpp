@@ -26,6 +26,7 @@ const char* server_event_name(ServerEvent e) {
     case ServerEvent::connection_accepted: return "accepted";
     case ServerEvent::connection_finished: return "finished";
     case ServerEvent::connection_idle: return "idle_timeout";
+    case ServerEvent::connection_close_timeout: return "close_timeout";
     case ServerEvent::connection_nonce_end: return "nonce_end";
     case ServerEvent::spawn_failed: return "spawn_failed";
     case ServerEvent::refused_draining: return "refused_draining";
@@ -354,8 +355,17 @@ void Server::service(Connection& c, Timestamp now) {
       return;
     }
   }
+  // The program is gone and the peer has said all it will say: a peer that stays silent
+  // for close_timeout (instead of idle_timeout) while we wait for its acknowledgements has
+  // left without them (spec 9 item 12).
+  const bool closing = c.program_exited && c.pump->finished() && c.stream->read_finished();
+  if (closing && now - c.stream->last_receive_time() >= config_.close_timeout) {
+    end_connection(c, ServerEvent::connection_close_timeout);
+    return;
+  }
   Timestamp deadline = earliest(c.stream->next_timeout(), c.stream->last_receive_time() + config_.idle_timeout);
   if (c.finished_at != Timestamp::never()) deadline = earliest(deadline, c.finished_at + config_.linger);
+  if (closing) deadline = earliest(deadline, c.stream->last_receive_time() + config_.close_timeout);
   if (c.blocked) deadline = earliest(deadline, c.stream->last_receive_time() + config_.idle_timeout);
   deadlines_.set(c.id, deadline);
 }
@@ -426,6 +436,27 @@ void Server::check_drained() {
     on_drained_ = nullptr;
     done();
   }
+}
+
+std::string Server::connection_lines(Timestamp now, size_t limit) const {
+  std::string out;
+  for (const auto& slot : slots_) {
+    if (!slot || limit == 0) continue;
+    --limit;
+    const Connection& c = *slot;
+    StreamStats st = c.stream->stats();
+    Timestamp next = c.stream->next_timeout();
+    out += "curvecp serve: " + c.peer.to_string() + " program=" + (c.program_exited ? "exited" : "running") +
+           " input=" + (c.pump->input_finished() ? "closed" : "open") +
+           " output=" + (c.pump->output_finished() ? "closed" : "open") +
+           " write_finished=" + (c.stream->write_finished() ? "1" : "0") +
+           " read_finished=" + (c.stream->read_finished() ? "1" : "0") +
+           " sent=" + std::to_string(st.bytes_sent) + " received=" + std::to_string(st.bytes_received) +
+           " in_flight=" + std::to_string(st.bytes_in_flight) +
+           " next_timeout_ms=" + (next == Timestamp::never() ? std::string("never") : std::to_string((next - now).ns / 1000000)) +
+           " idle_ms=" + std::to_string((now - c.stream->last_receive_time()).ns / 1000000) + "\n";
+  }
+  return out;
 }
 
 std::string Server::counters_line() const {

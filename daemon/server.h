@@ -48,6 +48,10 @@ struct ServerConfig {
   Duration idle_timeout = Duration::seconds(120);
   // How long a finished connection keeps answering retransmissions of the peer's EOF.
   Duration linger = Duration::seconds(2);
+  // Once the program has exited and the peer's stream is fully read, the silence from the
+  // peer after which the connection ends even though our data or EOF is unacknowledged
+  // (a peer that exits without its last acknowledgements, spec 9 item 12).
+  Duration close_timeout = Duration::seconds(10);
   bool verbose = false;  // one line per connection start and end on stderr
 };
 
@@ -57,6 +61,7 @@ enum class ServerEvent : uint8_t {
   connection_accepted,
   connection_finished,   // program exited, both directions done
   connection_idle,       // peer silent for idle_timeout
+  connection_close_timeout,  // program gone, peer done, peer silent for close_timeout
   connection_nonce_end,  // our nonce counter would wrap
   spawn_failed,          // pipe or spawn failure: the Initiate is dropped
   refused_draining,      // new client while shutting down
@@ -89,6 +94,8 @@ class Server {
 
   // One line: connection counts, events and non-zero drop reasons. No secrets.
   std::string counters_line() const;
+  // One line per connection (at most `limit`): peer, program and stream state. No secrets.
+  std::string connection_lines(Timestamp now, size_t limit) const;
   const DropCounters& drops() const { return drops_; }
   const Counters<ServerEvent>& events() const { return events_; }
 

@@ -16,6 +16,10 @@ Result<std::unique_ptr<Timer>> Timer::create(EventLoop& loop, Handler handler) {
   auto watcher = FdWatcher::create(loop, t->fd_.get(), [self](int, Timestamp now) { self->on_ready(now); });
   if (!watcher) return watcher.error();
   t->watcher_ = std::move(watcher.value());
+  // Watched all the time (a disarmed timerfd never becomes readable), so re-arming costs
+  // one timerfd_settime and no epoll_ctl; only an armed timer keeps the loop running.
+  t->watcher_->set_events(FdWatcher::kReadable);
+  t->watcher_->set_keeps_loop_alive(false);
   return t;
 }
 
@@ -30,7 +34,7 @@ void Timer::arm(Timestamp deadline) {
     spec.it_value.tv_nsec = ns % 1000000000;
   }
   timerfd_settime(fd_.get(), TFD_TIMER_ABSTIME, &spec, nullptr);
-  watcher_->set_events(deadline == Timestamp::never() ? 0 : FdWatcher::kReadable);
+  watcher_->set_keeps_loop_alive(deadline != Timestamp::never());
 }
 
 void Timer::on_ready(Timestamp now) {
@@ -38,7 +42,7 @@ void Timer::on_ready(Timestamp now) {
   // Re-arming resets the expiration count, so a stale readiness reads EAGAIN: ignore it.
   if (::read(fd_.get(), &expirations, sizeof expirations) != sizeof expirations) return;
   deadline_ = Timestamp::never();
-  watcher_->set_events(0);
+  watcher_->set_keeps_loop_alive(false);
   handler_(now);
 }
 

@@ -1,0 +1,275 @@
+// The server endpoint in-process on loopback: real ServerCrypto, Stream, programs and a
+// real client engine (client/client_engine.h) driven by its own UDP socket in the same
+// loop. Covers transfer through a program, environment, table full, roaming, idle
+// timeout and draining.
+#include <doctest/doctest.h>
+
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "client/client_engine.h"
+#include "crypto/init.h"
+#include "crypto/keydir.h"
+#include "crypto/server_name.h"
+#include "crypto/sodium_rng.h"
+#include "daemon/event_loop.h"
+#include "daemon/server.h"
+#include "daemon/signal_watcher.h"
+#include "daemon/timer.h"
+#include "daemon/udp_socket.h"
+
+using namespace curvecp;
+
+namespace {
+
+const char* kName = "test.server.name";
+
+// A key directory in a fresh temporary directory, removed at the end.
+struct TempKeyDir {
+  std::string root;
+  std::string dir;
+  explicit TempKeyDir(Rng& rng) {
+    char tmpl[] = "/tmp/curvecp-daemon-test.XXXXXX";
+    root = mkdtemp(tmpl);
+    dir = root + "/key";
+    REQUIRE(make_key_directory(dir, rng));
+  }
+  ~TempKeyDir() { std::filesystem::remove_all(root); }
+};
+
+// One client: a ClientEngine on its own socket and timer; the application side sends
+// `upload` then closes, and collects what arrives.
+struct TestClient {
+  EventLoop& loop;
+  std::unique_ptr<ClientEngine> engine;
+  std::unique_ptr<UdpSocket> socket;
+  std::unique_ptr<Timer> timer;
+  std::string upload;
+  size_t uploaded = 0;
+  bool close_after_upload = true;
+  std::string download;
+  bool frozen = false;  // simulates a vanished client: stops sending and reading
+  std::vector<uint8_t> packet = std::vector<uint8_t>(1184);
+  std::vector<uint8_t> chunk = std::vector<uint8_t>(65536);
+
+  TestClient(EventLoop& l, Rng& rng, const PublicKey& server_key, const Address& server, std::string data)
+      : loop(l), upload(std::move(data)) {
+    ClientEngineConfig cfg;
+    cfg.crypto.server_long_term = server_key;
+    cfg.crypto.server_name = encode_server_name(kName).value();
+    KeyPair me = KeyPair::generate(rng);
+    cfg.crypto.client_long_term_pk = me.pk;
+    cfg.crypto.client_long_term_sk = std::move(me.sk);
+    rng.fill(cfg.crypto.vouch_nonce);
+    cfg.server = server;
+    auto e = ClientEngine::create(std::move(cfg), rng, l.update_now());
+    REQUIRE(e);
+    engine = std::move(e.value());
+    timer = std::move(Timer::create(l, [this](Timestamp now) { service(now); }).value());
+    rebind();
+  }
+
+  // A new socket (new source port): the client "moves".
+  void rebind() {
+    auto s = UdpSocket::open(loop, *Address::parse("127.0.0.1", 0), [this](std::span<const Datagram> batch, Timestamp now) {
+      if (frozen) return;
+      for (const auto& d : batch) engine->handle_datagram(now, d.from, d.data);
+      service(now);
+    });
+    REQUIRE(s);
+    socket = std::move(s.value());
+  }
+
+  void service(Timestamp now) {
+    if (frozen) return;
+    Stream& st = engine->stream();
+    while (uploaded < upload.size() && st.send_space() > 0) {
+      uploaded += st.write(Bytes(reinterpret_cast<const uint8_t*>(upload.data()) + uploaded, upload.size() - uploaded));
+    }
+    if (uploaded == upload.size() && close_after_upload && st.send_space() > 0) st.close_write();
+    while (size_t n = st.read(chunk)) download.append(reinterpret_cast<char*>(chunk.data()), n);
+    while (size_t n = engine->poll_transmit(now, packet)) socket->send(engine->server(), Bytes(packet.data(), n));
+    socket->flush();
+    timer->arm(engine->next_timeout());
+  }
+};
+
+struct Fixture {
+  SodiumRng rng;
+  TempKeyDir keys{rng};
+  std::unique_ptr<EventLoop> loop = std::move(EventLoop::create().value());
+  std::unique_ptr<KeyDirNonceSource> nonces = std::move(KeyDirNonceSource::open(keys.dir, true, rng).value());
+  PublicKey server_key = load_public_key(keys.dir).value();
+  std::unique_ptr<Server> server;
+
+  Fixture() { REQUIRE(crypto_initialize()); ignore_sigpipe(); }
+
+  void start(std::vector<std::string> program, uint32_t max_connections = 10,
+             Duration idle_timeout = Duration::seconds(30)) {
+    ServerConfig cfg;
+    cfg.bind = *Address::parse("127.0.0.1", 0);
+    cfg.name = encode_server_name(kName).value();
+    cfg.max_connections = max_connections;
+    cfg.program = std::move(program);
+    cfg.idle_timeout = idle_timeout;
+    cfg.linger = Duration::milliseconds(200);
+    cfg.close_timeout = Duration::milliseconds(500);
+    auto s = Server::create(*loop, std::move(cfg), load_secret_key(keys.dir).value(), *nonces, rng);
+    REQUIRE(s);
+    server = std::move(s.value());
+  }
+
+  // A client that uploads `upload`, then closes its direction if `close` (otherwise the
+  // test sets close_after_upload later and calls service()).
+  std::unique_ptr<TestClient> client(std::string upload, bool close = true) {
+    auto c = std::make_unique<TestClient>(*loop, rng, server_key, server->local_address(), std::move(upload));
+    c->close_after_upload = close;
+    c->service(loop->update_now());
+    return c;
+  }
+
+  // Runs the loop until done() or `limit`; returns done().
+  bool run_until(const std::function<bool()>& done, Duration limit = Duration::seconds(20)) {
+    Timestamp give_up = loop->update_now() + limit;
+    std::unique_ptr<Timer> tick;
+    tick = std::move(Timer::create(*loop, [&](Timestamp now) {
+                       if (done() || now > give_up) {
+                         loop->stop();
+                       } else {
+                         tick->arm(now + Duration::milliseconds(5));
+                       }
+                     }).value());
+    tick->arm(loop->now());
+    REQUIRE(loop->run());
+    return done();
+  }
+};
+
+std::string random_text(Rng& rng, size_t n) {
+  std::string s(n, '\0');
+  rng.fill(std::span<uint8_t>(reinterpret_cast<uint8_t*>(s.data()), n));
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("server: echo through the program, connection ends when both sides are done") {
+  Fixture f;
+  f.start({"cat"});
+  const std::string data = random_text(f.rng, 300000);
+  auto c = f.client(data);
+  CHECK(f.run_until([&] { return c->engine->finished() && f.server->connection_count() == 0; }));
+  CHECK(c->engine->phase() == ClientEngine::Phase::done);
+  INFO(f.server->connection_lines(f.loop->update_now(), 5));
+  INFO(f.server->counters_line());
+  CHECK(f.server->connection_count() == 0);
+  CHECK(c->download.size() == data.size());
+  CHECK(c->download == data);
+  CHECK(f.server->events().get(ServerEvent::connection_accepted) == 1);
+  // Ends either fully finished or, when the client exits without acknowledging our EOF
+  // (client/client_engine.cpp stops sending once done), by the close timeout.
+  CHECK(f.server->events().get(ServerEvent::connection_finished) +
+            f.server->events().get(ServerEvent::connection_close_timeout) ==
+        1);
+  CHECK(f.server->events().get(ServerEvent::hello_answered) >= 1);
+}
+
+TEST_CASE("server: the program gets fd 0/1 and the CURVECP environment") {
+  Fixture f;
+  f.start({"sh", "-c",
+           "printf '%s|%s|%s|%s|%s|%s|' \"$PROTO\" \"$CURVECPREMOTEIP\" \"$CURVECPREMOTEEXT\" "
+           "\"$CURVECPLOCALIP\" \"$CURVECPLOCALPORT\" \"${#CURVECPREMOTEPK}\"; "
+           "[ \"$CURVECPREMOTEPORT\" -gt 0 ] && echo port-ok; cat"});
+  auto c = f.client("from the client\n");
+  CHECK(f.run_until([&] { return c->engine->finished(); }));
+  const std::string expect = "CURVECP|127.0.0.1|00000000000000000000000000000000|127.0.0.1|" +
+                             std::to_string(f.server->local_address().port) + "|64|port-ok\nfrom the client\n";
+  CHECK(c->download == expect);
+}
+
+TEST_CASE("server: a full table refuses new clients while the existing one continues") {
+  Fixture f;
+  // The program holds the connection open until the client's EOF arrives.
+  f.start({"cat"}, /*max_connections=*/1);
+  auto first = f.client(random_text(f.rng, 20000), false);
+  CHECK(f.run_until([&] { return first->download.size() == 20000; }));
+  CHECK(f.server->connection_count() == 1);
+
+  auto second = f.client("refused");
+  CHECK(f.run_until([&] { return f.server->drops().get(DropReason::table_full) >= 1; }));
+  CHECK(f.server->connection_count() == 1);
+  CHECK(second->download.empty());
+
+  // The first connection still works and finishes.
+  first->close_after_upload = true;
+  first->service(f.loop->update_now());
+  CHECK(f.run_until([&] { return first->engine->finished() && f.server->connection_count() == 0; }));
+  CHECK(first->engine->phase() == ClientEngine::Phase::done);
+  // Now there is room: the second client's retransmitted Initiate gets in.
+  CHECK(f.run_until([&] { return second->engine->finished(); }, Duration::seconds(30)));
+  CHECK(second->download == "refused");
+}
+
+TEST_CASE("server: follows a client to a new address only on authenticated packets") {
+  Fixture f;
+  f.start({"cat"});
+  const std::string data = random_text(f.rng, 200000);
+  auto c = f.client(data.substr(0, 1000), false);
+  CHECK(f.run_until([&] { return c->download.size() == 1000; }));
+
+  // A forged packet from elsewhere (not a valid box) must not move the connection.
+  auto forger = UdpSocket::open(*f.loop, *Address::parse("127.0.0.1", 0), [](std::span<const Datagram>, Timestamp) {});
+  REQUIRE(forger);
+  std::vector<uint8_t> junk(1184, 0);
+  const char magic[] = "QvnQ5XlM";
+  std::copy(magic, magic + 8, junk.begin());
+  forger.value()->send(f.server->local_address(), junk);
+  forger.value()->flush();
+  CHECK(f.run_until([&] { return f.server->drops().total() >= 1; }));
+  CHECK(f.server->events().get(ServerEvent::roamed) == 0);
+
+  // The client moves to a new port and carries on.
+  c->rebind();
+  c->upload = data;
+  c->close_after_upload = true;
+  c->service(f.loop->update_now());
+  CHECK(f.run_until([&] { return c->engine->finished(); }));
+  INFO(c->engine->failure());
+  INFO(f.server->counters_line());
+  CHECK(c->download.size() == data.size());
+  CHECK(c->download == data);
+  CHECK(f.server->events().get(ServerEvent::roamed) >= 1);
+}
+
+TEST_CASE("server: a vanished client times out and its program is stopped") {
+  Fixture f;
+  f.start({"cat"}, 10, /*idle_timeout=*/Duration::milliseconds(500));
+  auto c = f.client("hello", false);
+  CHECK(f.run_until([&] { return c->download == "hello"; }));
+  c->frozen = true;
+  CHECK(f.run_until([&] { return f.server->connection_count() == 0; }, Duration::seconds(10)));
+  CHECK(f.server->events().get(ServerEvent::connection_idle) == 1);
+}
+
+TEST_CASE("server: draining refuses newcomers and reports when the last connection is done") {
+  Fixture f;
+  f.start({"cat"});
+  auto c = f.client("abc", false);
+  CHECK(f.run_until([&] { return c->download == "abc"; }));
+  bool drained = false;
+  f.server->begin_drain([&] { drained = true; });
+  CHECK_FALSE(drained);
+  auto late = f.client("late");
+  CHECK(f.run_until([&] { return f.server->events().get(ServerEvent::refused_draining) >= 1; }));
+  c->close_after_upload = true;
+  c->service(f.loop->update_now());
+  CHECK(f.run_until([&] { return drained; }));
+  CHECK(c->engine->phase() == ClientEngine::Phase::done);
+  CHECK(late->download.empty());
+}
