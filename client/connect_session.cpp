@@ -246,8 +246,13 @@ void ConnectSession::check_finished(Timestamp now) {
     finish(status_after_program(*program_status_));
     return;
   }
-  // The program is gone but the server has not finished its stream (or our EOF is not
-  // through): give it linger_after_exit, then stop anyway with the program's status.
+  // A failed program has nothing more to hear: stop once our (FAIL) EOF has been
+  // acknowledged, so the far end knows. Otherwise the program is gone but the server has
+  // not finished its stream: give it linger_after_exit, then stop anyway.
+  if (!program_status_->success() && pump_ && pump_->output_finished() && stream.write_finished()) {
+    finish(status_after_program(*program_status_));
+    return;
+  }
   if (now >= linger_deadline_) finish(status_after_program(*program_status_));
 }
 
