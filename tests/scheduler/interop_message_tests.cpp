@@ -173,9 +173,12 @@ struct InteropResult {
 };
 
 // Drives `stream` against `child` until both are finished or `limit` passes.
+// loss: fraction of messages dropped in each direction (seeded), to exercise both sides'
+// retransmission, our ranges 2..6 and the 9 item 11 rule against the real reference.
 InteropResult run_against(ReferenceChild& child, Stream& stream, const std::vector<uint8_t>& to_send,
-                          StreamRole role, Duration limit) {
+                          StreamRole role, Duration limit, double loss = 0) {
   InteropResult result;
+  SeededRng loss_rng(99);
   const Timestamp deadline = monotonic_now() + limit;
   size_t written = 0;
   bool closed = false;
@@ -195,6 +198,7 @@ InteropResult run_against(ReferenceChild& child, Stream& stream, const std::vect
     messages.clear();
     if (!child_eof && !child.receive(messages)) child_eof = true;
     for (const auto& m : messages) {
+      if (loss > 0 && loss_rng.unit() < loss) continue;
       Message parsed;
       if (parse_message(m, parsed) == ParseResult::ok && parsed.id != 0) ++result.data_messages_from_peer;
       stream.on_message(now, m);
@@ -211,6 +215,7 @@ InteropResult run_against(ReferenceChild& child, Stream& stream, const std::vect
       Message parsed;
       REQUIRE(parse_message(Bytes(out.data(), n), parsed) == ParseResult::ok);
       if (parsed.ack.acked_id != 0) ++result.acks_naming_id;
+      if (loss > 0 && loss_rng.unit() < loss) continue;
       if (!child_eof && !child.send(out.data(), n)) child_eof = true;
     }
     if (stream.done() && child.poll_exit()) break;
@@ -287,4 +292,26 @@ TEST_CASE("interop: our client stream against reference curvecpmessage (server m
   CHECK(r.stats.bad_messages == 0);
   MESSAGE("client: sent ", r.stats.messages_sent, " messages, ", r.stats.retransmissions, " retransmissions, srtt ",
           r.stats.srtt.ns / 1000, " us");
+}
+
+TEST_CASE("interop: reference curvecpmessage -c against our server stream, 3% message loss both ways") {
+  TempDir dir;
+  const auto from_ref = random_bytes(60'000, 7);
+  const auto from_us = random_bytes(60'000, 8);
+  write_file(dir.path + "/in", from_ref);
+  ReferenceChild child({"curvecpmessage", "-c", "sh", "-c",
+                        "cat '" + dir.path + "/in' >&7; exec 7>&-; cat <&6 > '" + dir.path + "/out'"});
+  SeededRng rng(9);
+  StreamConfig config;
+  config.role = StreamRole::server;
+  config.controller = "reference-chicago";
+  auto stream = std::move(Stream::create(config, rng, monotonic_now()).value());
+  const InteropResult r = run_against(child, *stream, from_us, StreamRole::server, Duration::seconds(40), 0.03);
+  CHECK(r.stream_done);
+  CHECK(r.child_exited);
+  CHECK(r.received == from_ref);
+  CHECK(read_file(dir.path + "/out") == from_us);
+  CHECK(r.stats.retransmissions > 0);
+  MESSAGE("lossy: sent ", r.stats.messages_sent, " messages, ", r.stats.retransmissions, " retransmissions, ",
+          r.stats.timeouts, " timeouts");
 }
