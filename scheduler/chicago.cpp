@@ -51,8 +51,10 @@ constexpr double kInitialRateBytesPerS = kInitialWindowBytes / 0.010;
 // finite: 100 GB/s.
 constexpr double kMinRateBytesPerS = 10 * kPacketBytes;
 constexpr double kMaxRateBytesPerS = 1e11;
-// Window: the rate times kWindowRtts smoothed RTTs, at least kMinWindowBytes. Pacing
-// sets the rate; the window only stops the sender when acknowledgements stop.
+// Window: the rate times kWindowRtts x (smoothed RTT + pacing credit), at least
+// kMinWindowBytes. Pacing sets the rate; the window only stops the sender when
+// acknowledgements stop. The credit term keeps a sub-millisecond RTT (loopback) from
+// capping a runtime that wakes once per millisecond at one RTT's worth per wake-up.
 constexpr double kWindowRtts = 2.0;
 constexpr double kMinWindowBytes = 10 * kPacketBytes;
 // Pacing credit (cc_pacer.h): up to 2 ms of sending may leave back to back after a
@@ -76,14 +78,19 @@ constexpr double kCruiseEntryGain = 0.9;
 // low-water mark: half of it. Above the high mark: multiply the rate by kCruiseBeta,
 // then no further delay-triggered decrease until the queue has fallen to the low mark
 // (the reference's rtt_phase), unless it exceeds kEmergencyFactor x the high mark two
-// RTTs after the last decrease. At or below the high mark: add kCruiseIncrease bytes/s
-// per second of time, whatever the RTT (CURVECP.md 7.3 step 5c, ~36x the reference's
-// 27.8 blocks/s per second, so that flows converge within seconds at tens of Mbit/s).
+// RTTs after the last decrease. At or below the high mark: add
+// kCruiseIncrease x max(1, sqrt(rate / kIncreaseReferenceRate)) bytes/s per second of
+// time, whatever the RTT (CURVECP.md 7.3 step 5c; at 20 Mbit/s and below ~36x the
+// reference's 27.8 blocks/s per second, so that flows converge within seconds). The
+// square root is HighSpeed TCP's idea (RFC 3649): a 15% decrease at 300 MB/s is
+// recovered in seconds rather than a minute, while the increase still grows slower than
+// the rate, so AIMD's convergence to fairness is kept (a(R)/R decreases with R).
 constexpr Duration kHighWaterMin = Duration::milliseconds(2);
 constexpr Duration kHighWaterMax = Duration::milliseconds(8);
 constexpr double kCruiseBeta = 0.85;
 constexpr int64_t kEmergencyFactor = 3;
 constexpr double kCruiseIncreaseBytesPerS2 = 1e6;
+constexpr double kIncreaseReferenceRateBytesPerS = 2.5e6;
 
 // Loss discrimination: losses are congestion without a delay rise only when the recent
 // loss fraction (EWMA, gain 1/256 per transmission: a memory of ~256 packets) exceeds
@@ -149,6 +156,10 @@ double ChicagoController::long_term_gain() const {
   return 1.0 / std::min(static_cast<double>(std::max<uint64_t>(transmissions_, 1)), kLongTermPackets);
 }
 
+double ChicagoController::increase_bytes_per_s2(double base) const {
+  return base * std::max(1.0, std::sqrt(rate_bytes_per_s_ / kIncreaseReferenceRateBytesPerS));
+}
+
 void ChicagoController::clamp_rate() {
   rate_bytes_per_s_ = std::clamp(rate_bytes_per_s_, kMinRateBytesPerS, kMaxRateBytesPerS);
 }
@@ -210,11 +221,13 @@ void ChicagoController::on_queue_sample(Timestamp now, bool app_limited, double 
           awaiting_bottom_ = true;
         }
       } else if (!app_limited) {
-        rate_bytes_per_s_ += kCruiseIncreaseBytesPerS2 * elapsed_s;
+        rate_bytes_per_s_ += increase_bytes_per_s2(kCruiseIncreaseBytesPerS2) * elapsed_s;
       }
       break;
     case Mode::competitive:
-      if (!app_limited && !probing_) rate_bytes_per_s_ += kCompetitiveIncreaseBytesPerS2 * elapsed_s;
+      if (!app_limited && !probing_) {
+        rate_bytes_per_s_ += increase_bytes_per_s2(kCompetitiveIncreaseBytesPerS2) * elapsed_s;
+      }
       break;
   }
   clamp_rate();
@@ -347,7 +360,7 @@ void ChicagoController::on_send(const SendSample& s) {
 
 uint64_t ChicagoController::window_bytes() const {
   if (!has_rtt_) return static_cast<uint64_t>(kInitialWindowBytes);
-  const double window = rate_bytes_per_s_ * smoothed_rtt().seconds_f() * kWindowRtts;
+  const double window = rate_bytes_per_s_ * (smoothed_rtt() + kPacingCredit).seconds_f() * kWindowRtts;
   return static_cast<uint64_t>(std::max(window, kMinWindowBytes));
 }
 

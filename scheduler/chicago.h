@@ -51,6 +51,8 @@ class ChicagoController final : public CongestionController {
   Duration smoothed_rtt() const;
   Duration queue_high_water() const;
   double long_term_gain() const;
+  // Additive increase in bytes/s per second at the current rate (see chicago.cpp).
+  double increase_bytes_per_s2(double base) const;
   void clamp_rate();
   void enter(Mode mode, Timestamp now);
   void decrease(Timestamp now, double factor);

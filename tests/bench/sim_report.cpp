@@ -27,6 +27,7 @@ struct Row {
   std::string scenario;
   std::function<Scenario(const Subject&, uint64_t)> make;
   bool streams_only = false;
+  bool finite = false;  // a transfer of fixed size: report when it finished
 };
 
 std::string sparkline(const std::vector<double>& values, double full_scale) {
@@ -76,12 +77,14 @@ int main(int argc, char** argv) {
       {"staggered4", scenario_staggered},
       {"vs-cubic", scenario_vs_cubic},
       {"fast-start", scenario_fast_start},
-      {"lossy-50MB", [](const Subject& s, uint64_t sd) { return scenario_lossy_transfer(s, sd, 50'000'000, false); }, true},
+      {"loopback", scenario_loopback, true, false},
+      {"lossy-50MB", [](const Subject& s, uint64_t sd) { return scenario_lossy_transfer(s, sd, 50'000'000, false); }, true, true},
   };
 
   std::printf("seed %llu. single/loss1/staggered4/vs-cubic: 20 Mbit/s, 40 ms RTT, 100 ms buffer;\n",
               static_cast<unsigned long long>(seed));
   std::printf("fast-start: 100 Mbit/s, 100 ms RTT (t90 = start of the first 1 s window at >= 90%%);\n");
+  std::printf("loopback: 4 Gbit/s, 100 us RTT, 4 ms buffer, endpoints woken on a 1 ms timer grid, 1 s;\n");
   std::printf("lossy-50MB: 100 Mbit/s, 20 ms RTT, 10%% loss both ways, 5%% reordering, 2%% duplication.\n\n");
   std::printf("| scenario   | algorithm         | goodput Mbit/s | util  | q50 ms | q95 ms | loss   | Jain  | share | t90 s | done s |\n");
   std::printf("|------------|-------------------|----------------|-------|--------|--------|--------|-------|-------|-------|--------|\n");
@@ -104,7 +107,7 @@ int main(int argc, char** argv) {
       char done[16] = "-";
       if (!r.flows.empty() && r.flows[0].finished) {
         std::snprintf(done, sizeof done, "%.1f", static_cast<double>(r.flows[0].finish_time.ns) / 1e9);
-      } else if (row.streams_only) {
+      } else if (row.finite) {
         std::snprintf(done, sizeof done, ">%.0f", static_cast<double>(r.end.ns) / 1e9);
       }
       std::printf("| %-10s | %-17s | %14.2f | %5.3f | %6s | %6s | %6.4f | %5.3f | %5.2f | %5s | %6s |\n",

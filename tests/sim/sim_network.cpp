@@ -44,6 +44,7 @@ Result<StreamFlow*> Network::add_stream_flow(const StreamFlowConfig& config, Tim
   flow_rngs_.push_back(std::make_unique<SeededRng>(seed_ * 1000003 + id * 7919 + 3));
   StreamFlowConfig with_bin = config;
   with_bin.bin = path_.bin;
+  with_bin.timer_granularity = path_.timer_granularity;
   auto created = StreamFlow::create(events_, *flow_rngs_.back(), id, with_bin);
   if (!created) return created.error();
   StreamFlow* flow = created.value().get();

@@ -34,6 +34,9 @@ struct PathConfig {
   double reverse_reorder = 0;
   double reverse_duplicate = 0;
   Duration bin = Duration::milliseconds(100);     // metrics resolution
+  // Stream endpoints wake at multiples of this (0: exactly when asked), to model a
+  // runtime with a coarse timer such as libuv's 1 ms.
+  Duration timer_granularity{0};
 };
 
 class Network {

@@ -174,6 +174,21 @@ Scenario scenario_fast_start(const Subject& s, uint64_t seed) {
   return sc;
 }
 
+Scenario scenario_loopback(const Subject& s, uint64_t seed) {
+  Scenario sc;
+  sc.name = "loopback-" + s.label();
+  sc.seed = seed;
+  sc.path.rate_bits_per_s = 4e9;
+  sc.path.rtt = Duration::microseconds(100);
+  sc.path.buffer = Duration::milliseconds(4);
+  sc.path.timer_granularity = Duration::milliseconds(1);
+  sc.path.bin = Duration::milliseconds(10);
+  sc.duration = Duration::seconds(1);
+  sc.measure_from = Duration::milliseconds(500);
+  sc.flows.push_back(FlowSpec{s, Duration{0}, 0, false});
+  return sc;
+}
+
 Scenario scenario_lossy_transfer(const Subject& s, uint64_t seed, uint64_t bytes, bool fail_at_end) {
   Scenario sc;
   sc.name = std::string(fail_at_end ? "lossy-fail-" : "lossy-") + s.label();

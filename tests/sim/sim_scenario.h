@@ -93,6 +93,10 @@ Scenario scenario_staggered(const Subject& s, uint64_t seed);
 Scenario scenario_vs_cubic(const Subject& s, uint64_t seed);
 // 100 Mbit/s, 100 ms RTT, 100 ms buffer, 20 s: how soon utilisation reaches 90 %.
 Scenario scenario_fast_start(const Subject& s, uint64_t seed);
+// Loopback-like: 4 Gbit/s, 100 us RTT, 4 ms (2 MB) buffer, endpoints that wake only on a 1 ms
+// timer grid (libuv) or on packet arrival; 1 s. Shows whether pacing credit lets a
+// millisecond timer reach hundreds of MB/s.
+Scenario scenario_loopback(const Subject& s, uint64_t seed);
 // `bytes` across 100 Mbit/s, 20 ms RTT with 10% loss both ways, 5% reordering by 5 ms and
 // 2% duplication; ends when the transfer has finished (at most 300 s).
 Scenario scenario_lossy_transfer(const Subject& s, uint64_t seed, uint64_t bytes, bool fail_at_end);

@@ -150,6 +150,10 @@ void StreamFlow::arm(Endpoint& endpoint, Timestamp deadline) {
     ++idle_wakeups_;
     deadline = now + Duration::microseconds(1);
   }
+  if (config_.timer_granularity.ns > 0) {
+    const int64_t g = config_.timer_granularity.ns;
+    deadline = Timestamp{(deadline.ns + g - 1) / g * g};
+  }
   if (deadline >= endpoint.timer_at) return;  // an earlier wake-up is already pending
   endpoint.timer_at = deadline;
   events_.at(deadline, [this, &endpoint, deadline] {

@@ -27,6 +27,9 @@ struct StreamFlowConfig {
   bool fail_at_end = false;   // end the upload with FAIL instead of SUCC
   size_t buffer_bytes = 4 << 20;  // stream send and receive buffers
   Duration bin = Duration::milliseconds(100);  // metrics resolution
+  // Timer resolution of the runtime being modelled: wake-ups are rounded up to a
+  // multiple of it (libuv timers have 1 ms). 0: exact wake-ups.
+  Duration timer_granularity{0};
 };
 
 // Byte `offset` of the deterministic upload pattern.

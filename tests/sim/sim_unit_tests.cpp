@@ -175,3 +175,11 @@ TEST_CASE("two NewReno flows share fairly and the run is reproducible") {
   CHECK(a->describe() == b->describe());
   CHECK(a->events == b->events);
 }
+
+TEST_CASE("CUBIC recovers from its slow-start overshoot on a 100 Mbit/s, 100 ms path") {
+  // A model that stalls after the overshoot's timeout would leave the link idle.
+  auto r = run_scenario(scenario_fast_start(Subject{FlowKind::cubic, ""}, 1));
+  REQUIRE(r.ok());
+  INFO(r->describe());
+  CHECK(r->utilisation > 0.9);  // over [10 s, 20 s)
+}
