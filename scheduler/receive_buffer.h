@@ -8,6 +8,7 @@
 // caller must then not acknowledge the message that carried it.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -43,8 +44,12 @@ class ReceiveBuffer {
   // prefix, i.e. where one of ranges 2..6 may have named it.
   bool in_interval(uint64_t p) const;
 
-  // Bytes readable now (contiguous and not yet read).
-  size_t readable() const { return static_cast<size_t>(prefix_ - read_); }
+  // Bytes readable now (contiguous and not yet read; never past the announced end, even
+  // if a confused peer sent data beyond it).
+  size_t readable() const {
+    const uint64_t limit = end_known() ? std::min(prefix_, total_) : prefix_;
+    return limit > read_ ? static_cast<size_t>(limit - read_) : 0;
+  }
   // Copies up to out.size() readable bytes out; returns how many.
   size_t read(MutableBytes out);
 

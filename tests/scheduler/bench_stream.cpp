@@ -2,12 +2,15 @@
 // back to back in memory, no crypto, no loss, an unpaced controller. Reports application
 // MB/s through both message layers on one core, messages per second, and heap
 // allocations per message once the transfer is in steady state.
-//   usage: bench_stream [megabytes]
+//   usage: bench_stream [megabytes] [reference]
+// With "reference" the window marker is removed from every message, so both ends treat
+// each other as reference peers: 128 KiB window, one acknowledgement per data message.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
 #include <new>
+#include <string_view>
 #include <vector>
 
 #include "core/rng.h"
@@ -41,6 +44,10 @@ void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 int main(int argc, char** argv) {
   const uint64_t total = (argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 1000) * 1'000'000ull;
+  const bool reference = argc > 2 && std::string_view(argv[2]) == "reference";
+  auto strip = [&](std::vector<uint8_t>& m) {
+    if (reference) std::fill(m.begin() + 48, m.begin() + 64, 0);
+  };
   register_controller("bench-unpaced", [](Rng&, Timestamp) { return std::make_unique<Unpaced>(); });
   SeededRng rng(1);
   StreamConfig sc;
@@ -75,7 +82,10 @@ int main(int argc, char** argv) {
       if (!n) break;
       lens[n_data++] = n;
     }
-    for (size_t i = 0; i < n_data; ++i) receiver->on_message(now, Bytes(ring[i].data(), lens[i]));
+    for (size_t i = 0; i < n_data; ++i) {
+      strip(ring[i]);
+      receiver->on_message(now, Bytes(ring[i].data(), lens[i]));
+    }
     messages += n_data;
     while (size_t r = receiver->read(sink)) received += r;
     size_t n_ack = 0;
@@ -84,7 +94,10 @@ int main(int argc, char** argv) {
       if (!n) break;
       lens[n_ack++] = n;
     }
-    for (size_t i = 0; i < n_ack; ++i) sender->on_message(now, Bytes(ring[i].data(), lens[i]));
+    for (size_t i = 0; i < n_ack; ++i) {
+      strip(ring[i]);
+      sender->on_message(now, Bytes(ring[i].data(), lens[i]));
+    }
     messages += n_ack;
     if (!alloc_at_steady && received > total / 10) {
       alloc_at_steady = g_allocations;

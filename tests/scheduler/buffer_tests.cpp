@@ -204,3 +204,14 @@ TEST_CASE("send buffer: the end goes in the last block or an empty one, and need
   CHECK(sb.finished());
 }
 
+
+TEST_CASE("receive buffer: data past the announced end is never readable") {
+  ReceiveBuffer rb(1 << 16, 8);
+  CHECK(put(rb, 0, 100, StreamEnd::succ) == ReceiveBuffer::Store::stored);
+  CHECK(put(rb, 100, 50) == ReceiveBuffer::Store::stored);
+  CHECK(rb.readable() == 100);
+  std::vector<uint8_t> out(1000);
+  CHECK(rb.read(out) == 100);
+  CHECK(rb.readable() == 0);
+  CHECK(rb.finished());
+}
