@@ -2,7 +2,12 @@
 // 3.4-3.8, 4.7) and the server-name encoder. One fixed, deterministic world is set up once:
 // a server, a client that has a cookie, and an established session both ways, so that
 // inputs reach each entry point in every state. Build with -DCURVECP_FUZZ=ON and clang.
+#include <sys/stat.h>
+
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -77,6 +82,35 @@ struct World {
     if (!std::holds_alternative<AcceptedInitiate>(accepted)) __builtin_trap();
     session.emplace(std::move(std::get<AcceptedInitiate>(accepted).session));
   }
+
+  // Valid packets of every type for this world, as seeds (mode byte 0 = no repairs).
+  std::vector<std::vector<uint8_t>> seeds() {
+    std::vector<std::vector<uint8_t>> out;
+    auto add = [&](const std::vector<uint8_t>& buf, size_t n) {
+      std::vector<uint8_t> seed{0};
+      seed.insert(seed.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
+      out.push_back(std::move(seed));
+    };
+    std::vector<uint8_t> buf(kMaxPacketBytes), cookie(kCookieBytes), msg(192, 7), o(kMaxMessageBytes);
+    ClientHandshake c(config(), rng, Timestamp{0});
+    size_t n = c.poll_hello(Timestamp{0}, buf);
+    add(buf, n);
+    auto hello = std::get<ClientPacketView>(parse_client_packet(Bytes(buf.data(), n), server_ext));
+    (void)server->answer_hello(hello, cookie);
+    add(cookie, kCookieBytes);
+    (void)c.handle_cookie(cookie);
+    n = c.seal(msg, buf);
+    add(buf, n);
+    auto init = std::get<ClientPacketView>(parse_client_packet(Bytes(buf.data(), n), server_ext));
+    auto accepted = server->accept_initiate(init, o);
+    ServerSession s = std::move(std::get<AcceptedInitiate>(accepted).session);
+    n = s.seal(msg, buf);
+    add(buf, n);
+    (void)c.open(Bytes(buf.data(), n), o);
+    n = c.seal(msg, buf);
+    add(buf, n);
+    return out;
+  }
 };
 
 World& world() {
@@ -86,6 +120,23 @@ World& world() {
 
 }  // namespace
 }  // namespace curvecp
+
+// With CURVECP_FUZZ_SEEDS=DIR in the environment, writes valid packets into DIR first, so
+// that a run given DIR as its corpus starts from packets whose boxes open.
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  const char* dir = std::getenv("CURVECP_FUZZ_SEEDS");
+  if (dir == nullptr) return 0;
+  ::mkdir(dir, 0755);
+  int i = 0;
+  for (const auto& seed : curvecp::world().seeds()) {
+    const std::string path = std::string(dir) + "/seed-" + std::to_string(i++);
+    if (FILE* f = std::fopen(path.c_str(), "wb")) {
+      std::fwrite(seed.data(), 1, seed.size(), f);
+      std::fclose(f);
+    }
+  }
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace curvecp;
