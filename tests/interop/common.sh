@@ -12,6 +12,7 @@ set -u
 EXT=31415926535897932384626433832795
 SNAME=this.machine.name
 CURVECP=${CURVECP:-}
+[[ -n "$CURVECP" ]] && CURVECP=$(readlink -f "$CURVECP")  # scripts cd into their scratch directory
 SERVER_IP=${SERVER_IP:-127.0.0.1}  # ours only; the reference is IPv4-only (CURVECP.md 2.1)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/curvecp-test.XXXXXX")
 declare -a GROUPS_STARTED=()

@@ -1,0 +1,182 @@
+#!/bin/bash
+# Loopback throughput benchmark (a program that prints figures, never a test).
+#
+# usage: throughput.sh CURVECP_BINARY TCP_HELPER_BINARY
+# environment: SIZE (bytes, default 200000000), REF_SIZE (default 20000000), RUNS (default 3)
+#
+# In one run, uploads a file of random bytes over 127.0.0.1 through
+#   curvecp       curvecp connect (netcat mode) -> curvecp serve -- cat > /dev/null
+#   reference     curvecpclient + curvecpmessage -c -> curvecpserver + curvecpmessage
+#                 (REF_SIZE only: the reference moves ~1 MB/s on loopback, CURVECP.md 8.3)
+#   ssh           ssh -c chacha20-poly1305@openssh.com -> a throw-away sshd on a loopback
+#                 port with a throw-away host key and user key ("cat > /dev/null")
+#   tcp           a plain TCP socket (TCP_HELPER send/sink)
+# and prints, per system, the median of RUNS runs of: MB/s (bytes / wall time from client
+# start to client exit) and CPU seconds (user + system) of client and server together,
+# then the curvecp/ssh ratios. Needs GNU time (/usr/bin/time); ssh is skipped if sshd is
+# missing (apt-get install openssh-server openssh-client). Nothing outside the scratch
+# directory is configured; only /run/sshd (sshd's privilege-separation directory) is
+# created if absent.
+set -u
+CURVECP=$1 TCP_HELPER=$2
+SIZE=${SIZE:-200000000} REF_SIZE=${REF_SIZE:-20000000} RUNS=${RUNS:-3}
+source "$(dirname "$0")/../interop/common.sh"
+require_curvecp
+TCP_HELPER=$(readlink -f "$TCP_HELPER")
+[[ -x /usr/bin/time ]] || fail "GNU time (/usr/bin/time) is needed to measure CPU seconds"
+cd "$WORK" || exit 1
+TICKS=$(getconf CLK_TCK)
+
+note "preparing $SIZE random bytes"
+head -c "$SIZE" /dev/urandom >"$WORK/data"
+head -c "$REF_SIZE" "$WORK/data" >"$WORK/data.ref"
+
+# CPU seconds of a live process and its reaped children (utime stime cutime cstime).
+proc_cpu() {
+  awk -v t="$TICKS" '{ sub(/^.*\) /, ""); printf "%.3f\n", ($12 + $13 + $14 + $15) / t }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+# "wall user sys" written by /usr/bin/time -f '%e %U %S' -o FILE.
+time_wall() { awk '{ print $1 }' "$1"; }
+time_cpu() { awk '{ printf "%.3f\n", $2 + $3 }' "$1"; }
+add() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", a + b }'; }
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# Each run_X prints "wall_seconds cpu_seconds" for one transfer, or nothing on failure.
+
+run_curvecp() {
+  local port pid before after
+  port=$(free_udp_port)
+  bg curvecp-server "$CURVECP" serve --name "$SNAME" --key "$WORK/curvecpkey" "$SERVER_IP" "$port" -- sh -c 'exec cat > /dev/null'
+  pid=$BG_PID
+  wait_udp_bound "$port" || return
+  before=$(proc_cpu "$pid")
+  /usr/bin/time -f '%e %U %S' -o "$WORK/client.time" "$CURVECP" connect --name "$SNAME" \
+    --server-key "$(cat "$WORK/curvecpkey.hex")" "$SERVER_IP" "$port" <"$WORK/data" >/dev/null 2>>"$WORK/curvecp-client.log" || return
+  sleep 0.3  # let the server reap its program, so its CPU is in cutime/cstime
+  after=$(proc_cpu "$pid")
+  stop_group "$pid"
+  echo "$(time_wall "$WORK/client.time") $(add "$(time_cpu "$WORK/client.time")" "$(awk -v a="$after" -v b="$before" 'BEGIN { print a - b }')")"
+}
+
+run_reference() {
+  local port pid before after
+  port=$(free_udp_port)
+  rm -f "$WORK/refprog.time"
+  # curvecpserver ignores SIGCHLD, so its children's CPU never reaches its cutime:
+  # GNU time measures the per-connection curvecpmessage (and its cat) instead.
+  bg ref-server curvecpserver "$SNAME" "$WORK/refkey" 127.0.0.1 "$port" "$EXT" \
+    /usr/bin/time -f '%e %U %S' -o "$WORK/refprog.time" curvecpmessage sh -c 'exec cat > /dev/null'
+  pid=$BG_PID
+  wait_udp_bound "$port" || return
+  before=$(proc_cpu "$pid")
+  /usr/bin/time -f '%e %U %S' -o "$WORK/client.time" curvecpclient "$SNAME" "$(cat "$WORK/refkey.hex")" 127.0.0.1 \
+    "$port" "$EXT" curvecpmessage -c sh -c "exec cat '$WORK/data.ref' >&7" </dev/null >/dev/null 2>>"$WORK/ref-client.log" || return
+  wait_for_file "$WORK/refprog.time" 30 || return
+  sleep 0.1
+  after=$(proc_cpu "$pid")
+  stop_group "$pid"
+  echo "$(time_wall "$WORK/client.time") $(add "$(add "$(time_cpu "$WORK/client.time")" "$(time_cpu "$WORK/refprog.time")")" "$(awk -v a="$after" -v b="$before" 'BEGIN { print a - b }')")"
+}
+
+SSHD_PID=
+start_sshd() {
+  command -v /usr/sbin/sshd >/dev/null || return 1
+  mkdir -p "$WORK/ssh" && chmod 700 "$WORK/ssh"
+  ssh-keygen -q -t ed25519 -N '' -f "$WORK/ssh/host_key" || return 1
+  ssh-keygen -q -t ed25519 -N '' -f "$WORK/ssh/user_key" || return 1
+  cp "$WORK/ssh/user_key.pub" "$WORK/ssh/authorized_keys"
+  SSH_PORT=$(( $(free_udp_port) ))  # a random high port; TCP is checked by sshd's bind
+  cat >"$WORK/ssh/sshd_config" <<CONF
+ListenAddress 127.0.0.1:$SSH_PORT
+HostKey $WORK/ssh/host_key
+AuthorizedKeysFile $WORK/ssh/authorized_keys
+PidFile none
+UsePAM no
+StrictModes no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin yes
+Ciphers chacha20-poly1305@openssh.com
+Compression no
+Subsystem sftp internal-sftp
+CONF
+  [[ -d /run/sshd ]] || mkdir -p /run/sshd
+  bg sshd /usr/sbin/sshd -D -e -f "$WORK/ssh/sshd_config"
+  SSHD_PID=$BG_PID
+  local i
+  for i in $(seq 50); do
+    ssh_cmd true 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+ssh_cmd() {
+  ssh -F /dev/null -i "$WORK/ssh/user_key" -p "$SSH_PORT" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+    -o BatchMode=yes -o LogLevel=ERROR -o Compression=no -c chacha20-poly1305@openssh.com "$(id -un)@127.0.0.1" "$@"
+}
+run_ssh() {
+  local before after
+  before=$(proc_cpu "$SSHD_PID")
+  /usr/bin/time -f '%e %U %S' -o "$WORK/client.time" \
+    ssh -F /dev/null -i "$WORK/ssh/user_key" -p "$SSH_PORT" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+    -o BatchMode=yes -o LogLevel=ERROR -o Compression=no -c chacha20-poly1305@openssh.com "$(id -un)@127.0.0.1" \
+    'cat > /dev/null' <"$WORK/data" 2>>"$WORK/ssh-client.log" || return
+  sleep 0.3  # the per-connection sshd is reaped by the listener: its CPU lands in cutime
+  after=$(proc_cpu "$SSHD_PID")
+  echo "$(time_wall "$WORK/client.time") $(add "$(time_cpu "$WORK/client.time")" "$(awk -v a="$after" -v b="$before" 'BEGIN { print a - b }')")"
+}
+
+run_tcp() {
+  local port=$(( $(free_udp_port) ))
+  /usr/bin/time -f '%e %U %S' -o "$WORK/sink.time" "$TCP_HELPER" sink "$port" >/dev/null &
+  local sink=$!
+  sleep 0.2
+  /usr/bin/time -f '%e %U %S' -o "$WORK/client.time" "$TCP_HELPER" send "$port" "$WORK/data" || return
+  wait "$sink"
+  echo "$(time_wall "$WORK/client.time") $(add "$(time_cpu "$WORK/client.time")" "$(time_cpu "$WORK/sink.time")")"
+}
+
+KEY_IMPL=ours make_key "$WORK/curvecpkey"
+make_key "$WORK/refkey"
+HAVE_SSH=0
+if start_sshd; then HAVE_SSH=1; else note "sshd not usable: ssh skipped (install openssh-server)"; fi
+
+declare -A WALLS CPUS BYTES_OF
+BYTES_OF=([curvecp]=$SIZE [reference]=$REF_SIZE [ssh]=$SIZE [tcp]=$SIZE)
+SYSTEMS="curvecp reference tcp"
+[[ $HAVE_SSH = 1 ]] && SYSTEMS="curvecp reference ssh tcp"
+for run in $(seq "$RUNS"); do
+  for sys in $SYSTEMS; do
+    r=$("run_$sys")
+    if [[ -z "$r" ]]; then
+      note "run $run: $sys failed"
+      continue
+    fi
+    read -r wall cpu <<<"$r"
+    note "run $run: $sys ${BYTES_OF[$sys]} bytes in ${wall}s, ${cpu} CPU s"
+    WALLS[$sys]="${WALLS[$sys]:-} $wall"
+    CPUS[$sys]="${CPUS[$sys]:-} $cpu"
+  done
+done
+
+echo
+printf '%-34s %12s %10s %12s %22s\n' system bytes "MB/s" "CPU s" "wall s per run"
+declare -A RATE CPU_MED
+for sys in $SYSTEMS; do
+  [[ -n "${WALLS[$sys]:-}" ]] || continue
+  wall=$(median <<<"${WALLS[$sys]}")
+  CPU_MED[$sys]=$(median <<<"${CPUS[$sys]}")
+  RATE[$sys]=$(awk -v b="${BYTES_OF[$sys]}" -v w="$wall" 'BEGIN { printf "%.1f", (w > 0 ? b / w / 1e6 : 0) }')
+  case $sys in
+    curvecp) label="curvecp (chicago)" ;;
+    reference) label="reference nacl-tools (smaller size)" ;;
+    ssh) label="ssh chacha20-poly1305" ;;
+    tcp) label="plain TCP" ;;
+  esac
+  printf '%-34s %12s %10s %12s %22s\n' "$label" "${BYTES_OF[$sys]}" "${RATE[$sys]}" "${CPU_MED[$sys]}" "${WALLS[$sys]# }"
+done
+if [[ -n "${RATE[curvecp]:-}" && -n "${RATE[ssh]:-}" ]]; then
+  awk -v c="${RATE[curvecp]}" -v s="${RATE[ssh]}" -v cc="${CPU_MED[curvecp]}" -v sc="${CPU_MED[ssh]}" \
+    -v cb="$SIZE" 'BEGIN { printf "\ncurvecp/ssh throughput ratio: %.2f   CPU seconds per byte ratio: %.2f\n", c / s, cc / sc }'
+fi
+echo "(median of $RUNS runs; MB = 10^6 bytes; CPU = user + system of client and server processes)"
