@@ -39,8 +39,9 @@ constexpr int kMaxBackoffShift = 6;
 constexpr Duration kMaxRto = Duration::seconds(60);
 // Out-of-order intervals kept by the receiver.
 constexpr size_t kMaxReceiveIntervals = 256;
-// Pending acknowledged IDs toward a reference peer (it acks every message, we do too).
-constexpr size_t kMaxPendingAckIds = 64;
+// Pending acknowledged IDs: one per message toward a reference peer, and one per
+// out-of-order message between curvecp peers (a batch of a few hundred datagrams).
+constexpr size_t kMaxPendingAckIds = 512;
 
 // Largest D whose message (CURVECP.md 6.2 sizes) fits max_message_bytes.
 size_t max_data_for(size_t max_message_bytes) {
@@ -91,12 +92,13 @@ class StreamImpl final : public Stream {
 
  private:
   void process_acks(Timestamp now, const AckFields& ack);
-  void schedule_ack(Timestamp now, uint32_t acked_id, bool immediate);
+  void schedule_ack(Timestamp now, uint32_t acked_id, bool immediate, bool individual);
   AckFields take_ack_fields();
   size_t transmit_block(Timestamp now, uint64_t seq, MutableBytes out);
   size_t transmit_pure_ack(MutableBytes out);
   void finish_message(MutableBytes message, size_t data_bytes);
   void check_timeout(Timestamp now);
+  void detect_losses(Timestamp now);
   uint64_t flow_limit() const {
     return peer_announced_ ? peer_max_offset_ : peer_prefix_ + kReferenceWindowBytes;
   }
@@ -146,6 +148,7 @@ class StreamImpl final : public Stream {
   size_t ack_head_ = 0;
   size_t ack_count_ = 0;
   uint32_t unacked_messages_ = 0;
+  bool last_ack_coalescable_ = false;
   Timestamp ack_deadline_ = Timestamp::never();
 
   // Ping (CURVECP.md 6.10) and zero-window probe.
@@ -158,6 +161,7 @@ class StreamImpl final : public Stream {
   Timestamp last_timeout_ = Timestamp::never();
 
   bool idle_ = true;
+  bool loss_check_pending_ = false;
 
   // Burst limit toward reference peers.
   Timestamp burst_time_ = Timestamp::never();
@@ -218,26 +222,35 @@ void StreamImpl::on_message(Timestamp now, Bytes bytes) {
   // sender learns about losses and repairs without the delayed-ack wait.
   const bool in_order = msg.offset <= prefix_before && !had_holes && !recv_.has_holes();
   const bool immediate = !in_order || already_here || msg.data.empty() || msg.end != StreamEnd::none;
-  schedule_ack(now, already_here ? 0 : msg.id, immediate);
+  schedule_ack(now, already_here ? 0 : msg.id, immediate, !in_order);
 }
 
-void StreamImpl::schedule_ack(Timestamp now, uint32_t acked_id, bool immediate) {
-  if (!peer_announced_) {
+void StreamImpl::schedule_ack(Timestamp now, uint32_t acked_id, bool immediate, bool individual) {
+  // One queued acknowledgement per entry of ack_ids_; each message that leaves (pure
+  // acknowledgement or data) takes one entry's ID, and every one carries the current ranges.
+  if (!peer_announced_ || individual || ack_count_ == 0 || !last_ack_coalescable_) {
     // Toward a reference peer: one prompt acknowledgement per message, carrying its ID,
-    // which is how the reference measures RTT (CURVECP.md 6.6, 7.7).
+    // which is how the reference measures RTT (CURVECP.md 6.6, 7.7). Between curvecp
+    // peers, too, while data arrives out of order: ranges 2..6 cover only a few hundred
+    // KiB around the newest data, so the IDs are what tell the sender which blocks of a
+    // batch arrived (otherwise it would count them lost and resend them).
     if (ack_count_ == kMaxPendingAckIds) {
       ack_head_ = (ack_head_ + 1) % kMaxPendingAckIds;
       --ack_count_;
     }
     ack_ids_[(ack_head_ + ack_count_) % kMaxPendingAckIds] = acked_id;
     ++ack_count_;
+  } else {
+    // In-order data between curvecp peers: the newest ID replaces the pending one.
+    ack_ids_[(ack_head_ + ack_count_ - 1) % kMaxPendingAckIds] = acked_id;
+  }
+  last_ack_coalescable_ = peer_announced_ && !individual;
+  if (!peer_announced_) {
     ack_deadline_ = earliest(ack_deadline_, now);
     return;
   }
   // Between curvecp peers: one acknowledgement per kAckEveryMessages messages or after
-  // kMaxAckDelay, at once when something is out of order; it names the newest message.
-  ack_ids_[ack_head_] = acked_id;
-  ack_count_ = 1;
+  // kMaxAckDelay, at once when something is out of order.
   ++unacked_messages_;
   if (immediate || unacked_messages_ >= kAckEveryMessages) {
     ack_deadline_ = earliest(ack_deadline_, now);
@@ -253,12 +266,11 @@ AckFields StreamImpl::take_ack_fields() {
     ack_head_ = (ack_head_ + 1) % kMaxPendingAckIds;
     --ack_count_;
   }
-  if (peer_announced_) {
-    ack_count_ = 0;
-    ack_head_ = 0;
-  }
   unacked_messages_ = 0;
-  if (ack_count_ == 0) ack_deadline_ = Timestamp::never();
+  if (ack_count_ == 0) {
+    ack_deadline_ = Timestamp::never();
+    last_ack_coalescable_ = false;
+  }
   return ack;
 }
 
@@ -285,7 +297,7 @@ void StreamImpl::process_acks(Timestamp now, const AckFields& ack) {
     backoff_shift_ = 0;
     last_timeout_ = Timestamp::never();
   }
-  const SendBuffer::Losses losses = send_.detect_losses(kLossThresholdMessages);
+  if (r.acked_something) loss_check_pending_ = true;
   if (r.acked_something || r.has_rtt) {
     sample.bytes_acked = r.newly_acked_wire_bytes;
     sample.bytes_in_flight = send_.bytes_in_flight();
@@ -293,6 +305,16 @@ void StreamImpl::process_acks(Timestamp now, const AckFields& ack) {
     sample.app_limited = send_.unblocked_bytes() == 0;
     controller_->on_ack(sample, path_);
   }
+}
+
+void StreamImpl::detect_losses(Timestamp now) {
+  // Run once per batch of incoming messages (at the next poll_transmit), not per
+  // message: the acknowledgements of one batch name its blocks one ID at a time, and a
+  // block named by a later acknowledgement of the same batch must not be counted lost
+  // because an earlier one's ranges acknowledged newer blocks.
+  if (!loss_check_pending_) return;
+  loss_check_pending_ = false;
+  const SendBuffer::Losses losses = send_.detect_losses(kLossThresholdMessages);
   if (losses.messages) {
     path_.packets_lost += losses.messages;
     LossSample loss;
@@ -340,6 +362,7 @@ size_t StreamImpl::poll_transmit(Timestamp now, MutableBytes out, size_t max_mes
   // Pacing is decided before the timeout check: the reference re-sends a timed-out block
   // at once and only then backs off (CURVECP.md 6.7, 7.4), so the controller's reaction
   // to the timeout applies from the next transmission on.
+  detect_losses(now);
   const bool pacing_allows = controller_->next_send_time(now) <= now;
   check_timeout(now);
 
@@ -420,6 +443,7 @@ size_t StreamImpl::transmit_pure_ack(MutableBytes out) {
 
 Timestamp StreamImpl::next_timeout() const {
   Timestamp t = ack_deadline_;
+  if (loss_check_pending_) t = earliest(t, last_now_);
   if (auto oldest = send_.oldest_in_flight_time()) t = earliest(t, *oldest + rto());
   if (flow_blocked()) {
     t = earliest(t, probe_deadline_ == Timestamp::never() ? last_now_ + rto() : probe_deadline_);

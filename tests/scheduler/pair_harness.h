@@ -34,6 +34,9 @@ struct LinkConfig {
   // Zero the padding right after the header, as a reference peer sends it: hides the
   // window extension (docs/EXTENSIONS.md), so the receiver sees a reference peer.
   bool strip_extension = false;
+  // Deliveries are rounded up to a multiple of this (0: exact), so messages arrive in
+  // batches, as a runtime reading many datagrams per wake-up sees them.
+  Duration batch{0};
   double rate_bytes_per_s = 0;                  // 0: unlimited
 };
 
@@ -44,7 +47,10 @@ class Link {
 
   void send(Timestamp now, const uint8_t* data, size_t n) {
     ++sent_;
-    if (rng_.unit() < config_.loss) return;
+    if (rng_.unit() < config_.loss) {
+      ++dropped_;
+      return;
+    }
     Timestamp at = now + config_.delay;
     if (config_.rate_bytes_per_s > 0) {
       // Serialisation at the bottleneck, unbounded queue.
@@ -53,6 +59,7 @@ class Link {
       at = busy_until_ + config_.delay;
     }
     if (rng_.unit() < config_.reorder) at += Duration{static_cast<int64_t>(rng_.uniform(config_.reorder_extra.ns))};
+    if (config_.batch.ns > 0) at = Timestamp{(at.ns + config_.batch.ns - 1) / config_.batch.ns * config_.batch.ns};
     push(at, data, n);
     if (rng_.unit() < config_.duplicate) push(at + Duration::microseconds(100), data, n);
   }
@@ -64,6 +71,7 @@ class Link {
     return m;
   }
   uint64_t sent() const { return sent_; }
+  uint64_t dropped() const { return dropped_; }
   void set_loss(double loss) { config_.loss = loss; }
 
  private:
@@ -83,6 +91,7 @@ class Link {
   std::priority_queue<Item, std::vector<Item>, std::greater<>> queue_;
   uint64_t order_ = 0;
   uint64_t sent_ = 0;
+  uint64_t dropped_ = 0;
   Timestamp busy_until_{0};
 };
 
