@@ -21,7 +21,7 @@ std::array<uint8_t, 65536>& scratch() {
 
 Result<std::unique_ptr<Pump>> Pump::create(EventLoop& loop, Stream& stream, UniqueFd to_program,
                                            UniqueFd from_program, ActivityHandler on_activity, ExitProbe exit_probe) {
-  std::unique_ptr<Pump> pump(new Pump(stream, std::move(on_activity), std::move(exit_probe)));
+  std::unique_ptr<Pump> pump(new Pump(loop, stream, std::move(on_activity), std::move(exit_probe)));
   Pump* self = pump.get();
   pump->to_program_ = std::move(to_program);
   pump->from_program_ = std::move(from_program);
@@ -60,6 +60,12 @@ void Pump::on_stream_progress(Timestamp) {
 void Pump::on_program_exit(const ExitStatus& status, Timestamp now) {
   exit_ = status;
   bool changed = false;
+  if (eof_waiting_for_exit_) {
+    eof_waiting_for_exit_ = false;
+    if (exit_grace_) exit_grace_->disarm();
+    end_output(!status.success());
+    changed = true;
+  }
   if (from_program_.valid() && !status.success()) {
     // Take what the program wrote before it failed, then end with FAIL (spec 5.3).
     changed = read_program();
@@ -114,12 +120,7 @@ bool Pump::read_program() {
       continue;
     }
     if (n == 0) {
-      // EOF. If it came from the program's exit, let a failure status show (spec 5.3:
-      // a read error or failure is FAIL); a program that merely closed its output ends
-      // with SUCC.
-      std::optional<ExitStatus> status = exit_;
-      if (!status && exit_probe_) status = exit_probe_();
-      end_output(status.has_value() && !status->success());
+      on_output_eof(loop_.now());
       return true;
     }
     if (errno == EINTR) continue;
@@ -130,10 +131,44 @@ bool Pump::read_program() {
   return changed;
 }
 
+void Pump::on_output_eof(Timestamp now) {
+  // The pipe is done either way; stop watching it.
+  if (output_watcher_) output_watcher_->close();
+  from_program_.reset();
+  // If the EOF came from the program's exit, let a failure status show (spec 5.3: a
+  // failure is FAIL); a program that merely closed its output ends with SUCC.
+  std::optional<ExitStatus> status = exit_;
+  if (!status && exit_probe_) status = exit_probe_();
+  if (status || !exit_probe_) {
+    end_output(status.has_value() && !status->success());
+    return;
+  }
+  eof_waiting_for_exit_ = true;
+  if (!exit_grace_) {
+    auto timer = Timer::create(loop_, [this](Timestamp t) { on_exit_grace(t); });
+    if (!timer) {
+      end_output(false);
+      return;
+    }
+    exit_grace_ = std::move(timer.value());
+  }
+  exit_grace_->arm(now + kExitGrace);
+}
+
+void Pump::on_exit_grace(Timestamp now) {
+  if (!eof_waiting_for_exit_) return;
+  eof_waiting_for_exit_ = false;
+  end_output(false);
+  if (on_activity_) on_activity_(now);
+}
+
 void Pump::end_output(bool failure) {
   if (output_watcher_) output_watcher_->close();
   from_program_.reset();
-  stream_.close_write(failure);
+  if (!output_closed_) {
+    output_closed_ = true;
+    stream_.close_write(failure);
+  }
 }
 
 void Pump::write_program() {

@@ -5,7 +5,7 @@
 // program -> network: the output pipe is read only while stream.send_space() > 0, so a
 //   fast program is held back by the pipe, not by dropping. Its EOF (read returns 0)
 //   becomes close_write() (SUCC); a read error, or an exit with failure, becomes
-//   close_write(true) (FAIL).
+//   close_write(true) (FAIL). An EOF is held back up to kExitGrace for the exit status.
 // network -> program: stream.read() output is written to the input pipe; when the pipe
 //   is full the rest waits (and the stream's receive window fills, throttling the peer).
 //   Once the peer's EOF has been fully written the input pipe is closed. If the program
@@ -28,6 +28,7 @@
 #include "daemon/child_process.h"
 #include "daemon/event_loop.h"
 #include "daemon/fd_watcher.h"
+#include "daemon/timer.h"
 #include "daemon/unique_fd.h"
 #include "scheduler/stream.h"
 
@@ -67,7 +68,7 @@ class Pump {
   void on_program_exit(const ExitStatus& status, Timestamp now);
 
   // Our direction is closed (stream.close_write was called).
-  bool output_finished() const { return !from_program_.valid(); }
+  bool output_finished() const { return output_closed_; }
   // The program's input has been closed (peer EOF delivered, or program stopped reading).
   bool input_finished() const { return !to_program_.valid(); }
   bool finished() const { return output_finished() && input_finished(); }
@@ -75,14 +76,20 @@ class Pump {
 
  private:
   static constexpr size_t kChunkBytes = 32768;  // per pump, allocated once
+  // An output EOF usually comes from the program's exit, but the kernel closes the pipe a
+  // moment before the exit status is available: wait this long for it, so that a failure
+  // becomes FAIL, before settling for SUCC (a program that only closed its output).
+  static constexpr Duration kExitGrace = Duration::milliseconds(100);
 
-  Pump(Stream& stream, ActivityHandler on_activity, ExitProbe exit_probe)
-      : stream_(stream), on_activity_(std::move(on_activity)), exit_probe_(std::move(exit_probe)) {}
+  Pump(EventLoop& loop, Stream& stream, ActivityHandler on_activity, ExitProbe exit_probe)
+      : stream_(stream), on_activity_(std::move(on_activity)), exit_probe_(std::move(exit_probe)), loop_(loop) {}
   void on_output_ready(Timestamp now);
   void on_input_ready(Timestamp now);
   // Reads from the program into the stream; true if anything changed in the stream.
   bool read_program();
   void end_output(bool failure);
+  void on_output_eof(Timestamp now);
+  void on_exit_grace(Timestamp now);
   void write_program();
   void close_input();
   void update_watches();
@@ -95,6 +102,10 @@ class Pump {
   // Watchers are declared after the descriptors so they are destroyed first.
   std::unique_ptr<FdWatcher> input_watcher_;
   std::unique_ptr<FdWatcher> output_watcher_;
+  EventLoop& loop_;
+  std::unique_ptr<Timer> exit_grace_;  // made only when an EOF precedes the exit status
+  bool output_closed_ = false;
+  bool eof_waiting_for_exit_ = false;
   // Bytes read from the stream and not yet accepted by the pipe: pending_[begin, end).
   std::vector<uint8_t> pending_;
   size_t pending_begin_ = 0;
