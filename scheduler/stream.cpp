@@ -92,7 +92,7 @@ class StreamImpl final : public Stream {
 
  private:
   void process_acks(Timestamp now, const AckFields& ack);
-  void schedule_ack(Timestamp now, uint32_t acked_id, bool immediate, bool individual);
+  void schedule_ack(Timestamp now, uint32_t acked_id, uint64_t data_end, bool immediate, bool individual);
   AckFields take_ack_fields();
   size_t transmit_block(Timestamp now, uint64_t seq, MutableBytes out);
   size_t transmit_pure_ack(MutableBytes out);
@@ -144,7 +144,13 @@ class StreamImpl final : public Stream {
   uint64_t announced_limit_ = 0;
 
   // Acknowledgements we owe.
-  std::array<uint32_t, kMaxPendingAckIds> ack_ids_{};
+  struct PendingAck {
+    uint32_t id = 0;
+    uint64_t data_end = 0;     // end of the acknowledged message's data
+    uint64_t acks_before = 0;  // acks_sent_ when it was queued
+  };
+  std::array<PendingAck, kMaxPendingAckIds> ack_ids_{};
+  uint64_t acks_sent_ = 0;
   size_t ack_head_ = 0;
   size_t ack_count_ = 0;
   uint32_t unacked_messages_ = 0;
@@ -222,10 +228,12 @@ void StreamImpl::on_message(Timestamp now, Bytes bytes) {
   // sender learns about losses and repairs without the delayed-ack wait.
   const bool in_order = msg.offset <= prefix_before && !had_holes && !recv_.has_holes();
   const bool immediate = !in_order || already_here || msg.data.empty() || msg.end != StreamEnd::none;
-  schedule_ack(now, already_here ? 0 : msg.id, immediate, !in_order);
+  schedule_ack(now, already_here ? 0 : msg.id, msg.offset + msg.data.size(), immediate, !in_order);
 }
 
-void StreamImpl::schedule_ack(Timestamp now, uint32_t acked_id, bool immediate, bool individual) {
+void StreamImpl::schedule_ack(Timestamp now, uint32_t acked_id, uint64_t data_end, bool immediate,
+                              bool individual) {
+  const PendingAck entry{acked_id, data_end, acks_sent_};
   // One queued acknowledgement per entry of ack_ids_; each message that leaves (pure
   // acknowledgement or data) takes one entry's ID, and every one carries the current ranges.
   if (!peer_announced_ || individual || ack_count_ == 0 || !last_ack_coalescable_) {
@@ -238,11 +246,11 @@ void StreamImpl::schedule_ack(Timestamp now, uint32_t acked_id, bool immediate, 
       ack_head_ = (ack_head_ + 1) % kMaxPendingAckIds;
       --ack_count_;
     }
-    ack_ids_[(ack_head_ + ack_count_) % kMaxPendingAckIds] = acked_id;
+    ack_ids_[(ack_head_ + ack_count_) % kMaxPendingAckIds] = entry;
     ++ack_count_;
   } else {
     // In-order data between curvecp peers: the newest ID replaces the pending one.
-    ack_ids_[(ack_head_ + ack_count_ - 1) % kMaxPendingAckIds] = acked_id;
+    ack_ids_[(ack_head_ + ack_count_ - 1) % kMaxPendingAckIds] = entry;
   }
   last_ack_coalescable_ = peer_announced_ && !individual;
   if (!peer_announced_) {
@@ -262,10 +270,19 @@ void StreamImpl::schedule_ack(Timestamp now, uint32_t acked_id, bool immediate, 
 AckFields StreamImpl::take_ack_fields() {
   AckFields ack = recv_.ack_fields();
   if (ack_count_ > 0) {
-    ack.acked_id = ack_ids_[ack_head_];
+    const PendingAck& entry = ack_ids_[ack_head_];
+    ack.acked_id = entry.id;
+    // CURVECP.md 9 item 11 within a batch: an acknowledgement sent after this message
+    // arrived carried ranges that may have covered its out-of-order data, and the
+    // reference would then have marked its block (time 0). Its ID is safe to name only
+    // once range 1 covers the data (the reference then drops the block from its table).
+    if (!peer_announced_ && acks_sent_ > entry.acks_before && entry.data_end > recv_.received_prefix()) {
+      ack.acked_id = 0;
+    }
     ack_head_ = (ack_head_ + 1) % kMaxPendingAckIds;
     --ack_count_;
   }
+  ++acks_sent_;
   unacked_messages_ = 0;
   if (ack_count_ == 0) {
     ack_deadline_ = Timestamp::never();

@@ -79,13 +79,15 @@ TEST_CASE("acks: out-of-order data gets ranges; a duplicate already covered gets
   auto s = make_stream(StreamRole::server);
   std::vector<std::vector<uint8_t>> storage;
   s->on_message(Timestamp{1}, reference_data(1, 0, 1024));
+  auto msgs = drain(*s, Timestamp{1}, storage);
+  REQUIRE(msgs.size() == 1);
   s->on_message(Timestamp{2}, reference_data(3, 2048, 1024));
-  auto msgs = drain(*s, Timestamp{3}, storage);
-  REQUIRE(msgs.size() == 2);
-  CHECK(msgs[1].ack.acked_id == 3);
-  CHECK(msgs[1].ack.range1 == 1024);
-  CHECK(msgs[1].ack.gap1 == 1024);
-  CHECK(msgs[1].ack.ranges[0] == 1024);
+  msgs = drain(*s, Timestamp{3}, storage);
+  REQUIRE(msgs.size() == 1);
+  CHECK(msgs[0].ack.acked_id == 3);
+  CHECK(msgs[0].ack.range1 == 1024);
+  CHECK(msgs[0].ack.gap1 == 1024);
+  CHECK(msgs[0].ack.ranges[0] == 1024);
   // The reference retransmits block 3 (new ID 4): its data was covered by range 2, so
   // naming ID 4 could make the reference compute rtt = now - 0.
   s->on_message(Timestamp{4}, reference_data(4, 2048, 1024));
@@ -105,6 +107,30 @@ TEST_CASE("acks: out-of-order data gets ranges; a duplicate already covered gets
   CHECK(msgs[0].ack.range1 == 3072 + 1);
   CHECK(msgs[0].ack.gap1 == 0);
   CHECK(msgs[0].ack.ranges[0] == 0);
+}
+
+TEST_CASE("acks: within one batch, only the first ack may name out-of-order data (9 item 11)") {
+  auto s = make_stream(StreamRole::server);
+  std::vector<std::vector<uint8_t>> storage;
+  s->on_message(Timestamp{1}, reference_data(1, 0, 1024));
+  s->on_message(Timestamp{2}, reference_data(3, 2048, 1024));
+  s->on_message(Timestamp{3}, reference_data(4, 3072, 1024));
+  auto msgs = drain(*s, Timestamp{4}, storage);
+  REQUIRE(msgs.size() == 3);
+  // The first acknowledgement's ranges already cover blocks 3 and 4; naming them later
+  // would let the reference take rtt = now - 0.
+  CHECK(msgs[0].ack.acked_id == 1);
+  CHECK(msgs[0].ack.ranges[0] == 2048);
+  CHECK(msgs[1].ack.acked_id == 0);
+  CHECK(msgs[2].ack.acked_id == 0);
+  // In-order data of one batch is covered by range 1 and may be named.
+  s->on_message(Timestamp{5}, reference_data(2, 1024, 1024));
+  s->on_message(Timestamp{6}, reference_data(5, 4096, 1024));
+  msgs = drain(*s, Timestamp{7}, storage);
+  REQUIRE(msgs.size() == 2);
+  CHECK(msgs[0].ack.acked_id == 2);
+  CHECK(msgs[1].ack.acked_id == 5);
+  CHECK(msgs[1].ack.range1 == 5120);
 }
 
 TEST_CASE("acks: malformed messages are counted and not acknowledged; pure acks are never acknowledged") {
