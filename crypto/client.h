@@ -71,6 +71,7 @@ class ClientHandshake {
   bool server_key_invalid() const { return server_key_invalid_; }
 
  private:
+  friend struct CryptoTestAccess;  // tests only: drives the nonce counter to its end
   size_t write_nonce(uint8_t* at);  // increments then writes the 8-byte counter
 
   ClientConfig config_;

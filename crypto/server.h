@@ -40,6 +40,7 @@ class ServerSession {
 
  private:
   friend class ServerCrypto;
+  friend struct CryptoTestAccess;  // tests only: drives the nonce counter to its end
   PublicKey client_short_term_;
   PublicKey client_long_term_;
   Extension client_ext_{};

@@ -354,3 +354,51 @@ TEST_CASE("server nonces strictly increase from below 2^48; client accepts only 
 
 }  // namespace
 }  // namespace curvecp
+
+namespace curvecp {
+
+// Reaches the nonce counters, which no public call can move near 2^64.
+struct CryptoTestAccess {
+  static void set_sent_nonce(ServerSession& s, uint64_t v) { s.sent_nonce_ = v; }
+  static void set_client_nonce(ClientHandshake& c, uint64_t v) { c.nonce_ = v; }
+};
+
+namespace {
+
+TEST_CASE("nonce counters stop at the end instead of wrapping") {
+  test::Pair p;
+  ServerSession session = accept(p, message_of(16, 1));
+  std::vector<uint8_t> packet(kMaxPacketBytes), out(kMaxMessageBytes);
+  const auto msg = message_of(16, 1);
+
+  // Server: the last value is used once, then seal refuses (the caller closes).
+  CryptoTestAccess::set_sent_nonce(session, UINT64_MAX - 1);
+  size_t n = session.seal(msg, packet);
+  REQUIRE(n > 0);
+  CHECK(load_le64(packet.data() + wire::server_message::kNonceOffset) == UINT64_MAX);
+  CHECK(session.seal(msg, packet) == 0);
+  CHECK(session.seal(msg, packet) == 0);
+  packet.resize(n);
+  CHECK(std::holds_alternative<size_t>(p.client->open(packet, out)));
+
+  // Client: likewise, for Client Messages.
+  CryptoTestAccess::set_client_nonce(*p.client, UINT64_MAX - 1);
+  std::vector<uint8_t> sent(kMaxPacketBytes);
+  n = p.client->seal(msg, sent);
+  REQUIRE(n > 0);
+  CHECK(load_le64(sent.data() + wire::client_message::kNonceOffset) == UINT64_MAX);
+  CHECK(p.client->seal(msg, sent) == 0);
+  sent.resize(n);
+  CHECK(std::holds_alternative<size_t>(session.open(must_parse_client(sent, p.server->extension()), out)));
+}
+
+TEST_CASE("a client whose nonce space ends during the Hellos gives up") {
+  test::Pair p;
+  CryptoTestAccess::set_client_nonce(*p.client, UINT64_MAX);
+  std::vector<uint8_t> out(kMaxPacketBytes);
+  CHECK(p.client->poll_hello(Timestamp{0}, out) == 0);
+  CHECK(p.client->state() == ClientHandshake::State::timed_out);
+}
+
+}  // namespace
+}  // namespace curvecp
