@@ -6,6 +6,7 @@
 #include <array>
 #include <limits>
 
+#include "scheduler/ack_scheduler.h"
 #include "scheduler/message.h"
 #include "scheduler/receive_buffer.h"
 #include "scheduler/rtt_estimator.h"
@@ -27,9 +28,6 @@ constexpr size_t kClientInitialBlockBytes = 512;
 // A transmission is declared lost once this many later transmissions were acknowledged
 // (the packet threshold of RFC 9002 6.1.1; tolerates mild reordering).
 constexpr uint64_t kLossThresholdMessages = 3;
-// Delayed acknowledgements between curvecp peers: every 2nd message or after 1 ms.
-constexpr uint32_t kAckEveryMessages = 2;
-constexpr Duration kMaxAckDelay = Duration::milliseconds(1);
 // The reference reads at most 64 queued messages and drops the excess (CURVECP.md 7.7):
 // toward it, at most this many messages leave at one instant, then we wait 1 ms.
 constexpr uint32_t kReferenceBurstMessages = 32;
@@ -39,10 +37,6 @@ constexpr int kMaxBackoffShift = 6;
 constexpr Duration kMaxRto = Duration::seconds(60);
 // Out-of-order intervals kept by the receiver.
 constexpr size_t kMaxReceiveIntervals = 256;
-// Pending acknowledged IDs: one per message toward a reference peer, and one per
-// out-of-order message between curvecp peers (a batch of a few hundred datagrams).
-constexpr size_t kMaxPendingAckIds = 512;
-
 // Largest D whose message (CURVECP.md 6.2 sizes) fits max_message_bytes.
 size_t max_data_for(size_t max_message_bytes) {
   if (max_message_bytes >= 1088) return 1024;
@@ -92,7 +86,6 @@ class StreamImpl final : public Stream {
 
  private:
   void process_acks(Timestamp now, const AckFields& ack);
-  void schedule_ack(Timestamp now, uint32_t acked_id, uint64_t data_end, bool immediate, bool individual);
   AckFields take_ack_fields();
   size_t transmit_block(Timestamp now, uint64_t seq, MutableBytes out);
   size_t transmit_pure_ack(MutableBytes out);
@@ -144,18 +137,7 @@ class StreamImpl final : public Stream {
   uint64_t announced_limit_ = 0;
 
   // Acknowledgements we owe.
-  struct PendingAck {
-    uint32_t id = 0;
-    uint64_t data_end = 0;     // end of the acknowledged message's data
-    uint64_t acks_before = 0;  // acks_sent_ when it was queued
-  };
-  std::array<PendingAck, kMaxPendingAckIds> ack_ids_{};
-  uint64_t acks_sent_ = 0;
-  size_t ack_head_ = 0;
-  size_t ack_count_ = 0;
-  uint32_t unacked_messages_ = 0;
-  bool last_ack_coalescable_ = false;
-  Timestamp ack_deadline_ = Timestamp::never();
+  AckScheduler acks_;
 
   // Ping (CURVECP.md 6.10) and zero-window probe.
   bool ping_pending_ = false;
@@ -181,7 +163,7 @@ size_t StreamImpl::read(MutableBytes out) {
   // last announcement, so a sender blocked on our window resumes without waiting for a
   // probe.
   if (n && peer_announced_ && recv_.window_limit() >= announced_limit_ + config_.receive_buffer_bytes / 4) {
-    ack_deadline_ = earliest(ack_deadline_, last_now_);
+    acks_.request(last_now_);
   }
   return n;
 }
@@ -228,66 +210,17 @@ void StreamImpl::on_message(Timestamp now, Bytes bytes) {
   // sender learns about losses and repairs without the delayed-ack wait.
   const bool in_order = msg.offset <= prefix_before && !had_holes && !recv_.has_holes();
   const bool immediate = !in_order || already_here || msg.data.empty() || msg.end != StreamEnd::none;
-  schedule_ack(now, already_here ? 0 : msg.id, msg.offset + msg.data.size(), immediate, !in_order);
-}
-
-void StreamImpl::schedule_ack(Timestamp now, uint32_t acked_id, uint64_t data_end, bool immediate,
-                              bool individual) {
-  const PendingAck entry{acked_id, data_end, acks_sent_};
-  // One queued acknowledgement per entry of ack_ids_; each message that leaves (pure
-  // acknowledgement or data) takes one entry's ID, and every one carries the current ranges.
-  if (!peer_announced_ || individual || ack_count_ == 0 || !last_ack_coalescable_) {
-    // Toward a reference peer: one prompt acknowledgement per message, carrying its ID,
-    // which is how the reference measures RTT (CURVECP.md 6.6, 7.7). Between curvecp
-    // peers, too, while data arrives out of order: ranges 2..6 cover only a few hundred
-    // KiB around the newest data, so the IDs are what tell the sender which blocks of a
-    // batch arrived (otherwise it would count them lost and resend them).
-    if (ack_count_ == kMaxPendingAckIds) {
-      ack_head_ = (ack_head_ + 1) % kMaxPendingAckIds;
-      --ack_count_;
-    }
-    ack_ids_[(ack_head_ + ack_count_) % kMaxPendingAckIds] = entry;
-    ++ack_count_;
-  } else {
-    // In-order data between curvecp peers: the newest ID replaces the pending one.
-    ack_ids_[(ack_head_ + ack_count_ - 1) % kMaxPendingAckIds] = entry;
-  }
-  last_ack_coalescable_ = peer_announced_ && !individual;
-  if (!peer_announced_) {
-    ack_deadline_ = earliest(ack_deadline_, now);
-    return;
-  }
-  // Between curvecp peers: one acknowledgement per kAckEveryMessages messages or after
-  // kMaxAckDelay, at once when something is out of order.
-  ++unacked_messages_;
-  if (immediate || unacked_messages_ >= kAckEveryMessages) {
-    ack_deadline_ = earliest(ack_deadline_, now);
-  } else {
-    ack_deadline_ = earliest(ack_deadline_, now + kMaxAckDelay);
-  }
+  AckScheduler::Received r;
+  r.id_to_name = already_here ? 0 : msg.id;
+  r.data_end = msg.offset + msg.data.size();
+  r.immediate = immediate;
+  r.individual = !in_order;
+  acks_.on_received(now, r, !peer_announced_);
 }
 
 AckFields StreamImpl::take_ack_fields() {
   AckFields ack = recv_.ack_fields();
-  if (ack_count_ > 0) {
-    const PendingAck& entry = ack_ids_[ack_head_];
-    ack.acked_id = entry.id;
-    // CURVECP.md 9 item 11 within a batch: an acknowledgement sent after this message
-    // arrived carried ranges that may have covered its out-of-order data, and the
-    // reference would then have marked its block (time 0). Its ID is safe to name only
-    // once range 1 covers the data (the reference then drops the block from its table).
-    if (!peer_announced_ && acks_sent_ > entry.acks_before && entry.data_end > recv_.received_prefix()) {
-      ack.acked_id = 0;
-    }
-    ack_head_ = (ack_head_ + 1) % kMaxPendingAckIds;
-    --ack_count_;
-  }
-  ++acks_sent_;
-  unacked_messages_ = 0;
-  if (ack_count_ == 0) {
-    ack_deadline_ = Timestamp::never();
-    last_ack_coalescable_ = false;
-  }
+  ack.acked_id = acks_.take(!peer_announced_, recv_.received_prefix());
   return ack;
 }
 
@@ -404,7 +337,7 @@ size_t StreamImpl::poll_transmit(Timestamp now, MutableBytes out, size_t max_mes
       return n;
     }
   }
-  if (ack_deadline_ <= now) return transmit_pure_ack(out);
+  if (acks_.due(now)) return transmit_pure_ack(out);
   // Tell the controller once when the stream goes idle (nothing in flight, nothing to
   // send), e.g. to restart from its current estimate rather than a stale rate.
   const bool idle = send_.bytes_in_flight() == 0 && !send_.has_lost() && !new_block_possible();
@@ -459,7 +392,7 @@ size_t StreamImpl::transmit_pure_ack(MutableBytes out) {
 }
 
 Timestamp StreamImpl::next_timeout() const {
-  Timestamp t = ack_deadline_;
+  Timestamp t = acks_.deadline();
   if (loss_check_pending_) t = earliest(t, last_now_);
   if (auto oldest = send_.oldest_in_flight_time()) t = earliest(t, *oldest + rto());
   if (flow_blocked()) {

@@ -16,7 +16,8 @@
 // plus small tables; nothing is allocated per message in steady state.
 // The implementation is split: message.h (codec), window_extension.h (the extension
 // marker), send_buffer.h (send ring, block table, IDs, loss detection), receive_buffer.h
-// (reassembly, ack ranges), rtt_estimator.h (PathState), stream.cpp (policy).
+// (reassembly, ack ranges), ack_scheduler.h (when acks leave, which ID they name),
+// rtt_estimator.h (PathState), stream.cpp (flow control, timers, the controller).
 #pragma once
 
 #include <cstddef>
