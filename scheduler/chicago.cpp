@@ -77,20 +77,27 @@ constexpr double kCruiseEntryGain = 0.9;
 // Cruise (delay mode). High-water mark of the queue delay: clamp(base / 8, 2 ms, 8 ms);
 // low-water mark: half of it. Above the high mark: multiply the rate by kCruiseBeta,
 // then no further delay-triggered decrease until the queue has fallen to the low mark
-// (the reference's rtt_phase), unless it exceeds kEmergencyFactor x the high mark two
-// RTTs after the last decrease. At or below the high mark: add
+// (the reference's rtt_phase), unless two RTTs after the decrease the queue has not
+// fallen below the level that triggered it. At or below the high mark: add
 // kCruiseIncrease x max(1, sqrt(rate / kIncreaseReferenceRate)) bytes/s per second of
 // time, whatever the RTT (CURVECP.md 7.3 step 5c; at 20 Mbit/s and below ~36x the
 // reference's 27.8 blocks/s per second, so that flows converge within seconds). The
 // square root is HighSpeed TCP's idea (RFC 3649): a 15% decrease at 300 MB/s is
 // recovered in seconds rather than a minute, while the increase still grows slower than
 // the rate, so AIMD's convergence to fairness is kept (a(R)/R decreases with R).
+// Stability bound: the queue signal arrives about one base RTT late, and in that time an
+// increase a adds about a x base^2 / 2 bytes of queue. The increase is therefore capped
+// at kStabilityQueueFraction x high-water x rate / base^2, so that the overshoot stays
+// within a fraction of the high-water mark even on slow links with long RTTs (5 Mbit/s
+// at 200 ms would otherwise fill a 100 ms buffer each cycle). Where the cap binds (slow,
+// long paths) the increase is proportional to the rate, so convergence to fairness
+// there relies on the multiplicative decreases alone; a known limitation.
 constexpr Duration kHighWaterMin = Duration::milliseconds(2);
 constexpr Duration kHighWaterMax = Duration::milliseconds(8);
 constexpr double kCruiseBeta = 0.85;
-constexpr int64_t kEmergencyFactor = 3;
 constexpr double kCruiseIncreaseBytesPerS2 = 1e6;
 constexpr double kIncreaseReferenceRateBytesPerS = 2.5e6;
+constexpr double kStabilityQueueFraction = 1.0;
 
 // Loss discrimination: losses are congestion without a delay rise only when the recent
 // loss fraction (EWMA, gain 1/256 per transmission: a memory of ~256 packets) exceeds
@@ -157,7 +164,12 @@ double ChicagoController::long_term_gain() const {
 }
 
 double ChicagoController::increase_bytes_per_s2(double base) const {
-  return base * std::max(1.0, std::sqrt(rate_bytes_per_s_ / kIncreaseReferenceRateBytesPerS));
+  const double nominal = base * std::max(1.0, std::sqrt(rate_bytes_per_s_ / kIncreaseReferenceRateBytesPerS));
+  const Duration base_rtt = base_.base();
+  if (base_rtt == Duration::infinite() || base_rtt.ns <= 0) return nominal;
+  const double base_s = base_rtt.seconds_f();
+  const double cap = kStabilityQueueFraction * queue_high_water().seconds_f() * rate_bytes_per_s_ / (base_s * base_s);
+  return std::min(nominal, cap);
 }
 
 void ChicagoController::clamp_rate() {
@@ -215,10 +227,16 @@ void ChicagoController::on_queue_sample(Timestamp now, bool app_limited, double 
     case Mode::cruise:
       if (awaiting_bottom_ && queue_ <= high / 2) awaiting_bottom_ = false;
       if (queue_ > high) {
-        const bool emergency = queue_ > high * kEmergencyFactor && now - last_decrease_ >= smoothed_rtt() * 2;
-        if (!awaiting_bottom_ || emergency) {
+        // Two RTTs after a decrease its effect is visible: a queue that has not fallen
+        // below the level that triggered it (and is above twice the mark) means the
+        // decrease was not enough, because the rate overshot by more than 1 - beta or
+        // someone else fills the queue; decrease again.
+        const bool not_draining =
+            queue_ >= std::max(queue_at_decrease_, high * 2) && now - last_decrease_ >= smoothed_rtt() * 2;
+        if (!awaiting_bottom_ || not_draining) {
           decrease(now, kCruiseBeta);
           awaiting_bottom_ = true;
+          queue_at_decrease_ = queue_;
         }
       } else if (!app_limited) {
         rate_bytes_per_s_ += increase_bytes_per_s2(kCruiseIncreaseBytesPerS2) * elapsed_s;

@@ -80,6 +80,7 @@ class ChicagoController final : public CongestionController {
   // Reference Chicago's rtt_phase (CURVECP.md 7.3 step 5d): after a delay-triggered
   // decrease, wait for the queue to reach the low-water mark before the next one.
   bool awaiting_bottom_ = false;
+  Duration queue_at_decrease_{0};
   // Delivery rate measured when start-up ended (drain and cruise entry are fractions of it).
   double startup_delivery_bytes_per_s_ = 0;
 
