@@ -31,7 +31,7 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(EventLoop& loop, const
       stdio[fd].flags = UV_INHERIT_FD;
       stdio[fd].data.fd = fd;
     } else {
-      stdio[fd].flags = UV_IGNORE;  // fds >= 3 not mapped stay closed in the child
+      stdio[fd].flags = UV_IGNORE;  // libuv leaves unmapped fds >= 3 untouched
     }
   }
   for (const auto& m : options.fds) {
