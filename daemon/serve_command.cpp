@@ -25,6 +25,7 @@
 #include "daemon/event_loop.h"
 #include "daemon/server.h"
 #include "daemon/signal_watcher.h"
+#include "scheduler/congestion.h"
 
 namespace curvecp {
 namespace {
@@ -92,6 +93,15 @@ int run_serve(const ServeArgs& args, const std::vector<std::string>& rest) {
   if (!args.ext_hex.empty() && !parse_extension(args.ext_hex, config.extension)) {
     print_error("usage: serve: --ext must be 32 hex digits");
     return kExitUsage;
+  }
+  {
+    SeededRng probe(1);
+    if (!make_controller(args.scheduler, probe, Timestamp{})) {
+      std::string known;
+      for (const auto& n : controller_names()) known += " " + n;
+      print_error("usage: serve: unknown --scheduler " + args.scheduler + " (known:" + known + ")");
+      return kExitUsage;
+    }
   }
   auto name = encode_server_name(args.name);
   if (!name) {
