@@ -77,7 +77,8 @@ struct TestClient {
 
   // A new socket (new source port): the client "moves".
   void rebind() {
-    auto s = UdpSocket::open(loop, *Address::parse("127.0.0.1", 0), [this](std::span<const Datagram> batch, Timestamp now) {
+    const char* local = engine->server().family == Address::Family::ipv6 ? "::1" : "127.0.0.1";
+    auto s = UdpSocket::open(loop, *Address::parse(local, 0), [this](std::span<const Datagram> batch, Timestamp now) {
       if (frozen) return;
       for (const auto& d : batch) engine->handle_datagram(now, d.from, d.data);
       service(now);
@@ -111,9 +112,9 @@ struct Fixture {
   Fixture() { REQUIRE(crypto_initialize()); ignore_sigpipe(); }
 
   void start(std::vector<std::string> program, uint32_t max_connections = 10,
-             Duration idle_timeout = Duration::seconds(30)) {
+             Duration idle_timeout = Duration::seconds(30), const char* ip = "127.0.0.1") {
     ServerConfig cfg;
-    cfg.bind = *Address::parse("127.0.0.1", 0);
+    cfg.bind = *Address::parse(ip, 0);
     cfg.name = encode_server_name(kName).value();
     cfg.max_connections = max_connections;
     cfg.program = std::move(program);
@@ -178,6 +179,16 @@ TEST_CASE("server: echo through the program, connection ends when both sides are
             f.server->events().get(ServerEvent::connection_close_timeout) ==
         1);
   CHECK(f.server->events().get(ServerEvent::hello_answered) >= 1);
+}
+
+TEST_CASE("server: IPv6") {
+  Fixture f;
+  f.start({"sh", "-c", "printf '%s ' \"$CURVECPREMOTEIP\" \"$CURVECPLOCALIP\"; cat"}, 10, Duration::seconds(30), "::1");
+  const std::string data = random_text(f.rng, 50000);
+  auto c = f.client(data);
+  CHECK(f.run_until([&] { return c->engine->finished(); }));
+  CHECK(c->engine->phase() == ClientEngine::Phase::done);
+  CHECK(c->download == "::1 ::1 " + data);
 }
 
 TEST_CASE("server: the program gets fd 0/1 and the CURVECP environment") {
