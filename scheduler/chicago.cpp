@@ -33,6 +33,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "scheduler/controllers.h"
 
@@ -85,19 +86,22 @@ constexpr double kCruiseEntryGain = 0.9;
 // square root is HighSpeed TCP's idea (RFC 3649): a 15% decrease at 300 MB/s is
 // recovered in seconds rather than a minute, while the increase still grows slower than
 // the rate, so AIMD's convergence to fairness is kept (a(R)/R decreases with R).
-// Stability bound: the queue signal arrives about one base RTT late, and in that time an
-// increase a adds about a x base^2 / 2 bytes of queue. The increase is therefore capped
-// at kStabilityQueueFraction x high-water x rate / base^2, so that the overshoot stays
-// within a fraction of the high-water mark even on slow links with long RTTs (5 Mbit/s
-// at 200 ms would otherwise fill a 100 ms buffer each cycle). Where the cap binds (slow,
-// long paths) the increase is proportional to the rate, so convergence to fairness
-// there relies on the multiplicative decreases alone; a known limitation.
+// Stability: the queue signal arrives about one base RTT late, and in that time an
+// increase a adds about a x base^2 / 2 bytes of queue, so beyond kIncreaseReferenceRtt
+// the increase is scaled by (kIncreaseReferenceRtt / base)^2 (5 Mbit/s at 200 ms would
+// otherwise fill a 100 ms buffer every cycle). The factor depends on the path, not on
+// the rate, so flows sharing a path keep AIMD's convergence (a cap proportional to the
+// rate was tried and froze unequal shares in place). Like TCP, flows with longer RTTs
+// then gain less than those with shorter ones, but only beyond 40 ms. The increase
+// never falls below kMinIncrease bytes/s per second (~the reference's 27.8 blocks/s
+// per second, CURVECP.md 7.3 step 5c).
 constexpr Duration kHighWaterMin = Duration::milliseconds(2);
 constexpr Duration kHighWaterMax = Duration::milliseconds(8);
 constexpr double kCruiseBeta = 0.85;
 constexpr double kCruiseIncreaseBytesPerS2 = 1e6;
 constexpr double kIncreaseReferenceRateBytesPerS = 2.5e6;
-constexpr double kStabilityQueueFraction = 1.0;
+constexpr Duration kIncreaseReferenceRtt = Duration::milliseconds(40);
+constexpr double kMinIncreaseBytesPerS2 = 30e3;
 
 // Loss discrimination: losses are congestion without a delay rise only when the recent
 // loss fraction (EWMA, gain 1/256 per transmission: a memory of ~256 packets) exceeds
@@ -114,6 +118,14 @@ constexpr double kLongTermPackets = 4096;
 // rate by kTimeoutBeta (once per RTT); a single one counts as one lost packet (with 10%
 // random loss and few packets in flight, timeouts are a routine way to detect loss).
 constexpr double kTimeoutBeta = 0.5;
+
+// Retransmission timeout: RFC 6298's SRTT + 4 RTTVAR, but with at least SRTT / 4 of
+// margin and two packet intervals at the current rate added, as the reference adds
+// 8 N (CURVECP.md 7.3 step 2). At a few packets per RTT RTTVAR learns too slowly that
+// a queue may add 10% to the RTT; every spurious timeout then counts as a loss and, two
+// in a row, as congestion, which trapped a slow flow at the rate floor in the simulator.
+constexpr int64_t kRtoMarginDivisor = 4;
+constexpr double kRtoPacketIntervals = 2;
 
 // Competition detector: over max(kCompetitionWindow, kCompetitionRtts RTTs), the queue
 // never fell to the high-water mark although we backed off kCompetitionDecreases times.
@@ -164,12 +176,13 @@ double ChicagoController::long_term_gain() const {
 }
 
 double ChicagoController::increase_bytes_per_s2(double base) const {
-  const double nominal = base * std::max(1.0, std::sqrt(rate_bytes_per_s_ / kIncreaseReferenceRateBytesPerS));
+  double increase = base * std::max(1.0, std::sqrt(rate_bytes_per_s_ / kIncreaseReferenceRateBytesPerS));
   const Duration base_rtt = base_.base();
-  if (base_rtt == Duration::infinite() || base_rtt.ns <= 0) return nominal;
-  const double base_s = base_rtt.seconds_f();
-  const double cap = kStabilityQueueFraction * queue_high_water().seconds_f() * rate_bytes_per_s_ / (base_s * base_s);
-  return std::min(nominal, cap);
+  if (base_rtt != Duration::infinite() && base_rtt > kIncreaseReferenceRtt) {
+    const double ratio = kIncreaseReferenceRtt.seconds_f() / base_rtt.seconds_f();
+    increase *= ratio * ratio;
+  }
+  return std::max(kMinIncreaseBytesPerS2, increase);
 }
 
 void ChicagoController::clamp_rate() {
@@ -177,6 +190,7 @@ void ChicagoController::clamp_rate() {
 }
 
 void ChicagoController::enter(Mode mode, Timestamp now) {
+  fprintf(stderr, "%p %.3f enter %d rate=%.0f q=%.1fms\n", (void*)this, now.ns/1e9, (int)mode, rate_bytes_per_s_, queue_.ns/1e6);
   mode_ = mode;
   mode_since_ = now;
   competition_window_start_ = now;
@@ -188,6 +202,7 @@ void ChicagoController::enter(Mode mode, Timestamp now) {
 }
 
 void ChicagoController::decrease(Timestamp now, double factor) {
+  fprintf(stderr, "%p %.3f decrease %f rate=%.0f mode=%d q=%.1fms rl=%.3f ltl=%.3f tsa=%u base=%.1f\n", (void*)this, now.ns/1e9, factor, rate_bytes_per_s_, (int)mode_, queue_.ns/1e6, recent_loss_, long_term_loss_, timeouts_since_ack_, base_.base().ns/1e6);
   rate_bytes_per_s_ *= factor;
   clamp_rate();
   last_decrease_ = now;
@@ -374,6 +389,15 @@ void ChicagoController::on_send(const SendSample& s) {
   ++transmissions_;
   recent_loss_ *= 1 - kRecentLossGain;
   long_term_loss_ *= 1 - long_term_gain();
+}
+
+Duration ChicagoController::retransmit_timeout(const PathState& path) const {
+  const Duration standard = CongestionController::retransmit_timeout(path);
+  if (!path.has_rtt_sample) return standard;
+  const auto interval_ns = static_cast<int64_t>(kRtoPacketIntervals * kPacketBytes * 1e9 / rate_bytes_per_s_);
+  const Duration padded = path.srtt + std::max(path.rttvar * 4, path.srtt / kRtoMarginDivisor) +
+                          Duration::nanoseconds(std::min<int64_t>(interval_ns, Duration::seconds(1).ns));
+  return std::max(standard, padded);
 }
 
 uint64_t ChicagoController::window_bytes() const {

@@ -36,6 +36,8 @@ class ChicagoController final : public CongestionController {
   Timestamp next_send_time(Timestamp now) const override { return pacer_.next_send_time(now); }
   void on_send(const SendSample& s) override;
   uint64_t window_bytes() const override;
+  // RFC 6298 with extra margin at low rates (see chicago.cpp).
+  Duration retransmit_timeout(const PathState& path) const override;
   void on_idle(Timestamp now) override;
   double rate_bytes_per_s() const override { return rate_bytes_per_s_; }
 
