@@ -33,7 +33,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 
 #include "scheduler/controllers.h"
 
@@ -190,7 +189,6 @@ void ChicagoController::clamp_rate() {
 }
 
 void ChicagoController::enter(Mode mode, Timestamp now) {
-  fprintf(stderr, "%p %.3f enter %d rate=%.0f q=%.1fms\n", (void*)this, now.ns/1e9, (int)mode, rate_bytes_per_s_, queue_.ns/1e6);
   mode_ = mode;
   mode_since_ = now;
   competition_window_start_ = now;
@@ -202,7 +200,6 @@ void ChicagoController::enter(Mode mode, Timestamp now) {
 }
 
 void ChicagoController::decrease(Timestamp now, double factor) {
-  fprintf(stderr, "%p %.3f decrease %f rate=%.0f mode=%d q=%.1fms rl=%.3f ltl=%.3f tsa=%u base=%.1f\n", (void*)this, now.ns/1e9, factor, rate_bytes_per_s_, (int)mode_, queue_.ns/1e6, recent_loss_, long_term_loss_, timeouts_since_ack_, base_.base().ns/1e6);
   rate_bytes_per_s_ *= factor;
   clamp_rate();
   last_decrease_ = now;
