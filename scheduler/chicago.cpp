@@ -127,22 +127,31 @@ constexpr int64_t kRtoMarginDivisor = 4;
 constexpr double kRtoPacketIntervals = 2;
 
 // Competition detector: over max(kCompetitionWindow, kCompetitionRtts RTTs), the queue
-// never fell to the high-water mark although we backed off kCompetitionDecreases times.
+// never fell to the high-water mark although we backed off (at least
+// kCompetitionDecreases times, and held the rate otherwise: no increase above the mark).
 constexpr Duration kCompetitionWindow = Duration::seconds(3);
 constexpr int64_t kCompetitionRtts = 10;
-constexpr uint32_t kCompetitionDecreases = 3;
+constexpr uint32_t kCompetitionDecreases = 1;
 // Competitive mode: loss-based AIMD (decrease kCompetitiveBeta per loss event, at most
-// once per RTT; increase kCompetitiveIncrease bytes/s per second). On entry the rate
+// once per RTT; increase kCompetitiveIncrease bytes/s per second, sqrt- and RTT-scaled
+// like the cruise increase; 0.3 MB/s per second holds about half of a 20 Mbit/s link
+// against one CUBIC or NewReno flow in the simulator, without starving it). On entry the rate
 // resumes at kCompetitiveEntryGain x the highest rate of the last two detector windows.
 constexpr double kCompetitiveBeta = 0.7;
-constexpr double kCompetitiveIncreaseBytesPerS2 = 1e6;
+constexpr double kCompetitiveIncreaseBytesPerS2 = 0.3e6;
 constexpr double kCompetitiveEntryGain = 0.7;
 // Every kProbeInterval in competitive mode, pace at kProbeGain of the rate for
-// kProbeRounds RTTs; if a round sees the queue at or below the high-water mark, nobody
-// else keeps it full: back to cruise.
+// kProbeRounds RTTs; if kProbeLowRounds rounds in a row see the queue at or below the
+// high-water mark, nobody else keeps it full: back to cruise.
 constexpr Duration kProbeInterval = Duration::seconds(10);
 constexpr double kProbeGain = 0.5;
-constexpr int64_t kProbeRounds = 3;
+constexpr int64_t kProbeRounds = 4;
+constexpr int kProbeLowRounds = 2;
+// For kCompetitorMemory after leaving competitive mode, the detector looks again after
+// kRecheckWindow instead of kCompetitionWindow, and re-entry resumes at the rate that
+// competitive mode had before its probe.
+constexpr Duration kCompetitorMemory = Duration::seconds(30);
+constexpr Duration kRecheckWindow = Duration::seconds(1);
 
 }  // namespace
 
@@ -269,9 +278,15 @@ void ChicagoController::end_round(Timestamp now) {
   const bool measured = round_min_queue_ != Duration::infinite();
   if (mode_ == Mode::cruise && measured) {
     window_min_queue_ = std::min(window_min_queue_, round_min_queue_);
-    if (now - competition_window_start_ >= std::max(kCompetitionWindow, rtt * kCompetitionRtts)) {
+    // Soon after a competitive episode the competitor is likely still there (a probe can
+    // coincide with its backoff): look again after a shorter window, and resume at the
+    // rate we had then.
+    const bool recent_competitor = left_competitive_ && now - left_competitive_at_ < kCompetitorMemory;
+    const Duration window = recent_competitor ? kRecheckWindow : std::max(kCompetitionWindow, rtt * kCompetitionRtts);
+    if (now - competition_window_start_ >= window) {
       if (window_min_queue_ > high && window_decreases_ >= kCompetitionDecreases) {
         rate_bytes_per_s_ = std::max(rate_bytes_per_s_, recent_max_rate_.best() * kCompetitiveEntryGain);
+        if (recent_competitor) rate_bytes_per_s_ = std::max(rate_bytes_per_s_, competitive_rate_bytes_per_s_);
         clamp_rate();
         enter(Mode::competitive, now);
       } else {
@@ -282,8 +297,14 @@ void ChicagoController::end_round(Timestamp now) {
     }
   } else if (mode_ == Mode::competitive) {
     if (probing_) {
-      if (measured && round_min_queue_ <= high) {
+      // Two rounds in a row at or below the mark: one could be a competitor's backoff
+      // that happened to coincide with ours.
+      low_rounds_in_probe_ = measured && round_min_queue_ <= high ? low_rounds_in_probe_ + 1 : 0;
+      if (low_rounds_in_probe_ >= kProbeLowRounds) {
         const double delivered = ack_rate_.rate_bytes_per_s(rtt, rtt / 2);
+        competitive_rate_bytes_per_s_ = rate_before_probe_;
+        left_competitive_ = true;
+        left_competitive_at_ = now;
         rate_bytes_per_s_ = std::max(rate_bytes_per_s_, delivered * kCruiseEntryGain);
         clamp_rate();
         enter(Mode::cruise, now);
@@ -294,6 +315,7 @@ void ChicagoController::end_round(Timestamp now) {
       }
     } else if (now >= next_probe_) {
       probing_ = true;
+      low_rounds_in_probe_ = 0;
       rate_before_probe_ = rate_bytes_per_s_;
       rate_bytes_per_s_ *= kProbeGain;
       clamp_rate();

@@ -99,6 +99,11 @@ class ChicagoController final : public CongestionController {
   bool probing_ = false;
   Timestamp probe_end_{0};
   double rate_before_probe_ = 0;
+  int low_rounds_in_probe_ = 0;
+  // Memory of the last competitive episode (see kCompetitorMemory).
+  bool left_competitive_ = false;
+  Timestamp left_competitive_at_{0};
+  double competitive_rate_bytes_per_s_ = 0;
 
   // Loss statistics: fractions of transmissions declared lost, weighted per transmission.
   double recent_loss_ = 0;
