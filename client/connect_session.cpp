@@ -37,6 +37,9 @@ class ConnectSession {
   void check_finished(Timestamp now);
   int status_after_program(const ExitStatus& status);
   void finish(int exit_code, const std::string& error = {});
+  // Both directions are done: true once the stream has nothing left to send (its last
+  // acknowledgement may be delayed, scheduler/ack_scheduler.h), or kFlushGrace later.
+  bool flushed(Timestamp now);
   bool netcat() const { return options_.program.empty(); }
 
   ConnectOptions options_;
@@ -50,6 +53,7 @@ class ConnectSession {
   std::optional<ExitStatus> program_status_;
   std::unique_ptr<Timer> linger_timer_;
   Timestamp linger_deadline_ = Timestamp::never();
+  Timestamp flush_deadline_ = Timestamp::never();
   std::vector<std::unique_ptr<SignalWatcher>> signals_;
   std::unique_ptr<Pump> pump_;
   bool finished_ = false;
@@ -137,6 +141,17 @@ void ConnectSession::finish(int exit_code, const std::string& error) {
   exit_code_ = exit_code;
   if (!error.empty()) print_error(error);
   if (loop_) loop_->stop();
+}
+
+bool ConnectSession::flushed(Timestamp now) {
+  // The server needs our acknowledgement of its EOF and there is no TIME-WAIT (CURVECP.md
+  // 9 item 12): at least let a delayed one leave before the socket closes.
+  constexpr Duration kFlushGrace = Duration::milliseconds(50);
+  if (flush_deadline_ == Timestamp::never()) {
+    flush_deadline_ = now + kFlushGrace;
+    linger_timer_->arm(flush_deadline_);
+  }
+  return connection_->stream().next_timeout() == Timestamp::never() || now >= flush_deadline_;
 }
 
 void ConnectSession::on_progress(Timestamp now) {
@@ -232,7 +247,7 @@ void ConnectSession::check_finished(Timestamp now) {
   Stream& stream = connection_->stream();
   const bool pump_done = pump_ && pump_->finished();
   if (netcat()) {
-    if (stream.done() && pump_done) {
+    if (stream.done() && pump_done && flushed(now)) {
       if (stream.read_failed()) {
         finish(kExitTemporary, "connect: the server ended its stream with a failure");
       } else {
@@ -243,7 +258,7 @@ void ConnectSession::check_finished(Timestamp now) {
   }
   if (!program_status_) return;  // the program decides when we are done (4.9)
   if (stream.done() && pump_done) {
-    finish(status_after_program(*program_status_));
+    if (flushed(now)) finish(status_after_program(*program_status_));
     return;
   }
   // A failed program has nothing more to hear: stop once our (FAIL) EOF has been
