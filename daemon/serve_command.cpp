@@ -141,6 +141,7 @@ int run_serve(const ServeArgs& args, const std::vector<std::string>& rest) {
       return kExitTemporary;
     }
     Server& s = *server.value();
+    s.set_drained_handler([&l] { l.stop(); });
     if (args.verbose) std::fprintf(stderr, "curvecp serve: listening on %s\n", s.local_address().to_string().c_str());
 
     int stop_requests = 0;
@@ -154,7 +155,7 @@ int run_serve(const ServeArgs& args, const std::vector<std::string>& rest) {
         std::fprintf(stderr, "curvecp serve: %s: finishing %zu connection(s)\n", strsignal(signum),
                      s.connection_count());
       }
-      s.begin_drain([&l] { l.stop(); });
+      s.begin_drain();
     };
     auto term = SignalWatcher::create(l, SIGTERM, on_stop);
     auto intr = SignalWatcher::create(l, SIGINT, on_stop);

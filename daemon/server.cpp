@@ -233,7 +233,7 @@ void Server::answer_hello(const ClientPacketView& view, const Address& from) {
     if (crypto_->nonce_failed() && !nonce_disaster_) {
       nonce_disaster_ = true;
       std::fprintf(stderr, "curvecp: fatal: nonce-generation disaster (key directory not writable?)\n");
-      begin_drain(on_drained_);
+      begin_drain();
     }
     return;
   }
@@ -426,7 +426,7 @@ void Server::rearm_timer(Timestamp now) {
 
 void Server::begin_drain(std::function<void()> on_drained) {
   draining_ = true;
-  on_drained_ = std::move(on_drained);
+  if (on_drained) on_drained_ = std::move(on_drained);
   check_drained();
 }
 

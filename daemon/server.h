@@ -84,9 +84,13 @@ class Server {
   const Address& local_address() const { return socket_->local_address(); }
   size_t connection_count() const { return by_key_.size(); }
 
-  // Stops accepting new connections (Hellos and Initiates are dropped); `on_drained`
-  // runs once no connection is left (at once if none is).
-  void begin_drain(std::function<void()> on_drained);
+  // Runs once the server has drained (see begin_drain), e.g. to stop the loop. A nonce
+  // disaster starts draining by itself, so set this before running.
+  void set_drained_handler(std::function<void()> on_drained) { on_drained_ = std::move(on_drained); }
+  // Stops accepting new connections (Hellos and Initiates are dropped); the drained
+  // handler (replaced by `on_drained` if given) runs once no connection is left (at once
+  // if none is).
+  void begin_drain(std::function<void()> on_drained = {});
   bool draining() const { return draining_; }
   // The key directory's nonce source failed ("nonce-generation disaster", spec 1.4):
   // the server has started draining and should exit 111 afterwards.

@@ -79,3 +79,17 @@ for _ in $(seq 100); do [ -e up.out ] && break; sleep 0.1; done
 [ "$(sha256sum < up.in)" = "$(sha256sum < up.out)" ] || fail "upload differs"
 stop_server
 echo "upload OK"
+
+# --- a key directory whose nonce key is gone: the first Hello is a nonce-generation
+# disaster; with no connection running the server exits 111 at once ------------------
+start_server cat
+rm -f serverkey/.expertsonly/noncekey
+timeout 3 curvecpclient "$NAME" "$PK" 127.0.0.1 "$PORT" "$EXT" curvecpmessage -c true >/dev/null 2>&1
+for _ in $(seq 100); do kill -0 "$SERVER" 2>/dev/null || break; sleep 0.05; done
+kill -0 "$SERVER" 2>/dev/null && fail "server still running after a nonce-generation disaster"
+wait "$SERVER"
+rc=$?
+SERVER=""
+[ "$rc" -eq 111 ] || fail "server exit status $rc after a nonce-generation disaster, expected 111"
+grep -q 'nonce-generation disaster' server.log || fail "no nonce-generation disaster message"
+echo "nonce disaster OK"
