@@ -17,6 +17,8 @@ namespace {
 // Flush the socket queue once this many packets are waiting, so GSO runs stay long but
 // the first packets do not wait for the whole burst.
 constexpr size_t kFlushThreshold = 256;
+// Smallest wait before servicing a connection whose deadline has already passed.
+constexpr Duration kMinRetry = Duration::microseconds(20);
 
 }  // namespace
 
@@ -366,7 +368,12 @@ void Server::service(Connection& c, Timestamp now) {
   Timestamp deadline = earliest(c.stream->next_timeout(), c.stream->last_receive_time() + config_.idle_timeout);
   if (c.finished_at != Timestamp::never()) deadline = earliest(deadline, c.finished_at + config_.linger);
   if (closing) deadline = earliest(deadline, c.stream->last_receive_time() + config_.close_timeout);
-  if (c.blocked) deadline = earliest(deadline, c.stream->last_receive_time() + config_.idle_timeout);
+  // A connection waiting for socket space resumes from on_socket_writable(); until then
+  // only its idle timeout matters.
+  if (c.blocked) deadline = c.stream->last_receive_time() + config_.idle_timeout;
+  // poll_transmit has just returned 0 at `now`, so a deadline that has already passed can
+  // only repeat that answer: wait a little rather than spin the loop.
+  if (deadline <= now) deadline = now + kMinRetry;
   deadlines_.set(c.id, deadline);
 }
 
