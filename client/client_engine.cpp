@@ -33,7 +33,9 @@ void ClientEngine::fail(std::string why) {
 
 void ClientEngine::handle_datagram(Timestamp now, const Address& from, Bytes datagram) {
   ++datagrams_received_;
-  if (finished()) return;
+  // A done connection still answers: the server may resend its EOF if our
+  // acknowledgement was lost, and needs it acknowledged again.
+  if (phase_ == Phase::failed) return;
   // No roaming (CURVECP.md 2.9, 9 item 16): only the address the Hellos went to counts.
   if (from != server_) {
     drops_.add(DropReason::wrong_source);
@@ -61,7 +63,8 @@ void ClientEngine::handle_datagram(Timestamp now, const Address& from, Bytes dat
 
 size_t ClientEngine::poll_transmit(Timestamp now, MutableBytes out) {
   on_timer(now);
-  if (finished()) return 0;
+  // Done still transmits: the acknowledgement of the server's EOF may be due.
+  if (phase_ == Phase::failed) return 0;
   if (phase_ == Phase::hello) {
     const size_t n = handshake_.poll_hello(now, out);
     if (handshake_.state() == ClientHandshake::State::timed_out) {
@@ -122,10 +125,10 @@ void ClientEngine::on_timer(Timestamp now) {
 }
 
 Timestamp ClientEngine::next_timeout() const {
-  if (finished()) return Timestamp::never();
+  if (phase_ == Phase::failed) return Timestamp::never();
   if (phase_ == Phase::hello) return handshake_.next_timeout();
   Timestamp t = stream_->next_timeout();
-  if (awaiting_) t = earliest(t, idle_deadline());
+  if (phase_ == Phase::connected && awaiting_) t = earliest(t, idle_deadline());
   return t;
 }
 

@@ -11,7 +11,9 @@
 //                 Stream is created with ping_at_start, so the first message (data or an
 //                 empty ping) leaves at once after the Cookie, well within the cookie's
 //                 60-120 s lifetime.
-//   done          both directions finished (stream()->done()).
+//   done          both directions finished (stream()->done()). The engine still takes
+//                 datagrams and transmits: the acknowledgement of the server's EOF may
+//                 be due (delayed acknowledgements), or have to be repeated.
 //   failed        Hello give-up, nonce space exhausted, or no packet from the server for
 //                 idle_timeout while something of ours waits for acknowledgement.
 #pragma once
@@ -70,7 +72,7 @@ class ClientEngine {
   // returns its length, 0 when nothing is due. Call until it returns 0.
   size_t poll_transmit(Timestamp now, MutableBytes out);
 
-  // Earliest time poll_transmit() or on_timer() needs calling; never() when finished.
+  // Earliest time poll_transmit() or on_timer() needs calling; never() once failed.
   Timestamp next_timeout() const;
   // Advances timers: Hello give-up, idle timeout, completion. Call when next_timeout()
   // has passed (poll_transmit() calls it too).

@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -70,6 +71,8 @@ class LoadGenerator {
     return {};
   }
 
+  // Called once every connection has finished.
+  void set_all_done_handler(std::function<void(Timestamp)> h) { on_all_done_ = std::move(h); }
   size_t finished() const { return finished_; }
   size_t total() const { return flows_.size(); }
   const std::vector<std::unique_ptr<Flow>>& flows() const { return flows_; }
@@ -122,13 +125,14 @@ class LoadGenerator {
     f.finished = true;
     f.ok = ok;
     f.failure = std::move(why);
-    if (++finished_ == flows_.size()) loop_.stop();
+    if (++finished_ == flows_.size() && on_all_done_) on_all_done_(loop_.now());
   }
 
   EventLoop& loop_;
   uint64_t bytes_;
   std::vector<std::unique_ptr<Flow>> flows_;
   size_t finished_ = 0;
+  std::function<void(Timestamp)> on_all_done_;
 };
 
 }  // namespace
@@ -188,6 +192,9 @@ int main(int argc, char** argv) {
   auto deadline = Timer::create(**loop, [&](Timestamp) { (*loop)->stop(); });
   if (!deadline) return 111;
   (*deadline)->arm(start + Duration::nanoseconds(static_cast<int64_t>(timeout_s * 1e9)));
+  // Like `curvecp connect`, stay a moment after the last connection is done so that the
+  // final (possibly delayed) acknowledgements reach the server.
+  gen.set_all_done_handler([&](Timestamp now) { (*deadline)->arm(now + Duration::milliseconds(100)); });
   if (gen.finished() < gen.total()) (void)(*loop)->run();
   const double elapsed_s = ((*loop)->update_now() - start).seconds_f();
 
