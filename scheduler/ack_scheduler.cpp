@@ -22,12 +22,16 @@ void AckScheduler::on_received(Timestamp now, const Received& r, bool reference_
     ++count_;
   }
   last_coalescable_ = !reference_peer && !r.individual;
-  // Due at once, for both kinds of peer. Between curvecp peers the runtime feeds a whole
-  // batch of datagrams before it polls, so in-order data still gets one acknowledgement
-  // per batch; holding it back longer (the 1 ms of TCP-style delayed acks) would add up
-  // to 1 ms to RTT samples, which a delay-based controller reads as queueing on a
-  // sub-millisecond path.
-  deadline_ = earliest(deadline_, now);
+  if (reference_peer) {
+    deadline_ = earliest(deadline_, now);
+    return;
+  }
+  ++unacked_messages_;
+  if (r.immediate || unacked_messages_ >= kAckEveryMessages) {
+    deadline_ = earliest(deadline_, now);
+  } else {
+    deadline_ = earliest(deadline_, now + kMaxAckDelay);
+  }
 }
 
 uint32_t AckScheduler::take(bool reference_peer, uint64_t received_prefix) {
@@ -44,6 +48,7 @@ uint32_t AckScheduler::take(bool reference_peer, uint64_t received_prefix) {
     --count_;
   }
   ++acks_sent_;
+  unacked_messages_ = 0;
   if (count_ == 0) {
     deadline_ = Timestamp::never();
     last_coalescable_ = false;

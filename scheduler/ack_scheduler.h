@@ -4,9 +4,8 @@
 // to name and the deadline of the next acknowledgement.
 //
 // Toward a reference peer: one acknowledgement per received message, naming its ID, at
-// once. Between curvecp peers: in-order data of one batch (what arrives between two
-// polls) is coalesced into one acknowledgement naming the newest message; out-of-order
-// messages each get their own. Every acknowledgement is due at once.
+// once. Between curvecp peers: in-order data is coalesced (one per 2 messages or 1 ms,
+// naming the newest), out-of-order messages each get their own, at once.
 #pragma once
 
 #include <array>
@@ -20,6 +19,9 @@ namespace curvecp {
 
 class AckScheduler {
  public:
+  // Delayed acknowledgements between curvecp peers: every 2nd message or after 1 ms.
+  static constexpr uint32_t kAckEveryMessages = 2;
+  static constexpr Duration kMaxAckDelay = Duration::milliseconds(1);
   // IDs waiting to be named: one per message toward a reference peer, one per
   // out-of-order message between curvecp peers (a batch of a few hundred datagrams).
   // When full, the oldest is dropped: later acknowledgements still carry its ranges.
@@ -28,6 +30,7 @@ class AckScheduler {
   struct Received {
     uint32_t id_to_name = 0;  // the message's ID, or 0 when naming it is unsafe
     uint64_t data_end = 0;    // end of its data in the stream
+    bool immediate = false;   // acknowledge at once (curvecp peers; reference: always)
     bool individual = false;  // its own acknowledgement (curvecp peers: out of order)
   };
 
@@ -56,6 +59,7 @@ class AckScheduler {
   size_t head_ = 0;
   size_t count_ = 0;
   bool last_coalescable_ = false;
+  uint32_t unacked_messages_ = 0;
   uint64_t acks_sent_ = 0;
   Timestamp deadline_ = Timestamp::never();
 };

@@ -206,13 +206,15 @@ void StreamImpl::on_message(Timestamp now, Bytes bytes) {
     return;
   }
   if (msg.id == 0) return;  // pure acknowledgements are never acknowledged
-  // Out-of-order data, and data that fills a hole, get an acknowledgement of their own so
-  // the sender learns exactly which blocks of a batch arrived.
+  // Out-of-order data, and data that fills a hole, are acknowledged at once so the
+  // sender learns about losses and repairs without the delayed-ack wait.
   const bool in_order = msg.offset <= prefix_before && !had_holes && !recv_.has_holes();
+  const bool immediate = !in_order || already_here || msg.data.empty() || msg.end != StreamEnd::none;
   AckScheduler::Received r;
   r.id_to_name = already_here ? 0 : msg.id;
   r.data_end = msg.offset + msg.data.size();
-  r.individual = !in_order || already_here || msg.data.empty() || msg.end != StreamEnd::none;
+  r.immediate = immediate;
+  r.individual = !in_order;
   acks_.on_received(now, r, !peer_announced_);
 }
 

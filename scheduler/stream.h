@@ -10,8 +10,8 @@
 // Driving it: after anything that can create work (on_message, write, close_write, read)
 // call poll_transmit until it returns 0, then arm the timer at next_timeout(). Feed all
 // datagrams that arrived together before polling: acknowledgements between curvecp peers
-// are coalesced per batch (one for the in-order data of the batch); toward a reference
-// peer each data message gets its own acknowledgement, riding on data when data leaves.
+// are coalesced per batch (at most 2 messages or 1 ms apart); toward a reference peer
+// each data message gets its own acknowledgement, riding on data when data leaves.
 // Memory per stream grows with use up to about send_buffer_bytes + receive_buffer_bytes
 // plus small tables; nothing is allocated per message in steady state.
 // The implementation is split: message.h (codec), window_extension.h (the extension

@@ -241,21 +241,22 @@ TEST_CASE("pacing: poll_transmit returns a burst when the controller allows seve
   CHECK(s->next_timeout() <= Timestamp{1'000'100'000});
 }
 
-TEST_CASE("ack scheduler between curvecp peers: one per batch for in-order data, out-of-order individually") {
+TEST_CASE("ack scheduler between curvecp peers: coalescing, delay, out-of-order individually") {
   AckScheduler a;
   CHECK(a.deadline() == Timestamp::never());
-  // In-order messages of one batch: due at once, one acknowledgement names the newest.
-  a.on_received(Timestamp{1000}, AckScheduler::Received{7, 1024, false}, false);
-  CHECK(a.deadline() == Timestamp{1000});
-  a.on_received(Timestamp{1000}, AckScheduler::Received{8, 2048, false}, false);
-  CHECK(a.due(Timestamp{1000}));
+  // One in-order message: due after 1 ms.
+  a.on_received(Timestamp{1000}, AckScheduler::Received{7, 1024, false, false}, false);
+  CHECK(a.deadline() == Timestamp{1000} + AckScheduler::kMaxAckDelay);
+  // The second: due at once, and one acknowledgement names the newest.
+  a.on_received(Timestamp{2000}, AckScheduler::Received{8, 2048, false, false}, false);
+  CHECK(a.due(Timestamp{2000}));
   CHECK(a.take(false, 2048) == 8);
   CHECK(a.deadline() == Timestamp::never());
-  // Out of order: each named; then in-order data coalesces again.
-  a.on_received(Timestamp{3000}, AckScheduler::Received{10, 5000, true}, false);
-  a.on_received(Timestamp{3000}, AckScheduler::Received{11, 6000, true}, false);
-  a.on_received(Timestamp{3000}, AckScheduler::Received{12, 7000, false}, false);
-  a.on_received(Timestamp{3000}, AckScheduler::Received{13, 8000, false}, false);
+  // Out of order: each named, at once; then in-order data coalesces again.
+  a.on_received(Timestamp{3000}, AckScheduler::Received{10, 5000, true, true}, false);
+  a.on_received(Timestamp{3000}, AckScheduler::Received{11, 6000, true, true}, false);
+  a.on_received(Timestamp{3000}, AckScheduler::Received{12, 7000, false, false}, false);
+  a.on_received(Timestamp{3000}, AckScheduler::Received{13, 8000, false, false}, false);
   CHECK(a.due(Timestamp{3000}));
   CHECK(a.take(false, 2048) == 10);
   CHECK(a.take(false, 2048) == 11);  // no 9 item 11 rule between curvecp peers
