@@ -214,7 +214,7 @@ TEST_CASE("toward a reference peer at most 32 messages leave at one instant") {
   StreamConfig c;
   c.controller = "chicago";
   auto created = Stream::create(c, rng, Timestamp{0});
-  if (!created.ok()) return;  // chicago not linked in this build
+  REQUIRE(created.ok());
   auto s = std::move(created.value());
   std::vector<uint8_t> data(200'000, 7);
   REQUIRE(s->write(data) == 200'000);
