@@ -98,7 +98,10 @@ class StreamImpl final : public Stream {
   size_t max_block_bytes() const {
     return config_.role == StreamRole::client && !received_any_ ? kClientInitialBlockBytes : kMaxBlockBytes;
   }
-  bool congestion_allows() const { return send_.bytes_in_flight() < controller_->window_bytes(); }
+  bool congestion_allows() const {
+    if (timeout_recovery_) return send_.bytes_in_flight() == 0;
+    return send_.bytes_in_flight() < controller_->window_bytes();
+  }
   // Whether a new block could be made now (ignoring pacing).
   bool new_block_possible() const {
     if (send_.table_full()) return false;
@@ -146,6 +149,7 @@ class StreamImpl final : public Stream {
 
   // Retransmission timeout.
   int backoff_shift_ = 0;
+  bool timeout_recovery_ = false;  // after a timeout, until an acknowledgement
   Timestamp last_timeout_ = Timestamp::never();
 
   bool idle_ = true;
@@ -246,6 +250,7 @@ void StreamImpl::process_acks(Timestamp now, const AckFields& ack) {
     send_.release_acked();
     backoff_shift_ = 0;
     last_timeout_ = Timestamp::never();
+    timeout_recovery_ = false;
   }
   if (r.acked_something) loss_check_pending_ = true;
   if (r.acked_something || r.has_rtt) {
@@ -276,23 +281,32 @@ void StreamImpl::detect_losses(Timestamp now) {
 }
 
 void StreamImpl::check_timeout(Timestamp now) {
-  if (auto oldest = send_.oldest_in_flight_time(); oldest && now >= *oldest + rto()) {
-    const Duration base = rto();
-    const uint64_t bytes = send_.mark_oldest_lost();
-    ++stats_.timeouts;
+  const Duration base = rto();
+  // Every transmission older than the timeout is lost.
+  uint64_t bytes = 0;
+  for (auto oldest = send_.oldest_in_flight_time(); oldest && now >= *oldest + base;
+       oldest = send_.oldest_in_flight_time()) {
+    bytes += send_.mark_oldest_lost();
     ++path_.packets_lost;
-    // Back off at most once per timeout period, as the reference panics at most once
-    // per 4 timeouts (CURVECP.md 7.4): a burst of old blocks expiring together is one event.
+  }
+  if (bytes > 0) {
+    // Until an acknowledgement arrives, one message at a time probes the path (TCP's
+    // window of one after a timeout), so a blackout costs a few probes, not the window.
+    timeout_recovery_ = true;
+    // Timeouts within one timeout period are one event, for the statistics, the back-off
+    // and the controller, as the reference panics at most once per 4 timeouts
+    // (CURVECP.md 7.4).
     if (last_timeout_ == Timestamp::never() || now >= last_timeout_ + base) {
+      ++stats_.timeouts;
       backoff_shift_ = std::min(backoff_shift_ + 1, kMaxBackoffShift);
       last_timeout_ = now;
+      LossSample loss;
+      loss.now = now;
+      loss.bytes_lost = bytes;
+      loss.bytes_in_flight = send_.bytes_in_flight();
+      loss.is_timeout = true;
+      controller_->on_loss(loss, path_);
     }
-    LossSample loss;
-    loss.now = now;
-    loss.bytes_lost = bytes;
-    loss.bytes_in_flight = send_.bytes_in_flight();
-    loss.is_timeout = true;
-    controller_->on_loss(loss, path_);
   }
   // Zero-window probe: a curvecp peer's window is closed and nothing is in flight, so
   // no acknowledgement would ever reopen it if its window update were lost.

@@ -313,3 +313,26 @@ TEST_CASE("loss recovery: batched deliveries with 5% loss cause few spurious ret
   CHECK(spurious * 10 < dropped);
   MESSAGE("dropped ", dropped, ", retransmissions ", pair.a().stats().retransmissions, ", spurious ", spurious);
 }
+
+TEST_CASE("timeouts: a blackout is a few timeout events with back-off, not one per block") {
+  LinkConfig link;
+  link.delay = Duration::milliseconds(5);
+  StreamPair pair(config(StreamRole::client, "test-constant-rate-100mbit"),
+                  config(StreamRole::server, "test-constant-rate-100mbit"), link, 14);
+  pair.app_a = AppEnd{.send_seed = 17, .to_send = 4'000'000, .recv_seed = 18};
+  pair.app_b = AppEnd{.send_seed = 18, .to_send = 0, .recv_seed = 17};
+  const Timestamp start = pair.now();
+  pair.on_step = [&] {
+    const Duration t = pair.now() - start;
+    const double loss = t >= Duration::milliseconds(100) && t < Duration::milliseconds(600) ? 1.0 : 0.0;
+    pair.ab().set_loss(loss);
+    pair.ba().set_loss(loss);
+  };
+  pair.max_step = Duration::milliseconds(1);
+  const PairResult r = pair.run(Duration::seconds(60));
+  check_transfer(pair, r);
+  const StreamStats s = pair.a().stats();
+  CHECK(s.timeouts >= 1);
+  CHECK(s.timeouts <= 10);
+  MESSAGE("blackout: ", s.timeouts, " timeout events, ", s.retransmissions, " retransmissions");
+}
