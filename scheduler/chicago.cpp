@@ -150,11 +150,10 @@ constexpr int64_t kRtoMarginDivisor = 4;
 constexpr double kRtoPacketIntervals = 2;
 
 // Competition detector: over max(kCompetitionWindow, kCompetitionRtts RTTs), the queue
-// never fell to the high-water mark although we backed off (at least
-// kCompetitionDecreases times, and held the rate otherwise: no increase above the mark).
+// never fell to the high-water mark, although all that time we only decreased or held
+// our rate (cruise never increases above the mark): someone else keeps it full.
 constexpr Duration kCompetitionWindow = Duration::seconds(3);
 constexpr int64_t kCompetitionRtts = 10;
-constexpr uint32_t kCompetitionDecreases = 1;
 // Competitive mode: loss-based AIMD (decrease kCompetitiveBeta per loss event, at most
 // once per RTT; increase kCompetitiveIncrease bytes/s per second, sqrt- and RTT-scaled
 // like the cruise increase; 0.3 MB/s per second holds about half of a 20 Mbit/s link
@@ -225,7 +224,6 @@ void ChicagoController::enter(Mode mode, Timestamp now) {
   mode_since_ = now;
   competition_window_start_ = now;
   window_min_queue_ = Duration::infinite();
-  window_decreases_ = 0;
   awaiting_bottom_ = false;
   probing_ = false;
   if (mode == Mode::competitive) next_probe_ = now + kProbeInterval;
@@ -236,7 +234,6 @@ void ChicagoController::decrease(Timestamp now, double factor) {
   clamp_rate();
   last_decrease_ = now;
   has_decreased_ = true;
-  ++window_decreases_;
 }
 
 void ChicagoController::leave_startup(Timestamp now) {
@@ -307,7 +304,7 @@ void ChicagoController::end_round(Timestamp now) {
     const bool recent_competitor = left_competitive_ && now - left_competitive_at_ < kCompetitorMemory;
     const Duration window = recent_competitor ? kRecheckWindow : std::max(kCompetitionWindow, rtt * kCompetitionRtts);
     if (now - competition_window_start_ >= window) {
-      if (window_min_queue_ > high && window_decreases_ >= kCompetitionDecreases) {
+      if (window_min_queue_ > high) {
         rate_bytes_per_s_ = std::max(rate_bytes_per_s_, recent_max_rate_.best() * kCompetitiveEntryGain);
         if (recent_competitor) rate_bytes_per_s_ = std::max(rate_bytes_per_s_, competitive_rate_bytes_per_s_);
         clamp_rate();
@@ -315,7 +312,6 @@ void ChicagoController::end_round(Timestamp now) {
       } else {
         competition_window_start_ = now;
         window_min_queue_ = Duration::infinite();
-        window_decreases_ = 0;
       }
     }
   } else if (mode_ == Mode::competitive) {

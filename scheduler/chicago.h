@@ -89,11 +89,9 @@ class ChicagoController final : public CongestionController {
   // Rounds of one smoothed RTT, for the slow decisions (competition, probing).
   Timestamp round_start_{0};
   Duration round_min_queue_ = Duration::infinite();
-  // Competition detector: the lowest per-round queue delay since the window start, and
-  // how many times we backed off meanwhile.
+  // Competition detector: the lowest per-round queue delay since the window start.
   Timestamp competition_window_start_{0};
   Duration window_min_queue_ = Duration::infinite();
-  uint32_t window_decreases_ = 0;
   // Competitive mode: time of the next probe, and the probe in progress.
   Timestamp next_probe_{0};
   bool probing_ = false;
