@@ -45,9 +45,11 @@
 // buffer: 0.99 utilisation, p95 queue 8 ms; the same with 1% loss: 0.99; four flows:
 // Jain 1.00; against one CUBIC flow ~0.55 of the link (0.30-0.72 against CUBIC or
 // NewReno with 20-200 ms buffers or a late start); 100 Mbit/s at 100 ms: 90% within
-// ~2 s; a loopback-like path with a 1 ms timer grid: ~390 MB/s. Known limits: a chicago flow that starts while
-// a loss-based flow keeps a standing queue measures an inflated base delay (the
-// latecomer problem of delay-based control) and relies on competitive mode; flows with
+// ~2 s; a loopback-like path with a 1 ms timer grid: ~390 MB/s. Known limits: a
+// chicago flow that starts while a loss-based flow keeps a standing queue measures an
+// inflated base delay (the latecomer problem of delay-based control) and relies on
+// competitive mode; a longer path (route change) looks like a standing queue until the
+// base-delay history forgets (2 min) and meanwhile runs in competitive mode; flows with
 // base RTTs above 40 ms gain less than shorter ones; the constants were tuned in the
 // simulator, not yet on real paths.
 //
