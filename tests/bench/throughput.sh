@@ -2,7 +2,8 @@
 # Loopback throughput benchmark (a program that prints figures, never a test).
 #
 # usage: throughput.sh CURVECP_BINARY TCP_HELPER_BINARY
-# environment: SIZE (bytes, default 200000000), REF_SIZE (default 20000000), RUNS (default 3)
+# environment: SIZE (bytes, default 200000000), REF_SIZE (default 20000000), RUNS (default 3),
+#              RUN_LIMIT (seconds per transfer, default 900)
 #
 # In one run, uploads a file of random bytes over 127.0.0.1 through
 #   curvecp       curvecp connect (netcat mode) -> curvecp serve -- cat > /dev/null
@@ -20,6 +21,7 @@
 set -u
 CURVECP=$1 TCP_HELPER=$2
 SIZE=${SIZE:-200000000} REF_SIZE=${REF_SIZE:-20000000} RUNS=${RUNS:-3}
+RUN_LIMIT=${RUN_LIMIT:-900}  # seconds per transfer; a run over it counts as failed
 source "$(dirname "$0")/../interop/common.sh"
 require_curvecp
 TCP_HELPER=$(readlink -f "$TCP_HELPER")
@@ -50,7 +52,7 @@ run_curvecp() {
   pid=$BG_PID
   wait_udp_bound "$port" || return
   before=$(proc_cpu "$pid")
-  /usr/bin/time -f '%e %U %S' -o "$WORK/client.time" "$CURVECP" connect --name "$SNAME" \
+  /usr/bin/time -f '%e %U %S' -o "$WORK/client.time" timeout "$RUN_LIMIT" "$CURVECP" connect --name "$SNAME" \
     --server-key "$(cat "$WORK/curvecpkey.hex")" "$SERVER_IP" "$port" <"$WORK/data" >/dev/null 2>>"$WORK/curvecp-client.log" || return
   sleep 0.3  # let the server reap its program, so its CPU is in cutime/cstime
   after=$(proc_cpu "$pid")
@@ -69,7 +71,7 @@ run_reference() {
   pid=$BG_PID
   wait_udp_bound "$port" || return
   before=$(proc_cpu "$pid")
-  /usr/bin/time -f '%e %U %S' -o "$WORK/client.time" curvecpclient "$SNAME" "$(cat "$WORK/refkey.hex")" 127.0.0.1 \
+  /usr/bin/time -f '%e %U %S' -o "$WORK/client.time" timeout "$RUN_LIMIT" curvecpclient "$SNAME" "$(cat "$WORK/refkey.hex")" 127.0.0.1 \
     "$port" "$EXT" curvecpmessage -c sh -c "exec cat '$WORK/data.ref' >&7" </dev/null >/dev/null 2>>"$WORK/ref-client.log" || return
   wait_for_file "$WORK/refprog.time" 30 || return
   sleep 0.1
@@ -117,7 +119,7 @@ ssh_cmd() {
 run_ssh() {
   local before after
   before=$(proc_cpu "$SSHD_PID")
-  /usr/bin/time -f '%e %U %S' -o "$WORK/client.time" \
+  /usr/bin/time -f '%e %U %S' -o "$WORK/client.time" timeout "$RUN_LIMIT" \
     ssh -F /dev/null -i "$WORK/ssh/user_key" -p "$SSH_PORT" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
     -o BatchMode=yes -o LogLevel=ERROR -o Compression=no -c chacha20-poly1305@openssh.com "$(id -un)@127.0.0.1" \
     'cat > /dev/null' <"$WORK/data" 2>>"$WORK/ssh-client.log" || return
