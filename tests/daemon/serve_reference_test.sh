@@ -80,6 +80,31 @@ for _ in $(seq 100); do [ -e up.out ] && break; sleep 0.1; done
 stop_server
 echo "upload OK"
 
+# --- SIGTERM with a connection running keeps serving it; a second SIGTERM exits at once
+start_server sh -c 'echo started; exec sleep 60'
+timeout 20 curvecpclient "$NAME" "$PK" 127.0.0.1 "$PORT" "$EXT" curvecpmessage -c sh -c 'cat <&6' > running.out 2>/dev/null &
+CLIENT=$!
+for _ in $(seq 100); do grep -q started running.out 2>/dev/null && break; sleep 0.05; done
+grep -q started running.out || fail "program output did not arrive"
+SLEEPER=$(pgrep -P "$SERVER" sleep)
+kill -TERM "$SERVER"
+sleep 0.5
+kill -0 "$SERVER" 2>/dev/null || fail "server exited with a connection still running"
+kill -TERM "$SERVER"
+for _ in $(seq 40); do kill -0 "$SERVER" 2>/dev/null || break; sleep 0.05; done
+kill -0 "$SERVER" 2>/dev/null && fail "server still running after a second SIGTERM"
+wait "$SERVER"
+rc=$?
+SERVER=""
+[ "$rc" -eq 0 ] || fail "server exit status $rc after a second SIGTERM"
+if [ -n "$SLEEPER" ]; then
+  for _ in $(seq 40); do kill -0 "$SLEEPER" 2>/dev/null || break; sleep 0.05; done
+  kill -0 "$SLEEPER" 2>/dev/null && { kill -9 "$SLEEPER"; fail "the program was left running"; }
+fi
+kill "$CLIENT" 2>/dev/null
+wait "$CLIENT" 2>/dev/null
+echo "double SIGTERM OK"
+
 # --- a key directory whose nonce key is gone: the first Hello is a nonce-generation
 # disaster; with no connection running the server exits 111 at once ------------------
 start_server cat
