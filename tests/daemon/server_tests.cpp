@@ -284,3 +284,27 @@ TEST_CASE("server: draining refuses newcomers and reports when the last connecti
   CHECK(c->engine->phase() == ClientEngine::Phase::done);
   CHECK(late->download.empty());
 }
+
+TEST_CASE("server: many clients at once, each served by its own program") {
+  Fixture f;
+  const size_t n = 40;
+  f.start({"cat"}, /*max_connections=*/n);
+  std::vector<std::unique_ptr<TestClient>> clients;
+  std::vector<std::string> sent;
+  for (size_t i = 0; i < n; ++i) {
+    sent.push_back(random_text(f.rng, 1000 + 997 * i));
+    clients.push_back(f.client(sent.back()));
+  }
+  CHECK(f.run_until([&] {
+    for (auto& c : clients) {
+      if (!c->engine->finished()) return false;
+    }
+    return f.server->connection_count() == 0;
+  }, Duration::seconds(60)));
+  for (size_t i = 0; i < n; ++i) {
+    CHECK(clients[i]->engine->phase() == ClientEngine::Phase::done);
+    CHECK(clients[i]->download == sent[i]);
+  }
+  CHECK(f.server->events().get(ServerEvent::connection_accepted) == n);
+  CHECK(f.server->drops().get(DropReason::table_full) == 0);
+}
