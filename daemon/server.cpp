@@ -17,6 +17,9 @@ namespace {
 // Flush the socket queue once this many packets are waiting, so GSO runs stay long but
 // the first packets do not wait for the whole burst.
 constexpr size_t kFlushThreshold = 256;
+// A cookie opens under the current or the previous minute key: at most 2 rotations old
+// (spec 3.3). Initiates for a C' that ended within this window are replays.
+constexpr Duration kCookieLifetime = kMinuteKeyRotation * 2;
 // Smallest wait before servicing a connection whose deadline has already passed.
 constexpr Duration kMinRetry = Duration::microseconds(20);
 
@@ -121,6 +124,7 @@ void Server::on_datagrams(std::span<const Datagram> batch, Timestamp now) {
 void Server::on_timer(Timestamp now) {
   reap_ended();
   crypto_->on_timer(now);
+  forget_old_ended(now);
   // Collect first, then service: service() may move deadlines around in the heap.
   due_.clear();
   while (!deadlines_.empty() && deadlines_.top_deadline() <= now) {
@@ -250,6 +254,12 @@ void Server::accept_connection(const ClientPacketView& view, const Address& from
   }
   if (free_ids_.empty()) {
     drops_.add(DropReason::table_full);  // spec 3.5 B.1: silently, existing ones continue
+    return;
+  }
+  if (recently_ended_keys_.count(view.client_short_term) != 0) {
+    // Either a replay of a captured Initiate or a client whose connection we ended:
+    // neither may start the program again. (The entry ages out with the cookie.)
+    drops_.add(DropReason::replayed_nonce);
     return;
   }
   auto accepted = crypto_->accept_initiate(view, message_);
@@ -410,11 +420,24 @@ void Server::end_connection(Connection& c, ServerEvent why) {
                  static_cast<unsigned long long>(st.retransmissions));
   }
   by_key_.erase(c.session.client_short_term());
+  remember_ended(c.session.client_short_term(), loop_.now());
   deadlines_.remove(c.id);
   uint32_t id = c.id;
   // Destroyed later (reap_ended): we may be inside this connection's pump callback.
   ended_.push_back(std::move(slots_[id]));
   free_ids_.push_back(id);
+}
+
+void Server::forget_old_ended(Timestamp now) {
+  while (!recently_ended_.empty() && now - recently_ended_.front().at >= kCookieLifetime) {
+    recently_ended_keys_.erase(recently_ended_.front().key);
+    recently_ended_.pop_front();
+  }
+}
+
+void Server::remember_ended(const PublicKey& key, Timestamp now) {
+  forget_old_ended(now);
+  if (recently_ended_keys_.insert(key).second) recently_ended_.push_back(Ended{key, now});
 }
 
 void Server::reap_ended() {

@@ -11,15 +11,18 @@
 //
 // Policy: stateless until a valid Initiate (ServerCrypto answers Hellos without state);
 // a full table refuses new Initiates (dropped and counted, existing ones continue); a
-// client is followed to a new address only on an authenticated packet; a connection ends
+// client is followed to a new address only on an authenticated packet; an Initiate for a
+// C' whose connection ended within a cookie lifetime is a replay and dropped; a connection ends
 // when its program has exited and both directions are done (after a short linger that
 // re-acknowledges a lost final EOF, spec 9 item 12), when the peer has been silent for
 // idle_timeout, or when its nonce space is exhausted.
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "core/address.h"
@@ -145,6 +148,16 @@ class Server {
   std::vector<uint32_t> due_;       // scratch for on_timer
   std::vector<std::unique_ptr<Connection>> ended_;  // destroyed at a safe point
   std::vector<uint8_t> message_;    // one decrypted / outgoing message (1088 bytes)
+  // Short-term keys of connections that ended less than a cookie lifetime ago: a replayed
+  // Initiate must not start the program again (the reference's hole, spec 3.5, 9 item 15).
+  struct Ended {
+    PublicKey key;
+    Timestamp at;
+  };
+  std::deque<Ended> recently_ended_;
+  std::unordered_set<PublicKey, PublicKeyHash> recently_ended_keys_;
+  void remember_ended(const PublicKey& key, Timestamp now);
+  void forget_old_ended(Timestamp now);
 
   bool draining_ = false;
   bool nonce_disaster_ = false;

@@ -55,6 +55,7 @@ struct TestClient {
   bool close_after_upload = true;
   std::string download;
   bool frozen = false;  // simulates a vanished client: stops sending and reading
+  std::vector<uint8_t> first_initiate;  // a copy of the first Initiate sent (for replays)
   std::vector<uint8_t> packet = std::vector<uint8_t>(1184);
   std::vector<uint8_t> chunk = std::vector<uint8_t>(65536);
 
@@ -95,7 +96,10 @@ struct TestClient {
     }
     if (uploaded == upload.size() && close_after_upload && st.send_space() > 0) st.close_write();
     while (size_t n = st.read(chunk)) download.append(reinterpret_cast<char*>(chunk.data()), n);
-    while (size_t n = engine->poll_transmit(now, packet)) socket->send(engine->server(), Bytes(packet.data(), n));
+    while (size_t n = engine->poll_transmit(now, packet)) {
+      if (first_initiate.empty() && n >= 560 && packet[7] == 'I') first_initiate.assign(packet.begin(), packet.begin() + n);
+      socket->send(engine->server(), Bytes(packet.data(), n));
+    }
     socket->flush();
     timer->arm(engine->next_timeout());
   }
@@ -179,6 +183,17 @@ TEST_CASE("server: echo through the program, connection ends when both sides are
             f.server->events().get(ServerEvent::connection_close_timeout) ==
         1);
   CHECK(f.server->events().get(ServerEvent::hello_answered) >= 1);
+
+  // A captured Initiate replayed after the end (cookie still valid) must not start the
+  // program again (CURVECP.md 9 item 15).
+  REQUIRE_FALSE(c->first_initiate.empty());
+  auto replayer = UdpSocket::open(*f.loop, *Address::parse("127.0.0.1", 0), [](std::span<const Datagram>, Timestamp) {});
+  REQUIRE(replayer);
+  replayer.value()->send(f.server->local_address(), c->first_initiate);
+  replayer.value()->flush();
+  CHECK(f.run_until([&] { return f.server->drops().get(DropReason::replayed_nonce) >= 1; }));
+  CHECK(f.server->events().get(ServerEvent::connection_accepted) == 1);
+  CHECK(f.server->connection_count() == 0);
 }
 
 TEST_CASE("server: IPv6") {
