@@ -4,6 +4,7 @@
 // simulator; their zero is arbitrary, so "never" is an explicit state, not 0.
 #pragma once
 
+#include <compare>
 #include <cstdint>
 #include <limits>
 
