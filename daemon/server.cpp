@@ -62,8 +62,8 @@ struct Server::Connection {
   }
 };
 
-Server::Server(EventLoop& loop, ServerConfig config, NonceSource& nonces, Rng& rng)
-    : loop_(loop), config_(std::move(config)), nonces_(nonces), rng_(rng), deadlines_(config_.max_connections) {}
+Server::Server(EventLoop& loop, ServerConfig config, Rng& rng)
+    : loop_(loop), config_(std::move(config)), rng_(rng), deadlines_(config_.max_connections) {}
 
 Server::~Server() {
   // Children still running are sent SIGTERM by ~ChildProcess and reaped by the loop.
@@ -78,7 +78,7 @@ Result<std::unique_ptr<Server>> Server::create(EventLoop& loop, ServerConfig con
   Timestamp now = loop.update_now();
   if (!make_controller(config.scheduler, rng, now)) return make_error("unknown scheduler: " + config.scheduler);
 
-  std::unique_ptr<Server> s(new Server(loop, std::move(config), nonces, rng));
+  std::unique_ptr<Server> s(new Server(loop, std::move(config), rng));
   Server* self = s.get();
   s->crypto_ = std::make_unique<ServerCrypto>(std::move(long_term), s->config_.name, s->config_.extension, nonces,
                                               rng, now);

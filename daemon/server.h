@@ -109,7 +109,7 @@ class Server {
  private:
   struct Connection;
 
-  Server(EventLoop& loop, ServerConfig config, NonceSource& nonces, Rng& rng);
+  Server(EventLoop& loop, ServerConfig config, Rng& rng);
   void on_datagrams(std::span<const Datagram> batch, Timestamp now);
   void on_timer(Timestamp now);
   void on_socket_writable(Timestamp now);
@@ -133,7 +133,6 @@ class Server {
 
   EventLoop& loop_;
   ServerConfig config_;
-  NonceSource& nonces_;
   Rng& rng_;
   std::unique_ptr<ServerCrypto> crypto_;
   std::unique_ptr<UdpSocket> socket_;
