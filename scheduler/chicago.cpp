@@ -89,7 +89,7 @@ constexpr double kMinWindowBytes = 10 * kPacketBytes;
 constexpr Duration kPacingCredit = Duration::milliseconds(2);
 // The queue signal is the minimum RTT over the last max(srtt / 4, 1 ms).
 constexpr int64_t kQueueFilterRttDivisor = 4;
-constexpr Duration kQueueFilterMin = Duration::milliseconds(1);
+constexpr Duration kQueueFilterMin = Duration::milliseconds(10);
 
 // Start-up exit: the queue delay exceeds clamp(base / 8, 5 ms, 16 ms) (HyStart's bounds,
 // with the floor raised to the cruise high-water floor for the same reason).
@@ -134,6 +134,16 @@ constexpr double kCruiseIncreaseBytesPerS2 = 1e6;
 constexpr double kIncreaseReferenceRateBytesPerS = 2.5e6;
 constexpr Duration kIncreaseReferenceRtt = Duration::milliseconds(40);
 constexpr double kMinIncreaseBytesPerS2 = 30e3;
+constexpr double kShortPathMaxGain = 40;
+// Delivery-rate floor (BBR's max-filtered bottleneck bandwidth, Cardwell et al. 2016):
+// a delay-triggered decrease never paces below kDelayFloorGain x the largest delivery
+// rate of the last max(kDeliveryWindowRtts RTTs, kDeliveryWindowMin). Each delivery
+// sample is measured over max(srtt, kDeliverySpanMin).
+constexpr double kDelayFloorGain = 0.9;
+constexpr int64_t kDeliveryWindowRtts = 10;
+constexpr Duration kDeliveryWindowMin = Duration::milliseconds(100);
+constexpr Duration kDeliverySpanMin = Duration::milliseconds(20);
+constexpr double kStartupMaxGain = 2.89;
 
 // Loss discrimination: losses are congestion without a delay rise only when the recent
 // loss fraction (EWMA, gain 1/256 per transmission: a memory of ~256 packets) exceeds
@@ -158,6 +168,7 @@ constexpr double kTimeoutBeta = 0.5;
 // in a row, as congestion, which trapped a slow flow at the rate floor in the simulator.
 constexpr int64_t kRtoMarginDivisor = 4;
 constexpr double kRtoPacketIntervals = 2;
+constexpr Duration kMinRto = Duration::milliseconds(50);
 
 // Competition detector: over max(kCompetitionWindow, kCompetitionRtts RTTs), the queue
 // never fell to the high-water mark, although all that time we only decreased or held
@@ -191,7 +202,8 @@ ChicagoController::ChicagoController(Rng&, Timestamp now)
     : rate_bytes_per_s_(kInitialRateBytesPerS),
       pacer_(kPacingCredit),
       recent_min_rtt_(kQueueFilterMin),
-      recent_max_rate_(kCompetitionWindow * 2) {
+      recent_max_rate_(kCompetitionWindow * 2),
+      max_delivery_(kDeliveryWindowMin) {
   pacer_.reset(now);
   mode_since_ = now;
   round_start_ = now;
@@ -221,6 +233,9 @@ double ChicagoController::increase_bytes_per_s2(double base) const {
   if (base_rtt != Duration::infinite() && base_rtt > kIncreaseReferenceRtt) {
     const double ratio = kIncreaseReferenceRtt.seconds_f() / base_rtt.seconds_f();
     increase *= ratio * ratio;
+  } else if (base_rtt != Duration::infinite()) {
+    const double ratio = kIncreaseReferenceRtt.seconds_f() / std::max(base_rtt.seconds_f(), 1e-6);
+    increase *= std::min(ratio, kShortPathMaxGain);
   }
   return std::max(kMinIncreaseBytesPerS2, increase);
 }
@@ -266,7 +281,9 @@ void ChicagoController::on_queue_sample(Timestamp now, bool app_limited, double 
     }
     case Mode::drain:
       if (queue_ <= high / 2 || now - mode_since_ >= smoothed_rtt() * kDrainMaxRounds) {
-        rate_bytes_per_s_ = startup_delivery_bytes_per_s_ * kCruiseEntryGain;
+        rate_bytes_per_s_ =
+            std::max(startup_delivery_bytes_per_s_, max_delivery_.empty() ? 0.0 : max_delivery_.best()) *
+            kCruiseEntryGain;
         clamp_rate();
         enter(Mode::cruise, now);
         // Losses of the start-up overshoot may still be detected for about an RTT: they
@@ -282,10 +299,14 @@ void ChicagoController::on_queue_sample(Timestamp now, bool app_limited, double 
         // below the level that triggered it (and is above twice the mark) means the
         // decrease was not enough, because the rate overshot by more than 1 - beta or
         // someone else fills the queue; decrease again.
-        const bool not_draining =
-            queue_ >= std::max(queue_at_decrease_, high * 2) && now - last_decrease_ >= smoothed_rtt() * 2;
+        const bool not_draining = queue_ >= std::max(queue_at_decrease_, high * 2) &&
+                                  now - last_decrease_ >= std::max(smoothed_rtt() * 2, kQueueFilterMin);
         if (!awaiting_bottom_ || not_draining) {
+          const double before = rate_bytes_per_s_;
           decrease(now, kCruiseBeta);
+          if (!not_draining && !max_delivery_.empty()) {
+            rate_bytes_per_s_ = std::min(before, std::max(rate_bytes_per_s_, max_delivery_.best() * kDelayFloorGain));
+          }
           awaiting_bottom_ = true;
           queue_at_decrease_ = queue_;
         }
@@ -362,6 +383,15 @@ void ChicagoController::on_ack(const AckSample& s, const PathState& path) {
   if (s.bytes_acked > 0) {
     ack_rate_.on_ack(now, s.bytes_acked);
     timeouts_since_ack_ = 0;
+    if (has_rtt_ && !s.app_limited) {
+      const Duration span = std::max(smoothed_rtt(), kDeliverySpanMin);
+      // Acknowledgements bunch up (ack compression, a draining queue, a peer that was
+      // descheduled): like BBR, a sample is never above the rate we sent at over the same span.
+      const double delivered =
+          std::min(ack_rate_.rate_bytes_per_s(span, span / 2), send_rate_.rate_bytes_per_s(span, span / 2));
+      max_delivery_.set_window(std::max(smoothed_rtt() * kDeliveryWindowRtts, kDeliveryWindowMin));
+      if (delivered > 0) max_delivery_.update(delivered, now);
+    }
   }
   if (path.has_rtt_sample) {
     srtt_ = path.srtt;
@@ -379,6 +409,9 @@ void ChicagoController::on_ack(const AckSample& s, const PathState& path) {
     // Slow start in rate form: every acknowledged byte adds one byte per RTT, so the rate
     // doubles per RTT while the path keeps up and grows linearly once it does not.
     rate_bytes_per_s_ += static_cast<double>(s.bytes_acked) * 1e9 / static_cast<double>(smoothed_rtt().ns);
+    if (!max_delivery_.empty()) {
+      rate_bytes_per_s_ = std::min(rate_bytes_per_s_, std::max(kInitialRateBytesPerS, max_delivery_.best() * kStartupMaxGain));
+    }
     clamp_rate();
   }
   if (s.has_rtt) {
@@ -434,6 +467,7 @@ void ChicagoController::on_loss(const LossSample& s, const PathState&) {
 
 void ChicagoController::on_send(const SendSample& s) {
   pacer_.on_send(s.now, s.bytes, rate_bytes_per_s_);
+  send_rate_.on_ack(s.now, s.bytes);
   ++transmissions_;
   recent_loss_ *= 1 - kRecentLossGain;
   long_term_loss_ *= 1 - long_term_gain();
@@ -445,7 +479,7 @@ Duration ChicagoController::retransmit_timeout(const PathState& path) const {
   const auto interval_ns = static_cast<int64_t>(kRtoPacketIntervals * kPacketBytes * 1e9 / rate_bytes_per_s_);
   const Duration padded = path.srtt + std::max(path.rttvar * 4, path.srtt / kRtoMarginDivisor) +
                           Duration::nanoseconds(std::min<int64_t>(interval_ns, Duration::seconds(1).ns));
-  return std::max(standard, padded);
+  return std::max({standard, padded, kMinRto});
 }
 
 uint64_t ChicagoController::window_bytes() const {

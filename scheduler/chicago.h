@@ -66,11 +66,16 @@ class ChicagoController final : public CongestionController {
   double rate_bytes_per_s_;
   CcPacer pacer_;
   CcAckRate ack_rate_;
+  // The same meter over bytes sent: caps delivery-rate samples (see on_ack).
+  CcAckRate send_rate_;
   CcBaseDelay base_;
   // Minimum RTT of the last quarter RTT: the queue signal, free of ack-compression noise.
   CcWindowedFilter<Duration, std::less<Duration>> recent_min_rtt_;
   // Largest pacing rate of the last few seconds: where to resume after an unfounded backoff.
   CcWindowedFilter<double, std::greater<double>> recent_max_rate_;
+  // Largest delivery rate of the last few RTTs (at least 100 ms): the floor of a
+  // delay-triggered decrease.
+  CcWindowedFilter<double, std::greater<double>> max_delivery_;
 
   Duration srtt_{0};
   bool has_rtt_ = false;

@@ -239,4 +239,12 @@ std::optional<uint64_t> SendBuffer::next_lost() {
   return std::nullopt;
 }
 
+std::optional<uint64_t> SendBuffer::lowest_lost() const {
+  if (lost_count_ == 0) return std::nullopt;
+  for (uint64_t k = blocks_.front_key(); k < blocks_.back_key(); ++k) {
+    if (blocks_.at(k).state == BlockState::lost) return k;
+  }
+  return std::nullopt;
+}
+
 }  // namespace curvecp

@@ -104,6 +104,8 @@ class SendBuffer {
   uint64_t mark_oldest_lost();
   // Next block to retransmit, or nullopt.
   std::optional<uint64_t> next_lost();
+  // The lost block with the lowest stream offset, or nullopt (a scan of the table).
+  std::optional<uint64_t> lowest_lost() const;
   bool has_lost() const { return lost_count_ != 0; }
 
   uint64_t bytes_in_flight() const { return in_flight_bytes_; }

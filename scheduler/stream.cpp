@@ -337,7 +337,11 @@ size_t StreamImpl::poll_transmit(Timestamp now, MutableBytes out, size_t max_mes
   const bool burst_ok = peer_announced_ || (burst_count_ < kReferenceBurstMessages && now >= burst_hold_until_);
   if (burst_ok && pacing_allows && congestion_allows()) {
     const size_t max_data = std::min(max_data_for(max_message_bytes), max_block_bytes());
-    std::optional<uint64_t> seq = send_.next_lost();
+    // After a timeout one message at a time probes the path: it must be the block at the
+    // peer's contiguous prefix, the one data a receiver whose out-of-order table is full
+    // (kMaxReceiveIntervals) can still store and acknowledge; any other lost block could be
+    // refused on every probe while the back-off grows.
+    std::optional<uint64_t> seq = timeout_recovery_ ? send_.lowest_lost() : send_.next_lost();
     if (seq && send_.block(*seq).length > max_data) seq.reset();
     if (!seq && new_block_possible()) {
       seq = send_.make_block(max_data, flow_limit(), ping_pending_ || probe_due_);
