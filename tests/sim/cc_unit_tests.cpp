@@ -184,6 +184,32 @@ TEST_CASE("chicago ignores random loss without a delay rise") {
   CHECK(lossy > clean * 0.85);
 }
 
+TEST_CASE("chicago: a delay-triggered cut keeps 0.9 of the delivery rate; a queue that stays does not") {
+  SyntheticPath p;
+  const double capacity = 2.5e6;
+  p.run(3000, capacity);
+  REQUIRE(p.cc.mode() == ChicagoController::Mode::cruise);
+  // 6 ms of extra delay (above the 5 ms high-water mark) for 60 ms: one cut, floored at
+  // 0.9 of what the path delivered (a plain 0.85 cut would go below it).
+  const double before = p.cc.rate_bytes_per_s();
+  p.run(60, capacity, Duration::milliseconds(6));
+  CHECK(p.cc.rate_bytes_per_s() < before);
+  CHECK(p.cc.rate_bytes_per_s() >= capacity * 0.9 * 0.99);
+  // The delay stays at twice the mark whatever we do: further cuts ignore the floor.
+  p.run(400, capacity, Duration::milliseconds(12));
+  CHECK(p.cc.rate_bytes_per_s() < capacity * 0.8);
+}
+
+TEST_CASE("chicago's retransmission timeout is at least 50 ms, even on a 100 us path") {
+  SeededRng rng{1};
+  ChicagoController cc{rng, Timestamp{0}};
+  PathState path;
+  path.has_rtt_sample = true;
+  path.srtt = Duration::microseconds(100);
+  path.rttvar = Duration::microseconds(20);
+  CHECK(cc.retransmit_timeout(path) >= Duration::milliseconds(50));
+}
+
 TEST_CASE("chicago backs off on a loss burst and on repeated timeouts, not on a single loss") {
   SyntheticPath p;
   const double capacity = 2.5e6;
