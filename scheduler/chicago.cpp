@@ -60,10 +60,11 @@
 // buffer: 0.99 utilisation, p95 queue 8 ms; the same with 1% loss: 0.99; four flows:
 // Jain 1.00; against one CUBIC flow 0.58 of the link; 100 Mbit/s at 100 ms: 90% within
 // ~1.1 s; a loopback-like path with a 1 ms timer grid: ~415 MB/s. On real loopback (this
-// project's 2-core test machine, shared and loaded, 256 MiB pushed into `cat > /dev/null`,
-// medians of 3 in one session): 3.9 MB/s before the fast-path changes above, 129 MB/s
-// after, 188 MB/s with pacing and the window switched off (the receiver's CPU is the
-// limit). Known limits: a
+// project's 2-core test machine, shared, 256 MiB pushed into `cat > /dev/null`, medians
+// in one session): under heavy load (a parallel build) 3.9 MB/s before the fast-path
+// changes above, 129 MB/s after, 188 MB/s with pacing and the window switched off; at
+// load ~1.5, 78 MB/s before, ~300 MB/s after, ~320 MB/s without pacing (the receiver's
+// CPU is the limit). Known limits: a
 // chicago flow that starts while a loss-based flow keeps a standing queue measures an
 // inflated base delay (the latecomer problem of delay-based control) and relies on
 // competitive mode; a longer path (route change) looks like a standing queue until the
