@@ -17,23 +17,12 @@
 #include "crypto/init.h"
 #include "crypto/keydir.h"
 #include "crypto/sodium_rng.h"
+#include "test_support.h"
 
 namespace curvecp {
 namespace {
 
-// A scratch directory removed at the end of the test.
-struct TempDir {
-  TempDir() {
-    char tmpl[] = "/tmp/curvecp-keydir-test-XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    const std::string cmd = "rm -rf '" + path + "'";
-    if (std::system(cmd.c_str()) != 0) MESSAGE("could not remove " << path);
-  }
-  std::string path;
-};
+using test::TempDir;
 
 std::vector<uint8_t> read_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);

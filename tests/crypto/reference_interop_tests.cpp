@@ -43,6 +43,8 @@
 namespace curvecp {
 namespace {
 
+using test::TempDir;
+
 using Buf = std::vector<uint8_t>;
 using Clock = std::chrono::steady_clock;
 
@@ -53,19 +55,6 @@ bool have_reference_tools() {
   return std::system("command -v curvecpclient >/dev/null && command -v curvecpserver >/dev/null && "
                      "command -v curvecpmessage >/dev/null") == 0;
 }
-
-struct TempDir {
-  TempDir() {
-    char tmpl[] = "/tmp/curvecp-interop-XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    const std::string cmd = "rm -rf '" + path + "'";
-    if (std::system(cmd.c_str()) != 0) MESSAGE("could not remove " << path);
-  }
-  std::string path;
-};
 
 Buf read_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);

@@ -6,6 +6,8 @@
 
 #include <array>
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 #include <variant>
 #include <vector>
 
@@ -17,6 +19,22 @@
 #include "crypto/server_name.h"
 
 namespace curvecp::test {
+
+// A scratch directory under /tmp, removed with its contents at the end of the test.
+struct TempDir {
+  TempDir() {
+    char tmpl[] = "/tmp/curvecp-crypto-test-XXXXXX";
+    REQUIRE(mkdtemp(tmpl) != nullptr);
+    path = tmpl;
+  }
+  ~TempDir() {
+    const std::string cmd = "rm -rf '" + path + "'";
+    if (std::system(cmd.c_str()) != 0) MESSAGE("could not remove " << path);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string path;
+};
 
 // 16-byte nonces 0, 1, 2, ... as little-endian counters: unique, deterministic.
 class CountingNonceSource final : public NonceSource {
