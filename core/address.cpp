@@ -20,8 +20,22 @@ std::string Address::ip_string() const {
 }
 
 std::string Address::to_string() const {
-  if (family == Family::ipv6) return "[" + ip_string() + "]:" + std::to_string(port);
-  return ip_string() + ":" + std::to_string(port);
+  // Built with reserve + append rather than operator+ chains: gcc 12 at -O3 reports a false
+  // -Werror=restrict inside std::string for `"[" + s + "]:"` (GCC bug 105329).
+  const std::string ip_text = ip_string();
+  const std::string port_text = std::to_string(port);
+  std::string out;
+  out.reserve(ip_text.size() + port_text.size() + 3);
+  if (family == Family::ipv6) {
+    out.push_back('[');
+    out.append(ip_text);
+    out.push_back(']');
+  } else {
+    out.append(ip_text);
+  }
+  out.push_back(':');
+  out.append(port_text);
+  return out;
 }
 
 std::optional<Address> Address::parse(std::string_view text, uint16_t port) {
