@@ -12,7 +12,6 @@
 #include <string>
 #include <vector>
 
-#include "client/command_registry.h"
 #include "client/connect_session.h"
 #include "core/address.h"
 #include "core/bytes.h"
@@ -21,6 +20,7 @@
 #include "crypto/keys.h"
 #include "crypto/server_name.h"
 #include "crypto/sodium_rng.h"
+#include "daemon/command_registry.h"
 #include "scheduler/congestion.h"
 
 namespace curvecp {

@@ -6,10 +6,10 @@
 #include <optional>
 
 #include "client/client_connection.h"
-#include "client/command_registry.h"
 #include "client/stdio_relay.h"
 #include "core/bytes.h"
 #include "daemon/child_process.h"
+#include "daemon/command_registry.h"
 #include "daemon/event_loop.h"
 #include "daemon/pump.h"
 #include "daemon/signal_watcher.h"

@@ -9,11 +9,11 @@
 #include <cstring>
 #include <string>
 
-#include "client/command_registry.h"
 #include "core/bytes.h"
 #include "crypto/init.h"
 #include "crypto/keydir.h"
 #include "crypto/sodium_rng.h"
+#include "daemon/command_registry.h"
 
 namespace curvecp {
 namespace {

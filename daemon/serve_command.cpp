@@ -15,13 +15,13 @@
 #include <string>
 #include <vector>
 
-#include "client/command_registry.h"
 #include "core/address.h"
 #include "core/bytes.h"
 #include "crypto/init.h"
 #include "crypto/keydir.h"
 #include "crypto/server_name.h"
 #include "crypto/sodium_rng.h"
+#include "daemon/command_registry.h"
 #include "daemon/event_loop.h"
 #include "daemon/server.h"
 #include "daemon/signal_watcher.h"
