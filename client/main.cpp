@@ -1,15 +1,14 @@
 // The `curvecp` binary: one CLI11 app whose subcommands register themselves
-// (client/command_registry.h).
-#include <sodium.h>
-
+// (daemon/command_registry.h).
 #include <algorithm>
 #include <cstdio>
 
-#include "client/command_registry.h"
+#include "crypto/init.h"
+#include "daemon/command_registry.h"
 
 int main(int argc, char** argv) {
   using namespace curvecp;
-  if (sodium_init() < 0) {
+  if (!crypto_initialize()) {
     print_error("fatal: libsodium failed to initialise");
     return kExitTemporary;
   }
