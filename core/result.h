@@ -10,8 +10,8 @@
 
 namespace curvecp {
 
-// A failure: a one-line human-readable message. `temporary` distinguishes conditions
-// worth retrying (exit 111 at the edge) from permanent ones; both print the same way.
+// A failure: a one-line human-readable message. It carries no kind: the process edge
+// chooses the exit code (100 usage, 111 temporary failure) from where the error arose.
 struct Error {
   std::string message;
 };

@@ -2,7 +2,6 @@
 // Events run in (time, insertion order), so a run depends only on its seed and inputs.
 #pragma once
 
-#include <compare>  // core/time.h uses <=> without including it
 #include <cstdint>
 #include <functional>
 #include <vector>

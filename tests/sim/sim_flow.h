@@ -3,7 +3,6 @@
 // metrics and reports treat CurveCP streams and TCP models alike.
 #pragma once
 
-#include <compare>  // core/time.h uses <=> without including it
 #include <cstdint>
 #include <string>
 #include <vector>

@@ -3,7 +3,6 @@
 // are rounded to the metrics bin (PathConfig::bin).
 #pragma once
 
-#include <compare>  // core/time.h uses <=> without including it
 #include <vector>
 
 #include "core/time.h"

@@ -35,7 +35,8 @@ struct PathConfig {
   double reverse_duplicate = 0;
   Duration bin = Duration::milliseconds(100);     // metrics resolution
   // Stream endpoints wake at multiples of this (0: exactly when asked), to model a
-  // runtime with a coarse timer such as libuv's 1 ms.
+  // runtime with a coarse timer such as a 1 ms libuv uv_timer (ours is a nanosecond
+  // timerfd, daemon/timer.h).
   Duration timer_granularity{0};
 };
 

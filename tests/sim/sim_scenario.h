@@ -1,6 +1,6 @@
 // Scenarios: a path, a set of flows and a measurement window, run on a fresh Network and
-// summarised. The standard scenarios of issue 3 are defined here once, so the doctest
-// scenario tests and the sim_report benchmark run exactly the same experiments.
+// summarised. The standard congestion-control scenarios are defined here once, so the
+// doctest scenario tests and the sim_report benchmark run exactly the same experiments.
 #pragma once
 
 #include <cstdint>
@@ -81,7 +81,8 @@ struct ScenarioResult {
 // Runs the scenario to completion. Fails when a flow cannot be created.
 Result<ScenarioResult> run_scenario(const Scenario& scenario);
 
-// --- The standard scenarios (issue 3, item 5), parameterised by the algorithm. ---
+// --- The standard scenarios, parameterised by the algorithm: every controller runs the
+// same set, so sim_report compares like with like. ---
 // 20 Mbit/s, 40 ms RTT, 100 ms buffer, one flow for 60 s, measured over [10 s, 60 s).
 Scenario scenario_single(const Subject& s, uint64_t seed);
 // The same with 1% random loss on the data path.
@@ -94,8 +95,9 @@ Scenario scenario_vs_cubic(const Subject& s, uint64_t seed);
 // 100 Mbit/s, 100 ms RTT, 100 ms buffer, 20 s: how soon utilisation reaches 90 %.
 Scenario scenario_fast_start(const Subject& s, uint64_t seed);
 // Loopback-like: 4 Gbit/s, 100 us RTT, 4 ms (2 MB) buffer, endpoints that wake only on a 1 ms
-// timer grid (libuv) or on packet arrival; 1 s. Shows whether pacing credit lets a
-// millisecond timer reach hundreds of MB/s.
+// timer grid or on packet arrival; 1 s. Shows whether pacing credit lets a millisecond
+// timer (such as a libuv uv_timer) reach hundreds of MB/s. Our runtime's timer is a
+// nanosecond timerfd (daemon/timer.h); the grid is the pessimistic case.
 Scenario scenario_loopback(const Subject& s, uint64_t seed);
 // `bytes` across 100 Mbit/s, 20 ms RTT with 10% loss both ways, 5% reordering by 5 ms and
 // 2% duplication; ends when the transfer has finished (at most 300 s).

@@ -1,7 +1,7 @@
-// The issue-3 scenarios on real curvecp::Stream endpoints with the chicago controller,
-// in the seeded simulator. Every assertion is on simulated outcomes; each scenario prints
-// its figures with its seed (ScenarioResult::describe), so a failing run can be repeated
-// exactly with the same seed.
+// The standard congestion-control scenarios (tests/sim/sim_scenario.h) on real
+// curvecp::Stream endpoints with the chicago controller, in the seeded simulator. Every
+// assertion is on simulated outcomes; each scenario prints its figures with its seed
+// (ScenarioResult::describe), so a failing run can be repeated exactly with the same seed.
 #include <doctest/doctest.h>
 
 #include "scheduler/stream.h"

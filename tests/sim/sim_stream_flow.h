@@ -28,7 +28,8 @@ struct StreamFlowConfig {
   size_t buffer_bytes = 4 << 20;  // stream send and receive buffers
   Duration bin = Duration::milliseconds(100);  // metrics resolution
   // Timer resolution of the runtime being modelled: wake-ups are rounded up to a
-  // multiple of it (libuv timers have 1 ms). 0: exact wake-ups.
+  // multiple of it (a libuv uv_timer has 1 ms; our timerfd, daemon/timer.h, has 1 ns).
+  // 0: exact wake-ups.
   Duration timer_granularity{0};
 };
 
