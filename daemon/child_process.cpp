@@ -1,10 +1,14 @@
 #include "daemon/child_process.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 
+#include "daemon/process_group_reaper.h"
 #include "daemon/uv_handle.h"
 
 extern char** environ;
@@ -47,6 +51,8 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(EventLoop& loop, const
   opts.exit_cb = &ChildProcess::on_exit_cb;
   opts.stdio_count = count;
   opts.stdio = stdio.data();
+  // setsid() in the child: it leads its own session and process group (see the header).
+  opts.flags = UV_PROCESS_DETACHED;
 
   auto* handle = new uv_process_t{};
   handle->data = child.get();
@@ -58,6 +64,7 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(EventLoop& loop, const
   }
   child->handle_ = handle;
   child->pid_ = handle->pid;
+  child->stop_grace_ = options.stop_grace;
   return child;
 }
 
@@ -66,7 +73,7 @@ ChildProcess::~ChildProcess() {
   if (running()) {
     // Orphan the handle: the exit callback sees data == nullptr and closes it, so libuv
     // still reaps the child and no zombie is left.
-    ::kill(pid_, SIGTERM);
+    if (!terminated_) terminate(stop_grace_);
     handle_->data = nullptr;
   } else {
     close_and_free(reinterpret_cast<uv_handle_t*>(handle_));
@@ -101,6 +108,37 @@ std::optional<ExitStatus> ChildProcess::peek_exit() const {
 bool ChildProcess::kill(int signum) {
   if (!running()) return false;
   return ::kill(pid_, signum) == 0;
+}
+
+void ChildProcess::terminate(Duration grace) {
+  if (terminated_ || pid_ <= 1) return;
+  terminated_ = true;
+  loop_.process_groups().terminate(pid_, grace, loop_.update_now());
+}
+
+Result<std::string> find_executable(const std::string& argv0) {
+  const Error not_found = make_error("program not found or not executable: " + argv0);
+  auto executable = [](const std::string& path) {
+    struct stat st{};
+    return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+  };
+  if (argv0.empty()) return not_found;
+  if (argv0.find('/') != std::string::npos) {
+    if (executable(argv0)) return argv0;
+    return not_found;
+  }
+  const char* env_path = std::getenv("PATH");
+  const std::string path = env_path != nullptr ? env_path : "/bin:/usr/bin";
+  size_t start = 0;
+  while (true) {
+    size_t end = path.find(':', start);
+    std::string dir = path.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    std::string candidate = dir.empty() ? argv0 : dir + "/" + argv0;
+    if (executable(candidate)) return dir.empty() ? "./" + argv0 : candidate;
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return not_found;
 }
 
 std::vector<std::string> environment_with(const std::vector<std::string>& overrides) {

@@ -8,6 +8,17 @@
 // (program writes to the client); the client maps fd 6 (read from server) and fd 7
 // (write to server) and inherits 0/1/2 (CURVECP.md 5.3). The child's signal dispositions
 // are reset to the defaults (so SIGPIPE is not ignored there).
+//
+// Process group: every program is started as the leader of a new session and process
+// group (UV_PROCESS_DETACHED, i.e. setsid() in the child; pgid == sid == pid), so that
+// terminate() and the destructor can stop it together with everything it started
+// (`sh -c 'cat > f; touch done'`: cat must not see a failed stream as a clean EOF).
+// setsid() rather than setpgid(): a program in a foreground-less group of our session
+// would be stopped by SIGTTIN/SIGTTOU when it touches our terminal; in its own session it
+// has no controlling terminal instead (it can still use an inherited tty fd 0/1/2, but
+// opening /dev/tty fails). Consequences for the owners: a terminal's ^C (SIGINT) or
+// hang-up (SIGHUP) reaches only us, never the program, so the owner must turn them into
+// terminate(); libuv still reaps the leader and reports its exit as before.
 #pragma once
 
 #include <sys/types.h>
@@ -37,6 +48,8 @@ struct SpawnOptions {
   std::vector<FdMapping> fds;
   // Working directory; empty keeps ours.
   std::string cwd;
+  // SIGTERM-to-SIGKILL grace used by ~ChildProcess for a program still running.
+  Duration stop_grace = Duration::seconds(5);
 };
 
 struct ExitStatus {
@@ -54,21 +67,38 @@ class ChildProcess {
   // `on_exit` runs once, in the loop, when the child has exited and been reaped.
   static Result<std::unique_ptr<ChildProcess>> spawn(EventLoop& loop, const SpawnOptions& options,
                                                      ExitHandler on_exit);
-  // A child still running is sent SIGTERM and left to be reaped by the loop (its handle
-  // is closed after the exit, or by ~EventLoop). on_exit is not called any more.
+  // A child still running (and not already terminate()d) is handled as by
+  // terminate(options.stop_grace): its whole group gets SIGTERM now and SIGKILL after the
+  // grace if any member is left. The leader is left to be reaped by the loop (its handle
+  // is closed after the exit, or by ~EventLoop); on_exit is not called any more. A child
+  // that has exited is not signalled, even if members of its group remain (a clean end
+  // signals nothing).
   ~ChildProcess();
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
 
   pid_t pid() const { return pid_; }
+  // The program's process group id (== pid(), it leads its own group).
+  pid_t pgid() const { return pid_; }
   bool running() const { return !exit_.has_value(); }
   // The exit status once reaped.
   const std::optional<ExitStatus>& exit_status() const { return exit_; }
   // Whether the child has exited even if libuv has not reaped it yet (waitid WNOWAIT,
   // leaves the zombie for libuv). Used to tell an output EOF caused by the exit apart.
   std::optional<ExitStatus> peek_exit() const;
-  // Sends `signum` if the child still runs. Returns false if it does not or kill fails.
+  // Sends `signum` to the leader only, if it still runs. Returns false if it does not or
+  // kill fails.
   bool kill(int signum);
+
+  // For a failed stream (ARCHITECTURE.md, failure semantics), called BEFORE the owner
+  // closes the program's descriptors: SIGTERM to every member of the program's group
+  // now, SIGKILL to the group after `grace` if kill(-pgid, 0) still finds a member. Works
+  // after the leader has exited (the group may outlive it). The escalation is owned by
+  // the loop's ProcessGroupReaper (EventLoop::process_groups()), so this object may be
+  // destroyed right after the call. A later call or the destructor adds no second
+  // escalation; on_exit still runs when the leader is reaped while this object lives.
+  void terminate(Duration grace);
+  bool terminated() const { return terminated_; }
 
  private:
   ChildProcess(EventLoop& loop, ExitHandler on_exit) : loop_(loop), on_exit_(std::move(on_exit)) {}
@@ -80,7 +110,17 @@ class ChildProcess {
   uv_process_t* handle_ = nullptr;
   pid_t pid_ = -1;
   std::optional<ExitStatus> exit_;
+  Duration stop_grace_ = Duration::seconds(5);
+  bool terminated_ = false;
 };
+
+// Where execvp would find `argv0`: a name containing '/' is used as is; otherwise each
+// PATH entry is tried in order (PATH unset: "/bin:/usr/bin" like glibc; an empty entry
+// is the current directory). The result must be a regular file we may execute
+// (access X_OK). Fails with "program not found or not executable: ARGV0" (an empty
+// argv0 too); nothing is executed. The check is advisory: the file can still change
+// before a later spawn, whose own failure is reported as before.
+Result<std::string> find_executable(const std::string& argv0);
 
 // Our environment with each "NAME=value" of `overrides` replacing or adding NAME.
 std::vector<std::string> environment_with(const std::vector<std::string>& overrides);

@@ -1,5 +1,6 @@
 #include "daemon/event_loop.h"
 
+#include "daemon/process_group_reaper.h"
 #include "daemon/uv_handle.h"
 
 namespace curvecp {
@@ -12,7 +13,10 @@ Result<std::unique_ptr<EventLoop>> EventLoop::create() {
   return loop;
 }
 
+EventLoop::EventLoop() = default;
+
 EventLoop::~EventLoop() {
+  process_groups_.reset();
   // Handles still open belong to owners that outlive us or were orphaned on purpose
   // (a child process left to be reaped). Close them so the loop can be closed.
   // uv_walk skips libuv's internal handles (signal pipe, child watcher).
@@ -36,5 +40,10 @@ Status EventLoop::run() {
 }
 
 void EventLoop::stop() { uv_stop(&loop_); }
+
+ProcessGroupReaper& EventLoop::process_groups() {
+  if (!process_groups_) process_groups_ = std::make_unique<ProcessGroupReaper>(*this);
+  return *process_groups_;
+}
 
 }  // namespace curvecp

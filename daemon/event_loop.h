@@ -14,15 +14,19 @@
 
 namespace curvecp {
 
+class ProcessGroupReaper;
+
 class EventLoop {
  public:
   // Initialises a fresh loop (not uv_default_loop). Fails only if libuv cannot.
   static Result<std::unique_ptr<EventLoop>> create();
   // Every handle created on this loop must be heap-allocated and owned by the
   // close_and_free() convention (daemon/uv_handle.h).
-  // Closes every handle still open on the loop (handle owners must be destroyed first, or
-  // their handles are closed here and their callbacks never run again), runs the loop
-  // until all close callbacks have freed them, then closes the loop.
+  // First destroys the process-group reaper (groups still pending get SIGKILL at once,
+  // daemon/process_group_reaper.h). Then closes every handle still open on the loop
+  // (handle owners must be destroyed first, or their handles are closed here and their
+  // callbacks never run again), runs the loop until all close callbacks have freed them,
+  // then closes the loop.
   ~EventLoop();
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
@@ -41,10 +45,16 @@ class EventLoop {
   // Makes run() return after the current callback.
   void stop();
 
+  // The loop's process-group reaper (created on first use, lives until ~EventLoop):
+  // ChildProcess hands it the groups it terminates, so their SIGKILL escalation outlives
+  // the ChildProcess object.
+  ProcessGroupReaper& process_groups();
+
  private:
-  EventLoop() = default;
+  EventLoop();
   uv_loop_t loop_{};
   Timestamp now_{};
+  std::unique_ptr<ProcessGroupReaper> process_groups_;
 };
 
 }  // namespace curvecp

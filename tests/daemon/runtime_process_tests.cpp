@@ -2,14 +2,20 @@
 #include <doctest/doctest.h>
 
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <dirent.h>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "daemon/child_process.h"
 #include "daemon/event_loop.h"
 #include "daemon/fd_watcher.h"
+#include "daemon/process_group_reaper.h"
 #include "daemon/signal_watcher.h"
 #include "daemon/timer.h"
 #include "daemon/unique_fd.h"
@@ -32,6 +38,82 @@ bool run_until(EventLoop& l, const std::function<bool()>& done) {
   tick->arm(l.now());
   REQUIRE(l.run());
   return done();
+}
+
+// Runs the loop for `d` whatever happens (for checks that something does NOT happen).
+void run_for(EventLoop& l, Duration d) {
+  Timestamp until = l.update_now() + d;
+  auto t = Timer::create(l, [&](Timestamp) { l.stop(); });
+  REQUIRE(t);
+  t.value()->arm(until);
+  REQUIRE(l.run());
+}
+
+// Members of a killed group that were orphaned are reparented to init, and this
+// container's init does not reap them, so their zombies would keep kill(-pgid, 0)
+// succeeding. The tests make themselves a subreaper and reap those orphans here (never
+// the leader, which belongs to libuv). Zombies only: a live member cannot be reaped.
+void reap_orphans(pid_t pgid) {
+  DIR* d = ::opendir("/proc");
+  if (d == nullptr) return;
+  while (dirent* e = ::readdir(d)) {
+    pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
+    if (pid <= 0 || pid == pgid) continue;
+    std::ifstream stat("/proc/" + std::string(e->d_name) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    size_t paren = line.rfind(')');
+    if (paren == std::string::npos) continue;
+    std::istringstream fields(line.substr(paren + 1));
+    char state = 0;
+    pid_t ppid = 0, pgrp = 0;
+    fields >> state >> ppid >> pgrp;
+    if (pgrp == pgid && ppid == ::getpid() && state == 'Z') ::waitpid(pid, nullptr, WNOHANG);
+  }
+  ::closedir(d);
+}
+
+bool group_gone(pid_t pgid) {
+  reap_orphans(pgid);
+  return ::kill(-pgid, 0) != 0 && errno == ESRCH;
+}
+
+// Collects what a child writes to a pipe, until EOF.
+struct PipeReader {
+  std::string text;
+  bool eof = false;
+  std::unique_ptr<FdWatcher> watcher;
+  UniqueFd fd;
+  PipeReader(EventLoop& l, UniqueFd read_end) : fd(std::move(read_end)) {
+    watcher = std::move(FdWatcher::create(l, fd.get(), [this](int, Timestamp) {
+                          char buf[256];
+                          ssize_t n;
+                          while ((n = ::read(fd.get(), buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+                          if (n == 0) {
+                            eof = true;
+                            watcher->set_events(0);
+                          }
+                        }).value());
+    watcher->set_events(FdWatcher::kReadable);
+  }
+};
+
+// Spawns `script` under sh with fd 1 on a pipe read by `reader`.
+std::unique_ptr<ChildProcess> spawn_script(EventLoop& l, const std::string& script, std::unique_ptr<PipeReader>& reader,
+                                           std::optional<ExitStatus>* status = nullptr) {
+  auto out = make_pipe(true, false);
+  REQUIRE(out);
+  SpawnOptions opts;
+  opts.argv = {"sh", "-c", script};
+  opts.env = environment_with({});
+  opts.fds = {{1, out->write_end.get()}};
+  auto child = ChildProcess::spawn(l, opts, [status](ExitStatus s, Timestamp) {
+    if (status != nullptr) *status = s;
+  });
+  REQUIRE(child);
+  out->write_end.reset();
+  reader = std::make_unique<PipeReader>(l, std::move(out->read_end));
+  return std::move(child.value());
 }
 
 }  // namespace
@@ -172,4 +254,112 @@ TEST_CASE("signals: a caught signal runs the handler in the loop") {
   ::kill(::getpid(), SIGUSR2);
   CHECK(run_until(l, [&] { return got != 0; }));
   CHECK(got == SIGUSR2);
+}
+
+TEST_CASE("process group: the program leads its own group; terminate() stops all of it, even after the owner is gone") {
+  REQUIRE(::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+  auto loop = EventLoop::create();
+  REQUIRE(loop);
+  EventLoop& l = *loop.value();
+  std::unique_ptr<PipeReader> reader;
+  auto child = spawn_script(l, "sleep 30 & echo ready; wait", reader);
+  const pid_t pgid = child->pgid();
+  CHECK(::getpgid(child->pid()) == child->pid());
+  CHECK(::getsid(child->pid()) == child->pid());
+  REQUIRE(run_until(l, [&] { return reader->text == "ready\n"; }));
+
+  const Duration grace = Duration::seconds(2);
+  const Timestamp start = l.update_now();
+  child->terminate(grace);
+  CHECK(child->terminated());
+  child.reset();  // the escalation belongs to the loop, not to the ChildProcess
+  CHECK(run_until(l, [&] { return group_gone(pgid) && reader->eof; }));
+  // SIGTERM alone ends this group: well before the grace.
+  CHECK(l.update_now() - start < grace);
+  CHECK(run_until(l, [&] { return l.process_groups().pending() == 0; }));
+}
+
+TEST_CASE("process group: destroying a running child terminates its whole group") {
+  REQUIRE(::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+  auto loop = EventLoop::create();
+  REQUIRE(loop);
+  EventLoop& l = *loop.value();
+  std::unique_ptr<PipeReader> reader;
+  auto child = spawn_script(l, "sleep 30 & echo ready; wait", reader);
+  const pid_t pgid = child->pgid();
+  REQUIRE(run_until(l, [&] { return reader->text == "ready\n"; }));
+  child.reset();
+  CHECK(l.process_groups().pending() == 1);
+  CHECK(run_until(l, [&] { return group_gone(pgid) && reader->eof; }));
+}
+
+TEST_CASE("process group: a group that ignores SIGTERM is SIGKILLed after the grace, not before") {
+  REQUIRE(::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+  auto loop = EventLoop::create();
+  REQUIRE(loop);
+  EventLoop& l = *loop.value();
+  std::unique_ptr<PipeReader> reader;
+  std::optional<ExitStatus> status;
+  // The ignored disposition is inherited by sleep as well.
+  auto child = spawn_script(l, "trap '' TERM; sleep 30 & echo ready; wait", reader, &status);
+  const pid_t pgid = child->pgid();
+  REQUIRE(run_until(l, [&] { return reader->text == "ready\n"; }));
+
+  const Duration grace = Duration::milliseconds(600);
+  const Timestamp start = l.update_now();
+  child->terminate(grace);
+  run_for(l, grace / 2);
+  CHECK_FALSE(status.has_value());
+  CHECK(::kill(-pgid, 0) == 0);
+  CHECK(l.process_groups().pending() == 1);
+
+  CHECK(run_until(l, [&] { return status.has_value() && group_gone(pgid) && reader->eof; }));
+  const Duration took = l.update_now() - start;
+  CHECK(took >= grace);
+  CHECK(took < grace + Duration::seconds(2));
+  REQUIRE(status);
+  CHECK(status->signal == SIGKILL);
+  CHECK(l.process_groups().pending() == 0);
+}
+
+TEST_CASE("process group: a clean exit signals nothing, a group can be terminated after its leader") {
+  REQUIRE(::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+  auto loop = EventLoop::create();
+  REQUIRE(loop);
+  EventLoop& l = *loop.value();
+  std::unique_ptr<PipeReader> reader;
+  std::optional<ExitStatus> status;
+  // The leader exits 0 at once, leaving a member that reports any SIGTERM it gets.
+  auto child = spawn_script(
+      l, "sh -c 'trap \"echo TERM; exit 1\" TERM; echo ready; while :; do sleep 0.05; done' & exit 0", reader,
+      &status);
+  const pid_t pgid = child->pgid();
+  REQUIRE(run_until(l, [&] { return status.has_value() && reader->text == "ready\n"; }));
+  CHECK(status->success());
+  child.reset();
+  CHECK(l.process_groups().pending() == 0);
+  // A bounded look for a signal that must not come.
+  run_for(l, Duration::milliseconds(400));
+  CHECK(reader->text == "ready\n");
+  CHECK(::kill(-pgid, 0) == 0);
+
+  // The group outlives its leader and can still be terminated by id.
+  l.process_groups().terminate(pgid, Duration::seconds(2), l.update_now());
+  CHECK(run_until(l, [&] { return group_gone(pgid) && reader->eof; }));
+  CHECK(reader->text == "ready\nTERM\n");
+}
+
+TEST_CASE("find_executable: PATH lookup like execvp") {
+  auto sh = find_executable("sh");
+  REQUIRE(sh);
+  CHECK(sh.value().find('/') != std::string::npos);
+  CHECK(::access(sh.value().c_str(), X_OK) == 0);
+  CHECK(find_executable("/bin/sh").value() == "/bin/sh");
+  auto missing = find_executable("curvecp-no-such-program");
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().message == "program not found or not executable: curvecp-no-such-program");
+  CHECK_FALSE(find_executable("/nonexistent/prog"));
+  CHECK_FALSE(find_executable("/etc/passwd"));  // not executable
+  CHECK_FALSE(find_executable("/bin"));         // a directory
+  CHECK_FALSE(find_executable(""));
 }

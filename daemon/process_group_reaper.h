@@ -1,0 +1,77 @@
+// Terminating whole process groups: SIGTERM now, SIGKILL after a grace period if any
+// member is still there (ARCHITECTURE.md, failure semantics: the program's process group
+// is signalled before its descriptors close).
+//
+// Every program spawned by ChildProcess leads its own process group (daemon/child_process.h),
+// so `sh -c 'cat > f; touch done'` is stopped as a whole and `cat` never mistakes a failed
+// stream for a clean EOF. The escalation needs a timer that outlives the ChildProcess (a
+// connection may be destroyed right after it asked for termination), so it lives here: one
+// reaper per EventLoop, owned by the loop (EventLoop::process_groups()).
+//
+// A group is "still there" while kill(-pgid, 0) succeeds. That includes members that
+// have died but are not reaped yet (zombies), and the group can outlive its leader.
+// Pending groups are checked every kPollInterval, so pending() drops soon after a group
+// has gone and finish() does not wait out the grace for nothing.
+//
+// The group id is the leader's pid. The kernel does not hand out a pid that is still in
+// use as a process group id, so the id cannot be reused while any member lives; after
+// the last member is gone, a reused id would need the pid space to wrap within one poll
+// interval (bounded risk accepted, and documented).
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <vector>
+
+#include "core/result.h"
+#include "core/time.h"
+#include "daemon/event_loop.h"
+
+namespace curvecp {
+
+class Timer;
+
+class ProcessGroupReaper {
+ public:
+  // How often pending groups are checked for having gone.
+  static constexpr Duration kPollInterval = Duration::milliseconds(50);
+
+  // Created on first use by EventLoop::process_groups(); standalone use is possible too.
+  explicit ProcessGroupReaper(EventLoop& loop);
+  // Groups still pending get SIGKILL at once (their grace is cut short: nobody would be
+  // left to escalate). Call finish() first to give them their full grace.
+  ~ProcessGroupReaper();
+  ProcessGroupReaper(const ProcessGroupReaper&) = delete;
+  ProcessGroupReaper& operator=(const ProcessGroupReaper&) = delete;
+
+  // Sends SIGTERM to every member of group `pgid` now, and SIGKILL to the group at
+  // now + grace if kill(-pgid, 0) still succeeds then. A group already pending keeps the
+  // earlier of its two deadlines (and is sent SIGTERM again). A group that is already
+  // gone is not recorded. pgid must be > 1. If the escalation timer cannot be created
+  // (timerfd exhausted) the group is sent SIGKILL at once rather than never.
+  void terminate(pid_t pgid, Duration grace, Timestamp now);
+
+  // Groups whose escalation is still pending.
+  size_t pending() const { return groups_.size(); }
+  // Runs the loop until no group is pending. Bounded by the longest grace (the SIGKILL
+  // ends every pending entry). Other handles' callbacks run meanwhile as in run().
+  void finish();
+
+ private:
+  struct Group {
+    pid_t pgid;
+    Timestamp kill_at;
+  };
+  void on_timer(Timestamp now);
+  void rearm(Timestamp now);
+
+  EventLoop& loop_;
+  std::unique_ptr<Timer> timer_;
+  std::vector<Group> groups_;
+};
+
+// Whether any process of group `pgid` exists (zombies included): kill(-pgid, 0) == 0.
+bool process_group_exists(pid_t pgid);
+
+}  // namespace curvecp
