@@ -48,6 +48,11 @@ Result<std::unique_ptr<ClientConnection>> ClientConnection::open(EventLoop& loop
   if (!socket) return socket.error();
   c->socket_ = std::move(*socket);
   c->socket_->set_writable_handler([self](Timestamp now) { self->on_writable(now); });
+  // ICMP unreachable for our Hellos: "connection refused" at once, not a long timeout.
+  c->socket_->set_error_handler([self](const Address& to, int error, Timestamp now) {
+    self->engine_->handle_unreachable(now, to, error);
+    self->progress(now);
+  });
 
   auto timer = Timer::create(loop, [self](Timestamp now) { self->on_timer(now); });
   if (!timer) return timer.error();
@@ -74,10 +79,7 @@ void ClientConnection::service(Timestamp now) {
 
 void ClientConnection::progress(Timestamp now) {
   service(now);
-  if (in_progress_handler_ || !on_progress_) return;
-  in_progress_handler_ = true;
-  on_progress_(now);
-  in_progress_handler_ = false;
+  if (on_progress_) on_progress_(now);
 }
 
 void ClientConnection::on_datagrams(std::span<const Datagram> batch, Timestamp now) {

@@ -1,8 +1,9 @@
-// The libuv shell around one ClientEngine: its own UDP socket (daemon/udp_socket.h) and
-// one timer (daemon/timer.h). Every callback reads the clock once (EventLoop), feeds the
-// engine, drains its datagrams into the socket, re-arms the timer at next_timeout(), and
-// then tells the owner through the progress handler, which moves application bytes in
-// and out of stream() and calls service() again if it did.
+// The libuv shell around one ClientEngine: its own UDP socket (daemon/udp_socket.h, whose
+// ICMP error reports reach the engine as handle_unreachable) and one timer
+// (daemon/timer.h). Every callback reads the clock once (EventLoop), feeds the engine,
+// drains its datagrams into the socket, re-arms the timer at next_timeout(), and then
+// tells the owner through the progress handler, which moves application bytes in and
+// out of stream() and calls service() again if it did.
 //
 // Used by `curvecp connect` (one connection) and by the e2e load generator (many
 // connections on one loop).
@@ -24,8 +25,9 @@ namespace curvecp {
 class ClientConnection {
  public:
   // Called after every event that may have changed the stream (data readable, send
-  // space, EOF, phase). It may write to or read from stream() and call service(); it must
-  // not destroy the connection (defer that, e.g. by stopping the loop).
+  // space, EOF, phase). It may write to or read from stream() and call service() (which
+  // never calls it back); it must not destroy the connection (defer that, e.g. by
+  // stopping the loop).
   using ProgressHandler = std::function<void(Timestamp now)>;
 
   // Opens a UDP socket on the local address the kernel would use toward the server (so
@@ -59,7 +61,6 @@ class ClientConnection {
   std::unique_ptr<ClientEngine> engine_;
   std::unique_ptr<UdpSocket> socket_;
   std::unique_ptr<Timer> timer_;
-  bool in_progress_handler_ = false;
 };
 
 // The local address the kernel picks as source toward `server` (a connected probe socket,

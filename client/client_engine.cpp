@@ -1,5 +1,7 @@
 #include "client/client_engine.h"
 
+#include <cerrno>
+#include <cstring>
 #include <variant>
 
 namespace curvecp {
@@ -10,132 +12,149 @@ Result<std::unique_ptr<ClientEngine>> ClientEngine::create(ClientEngineConfig co
   // application has nothing to say yet (the server only hears of us through it, and the
   // cookie it echoes expires after 60-120 s, 3.3).
   config.stream.ping_at_start = true;
-  const StreamConfig stream_config = config.stream;
+  auto stream = Stream::create(config.stream, rng, now);
+  if (!stream) return stream.error();
+  const ConnectionConfig connection_config = config.connection;
   std::unique_ptr<ClientEngine> engine(new ClientEngine(std::move(config), rng, now));
   if (engine->handshake_.server_key_invalid()) return make_error("server key is not a usable Curve25519 public key");
-  auto stream = Stream::create(stream_config, rng, now);
-  if (!stream) return stream.error();
-  engine->stream_ = std::move(*stream);
+  engine->connection_ = std::make_unique<Connection>(std::move(*stream), connection_config, now);
   return engine;
 }
 
 ClientEngine::ClientEngine(ClientEngineConfig config, Rng& rng, Timestamp now)
     : server_(config.server),
-      idle_timeout_(config.idle_timeout),
-      handshake_(std::move(config.crypto), rng, now),
-      last_heard_(now) {}
+      handshake_timeout_(config.handshake_timeout),
+      idle_timeout_(config.connection.idle_timeout),
+      handshake_deadline_(now + config.handshake_timeout),
+      handshake_(std::move(config.crypto), rng, now) {}
 
-void ClientEngine::fail(std::string why) {
+ClientEngine::Phase ClientEngine::phase() const {
+  if (handshake_failure_ != EndReason::none) return Phase::failed;
+  if (connection_->closed()) return end_is_failure(connection_->reason()) ? Phase::failed : Phase::done;
+  if (connection_->failed()) return Phase::failed;
+  return got_cookie_ ? Phase::connected : Phase::hello;
+}
+
+EndReason ClientEngine::reason() const {
+  if (handshake_failure_ != EndReason::none) return handshake_failure_;
+  return connection_->failed() || connection_->closed() ? connection_->reason() : EndReason::none;
+}
+
+std::string ClientEngine::failure() const {
+  const std::string to = server_.to_string();
+  const long timeout_s = static_cast<long>(handshake_timeout_.ns / 1000000000);
+  switch (reason()) {
+    case EndReason::refused:
+      return unreachable_error_ == ECONNREFUSED
+                 ? "connection refused: nothing is listening on " + to
+                 : std::string("cannot reach ") + to + ": " + std::strerror(unreachable_error_);
+    case EndReason::no_answer:
+      if (drops_.get(DropReason::cookie_box) > 0) {
+        return "the server at " + to + " answered, but its Cookie does not open with --server-key: wrong server key?";
+      }
+      return "no answer from " + to + " within " + std::to_string(timeout_s) +
+             " s: the server is down or unreachable, or the address, --server-key or --ext is wrong";
+    case EndReason::not_accepted:
+      return "the server at " + to + " answered but did not accept the connection within " +
+             std::to_string(timeout_s) + " s: check --name (and that the server lets this client in)";
+    case EndReason::peer_failed:
+      return "the server ended the connection with a failure";
+    case EndReason::idle_timeout:
+      return "connection timed out: no packet from the server for " +
+             std::to_string(static_cast<long>(idle_timeout_.ns / 1000000000)) + " s";
+    case EndReason::aborted:
+      return "connection aborted";
+    case EndReason::nonce_exhausted:
+      return "nonce space exhausted";
+    default:
+      return "";
+  }
+}
+
+void ClientEngine::fail_handshake(EndReason why) {
   if (finished()) return;
-  phase_ = Phase::failed;
-  failure_ = std::move(why);
+  handshake_failure_ = why;
 }
 
 void ClientEngine::handle_datagram(Timestamp now, const Address& from, Bytes datagram) {
   ++datagrams_received_;
-  // A done connection still answers: the server may resend its EOF if our
-  // acknowledgement was lost, and needs it acknowledged again.
-  if (phase_ == Phase::failed) return;
+  if (phase() == Phase::failed) return;
   // No roaming (CURVECP.md 2.9, 9 item 16): only the address the Hellos went to counts.
   if (from != server_) {
     drops_.add(DropReason::wrong_source);
     return;
   }
-  if (phase_ == Phase::hello) {
+  if (!got_cookie_) {
     if (auto reason = handshake_.handle_cookie(datagram)) {
       drops_.add(*reason);
       return;
     }
-    handshake_got_cookie_ = true;
-    phase_ = Phase::connected;
-    last_heard_ = now;
+    got_cookie_ = true;
     return;
   }
+  // A done connection still answers: the server may resend its EOF if our
+  // acknowledgement was lost, and needs it acknowledged again.
   auto opened = handshake_.open(datagram, message_buffer_);
   if (auto* reason = std::get_if<DropReason>(&opened)) {
     drops_.add(*reason);
     return;
   }
-  last_heard_ = now;
-  stream_->on_message(now, Bytes(message_buffer_.data(), std::get<size_t>(opened)));
-  if (stream_->done()) phase_ = Phase::done;
+  connection_->on_message(now, Bytes(message_buffer_.data(), std::get<size_t>(opened)));
+}
+
+void ClientEngine::handle_unreachable(Timestamp now, const Address& to, int error) {
+  (void)now;
+  // Only during the handshake: later, a transient ICMP error on a datagram path is not
+  // worth ending an authenticated connection for (its idle timeout decides).
+  if (to != server_ || established() || finished()) return;
+  unreachable_error_ = error;
+  fail_handshake(EndReason::refused);
+}
+
+void ClientEngine::check_handshake(Timestamp now) {
+  if (finished() || established()) return;
+  if (now >= handshake_deadline_ ||
+      (!got_cookie_ && handshake_.state() == ClientHandshake::State::timed_out)) {
+    fail_handshake(got_cookie_ ? EndReason::not_accepted : EndReason::no_answer);
+  }
 }
 
 size_t ClientEngine::poll_transmit(Timestamp now, MutableBytes out) {
-  on_timer(now);
-  // Done still transmits: the acknowledgement of the server's EOF may be due.
-  if (phase_ == Phase::failed) return 0;
-  if (phase_ == Phase::hello) {
+  check_handshake(now);
+  if (phase() == Phase::failed && !connection_->failed()) return 0;  // handshake failure
+  if (!got_cookie_) {
     const size_t n = handshake_.poll_hello(now, out);
-    if (handshake_.state() == ClientHandshake::State::timed_out) {
-      fail("no response from server: timed out");
-      return 0;
-    }
-    if (n) ++datagrams_sent_;
+    check_handshake(now);
+    if (n == 0 || finished()) return 0;
+    ++hellos_sent_;
+    ++datagrams_sent_;
     return n;
   }
-  const size_t message_bytes = stream_->poll_transmit(now, message_buffer_, handshake_.max_message_bytes());
-  if (message_bytes == 0) {
-    update_awaiting(now);
-    return 0;
-  }
+  const size_t message_bytes = connection_->poll_message(now, message_buffer_, handshake_.max_message_bytes());
+  if (message_bytes == 0) return 0;
   const size_t n = handshake_.seal(Bytes(message_buffer_.data(), message_bytes), out);
   if (n == 0) {
-    // The Stream keeps to max_message_bytes, so this is the nonce space (spec 2.2).
-    fail("nonce space expired");
+    // The Stream keeps to max_message_bytes, so this is the nonce space (CURVECP.md 2.2).
+    connection_->abort(now, EndReason::nonce_exhausted);
     return 0;
   }
   ++datagrams_sent_;
   return n;
 }
 
-bool ClientEngine::awaiting_acknowledgement() const {
-  // Something of ours is unacknowledged: data in flight, or the stream has a
-  // retransmission or EOF still to get through. A live server answers every message
-  // (the reference acknowledges each one, CURVECP.md 6.6), so silence then means a dead
-  // peer or path; an idle but open stream with everything acknowledged never times out.
-  return stream_->stats().bytes_in_flight > 0 ||
-         (!stream_->write_finished() && stream_->next_timeout() != Timestamp::never());
-}
-
-void ClientEngine::update_awaiting(Timestamp now) {
-  const bool awaiting = awaiting_acknowledgement();
-  // The idle clock starts when we begin waiting, not at the last packet: after a long
-  // quiet spell with everything acknowledged, new data gets a full idle_timeout.
-  if (awaiting && !awaiting_) awaiting_since_ = now;
-  awaiting_ = awaiting;
-}
-
-void ClientEngine::on_timer(Timestamp now) {
-  if (finished()) return;
-  if (phase_ == Phase::hello) {
-    // poll_hello moves the handshake to timed_out once the eighth wait is over.
-    if (handshake_.state() == ClientHandshake::State::timed_out) fail("no response from server: timed out");
-    return;
-  }
-  if (stream_->done()) {
-    phase_ = Phase::done;
-    return;
-  }
-  update_awaiting(now);
-  if (awaiting_ && now >= idle_deadline()) {
-    fail("connection timed out: no packet from the server for " +
-         std::to_string(idle_timeout_.ns / 1000000000) + " s");
-  }
-}
-
 Timestamp ClientEngine::next_timeout() const {
-  if (phase_ == Phase::failed) return Timestamp::never();
-  if (phase_ == Phase::hello) return handshake_.next_timeout();
-  Timestamp t = stream_->next_timeout();
-  if (phase_ == Phase::connected && awaiting_) t = earliest(t, idle_deadline());
+  if (handshake_failure_ != EndReason::none || connection_->closed()) return Timestamp::never();
+  Timestamp t = got_cookie_ ? connection_->next_timeout() : handshake_.next_timeout();
+  if (!established()) t = earliest(t, handshake_deadline_);
   return t;
 }
 
-Timestamp ClientEngine::idle_deadline() const {
-  if (idle_timeout_ == Duration::infinite()) return Timestamp::never();
-  const Timestamp since = last_heard_ > awaiting_since_ ? last_heard_ : awaiting_since_;
-  return since + idle_timeout_;
+void ClientEngine::abort(Timestamp now) {
+  if (!got_cookie_) {
+    fail_handshake(EndReason::aborted);
+    return;
+  }
+  connection_->abort(now, EndReason::aborted);
 }
 
 }  // namespace curvecp

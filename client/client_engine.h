@@ -1,21 +1,23 @@
-// The client's connection engine, sans-I/O: one ClientHandshake (crypto/client.h) joined
-// with one Stream (scheduler/stream.h), driven by datagrams in, datagrams out and one
-// timer, like the server's engine (ARCHITECTURE.md). The libuv shell around it is
-// client/client_connection.h; the simulator and tests can drive it on a virtual clock.
+// The client endpoint, sans-I/O: one ClientHandshake (crypto/client.h) and one
+// Connection (daemon/connection.h, the lifecycle shared with the server), driven by
+// datagrams in, datagrams out and one timer. The libuv shell around it is
+// client/client_connection.h; the simulator drives it against a real ServerEndpoint.
 //
 // Life of a connection (CURVECP.md 4.4-4.7):
-//   hello phase   Hellos on the reference schedule; gives up after the eighth wait
-//                 (failure "no response from server").
-//   connected     every message the Stream produces is sealed as an Initiate until the
-//                 first authentic Server Message, then as a Client Message (4.6). The
-//                 Stream is created with ping_at_start, so the first message (data or an
-//                 empty ping) leaves at once after the Cookie, well within the cookie's
-//                 60-120 s lifetime.
-//   done          both directions finished (stream()->done()). The engine still takes
-//                 datagrams and transmits: the acknowledgement of the server's EOF may
-//                 be due (delayed acknowledgements), or have to be repeated.
-//   failed        Hello give-up, nonce space exhausted, or no packet from the server for
-//                 idle_timeout while something of ours waits for acknowledgement.
+//   hello      Hellos on the reference schedule until a Cookie arrives.
+//   connected  every message the Stream produces is sealed as an Initiate until the first
+//              authentic Server Message, then as a Client Message (4.6). The Stream is
+//              created with ping_at_start, so the first message (data or an empty ping)
+//              leaves at once after the Cookie.
+//   done       the Connection closed cleanly (both directions ended with EOF).
+//   failed     see failure()/reason(): the handshake failed (refused, no_answer,
+//              not_accepted) or the Connection failed (peer FAIL, idle timeout, abort,
+//              nonce space).
+// The handshake has one deadline, handshake_timeout from the start: without a Cookie by
+// then the server is taken to be absent or deaf to us (no_answer); with a Cookie but no
+// answer to the Initiate it did not accept us (not_accepted: wrong name, or a server
+// that refuses this client). An ICMP port or host unreachable before the first Server
+// Message fails at once (refused).
 #pragma once
 
 #include <array>
@@ -30,6 +32,7 @@
 #include "core/time.h"
 #include "crypto/client.h"
 #include "crypto/packets.h"
+#include "daemon/connection.h"
 #include "scheduler/stream.h"
 
 namespace curvecp {
@@ -38,9 +41,12 @@ struct ClientEngineConfig {
   ClientConfig crypto;
   StreamConfig stream;  // role and ping_at_start are set by the engine
   Address server;
-  // Dead-peer detection: fail when nothing has come from the server for this long while
-  // data or our EOF is unacknowledged. Duration::infinite() switches it off.
-  Duration idle_timeout = Duration::seconds(60);
+  // From the first Hello to the first Server Message.
+  Duration handshake_timeout = Duration::seconds(15);
+  // Client defaults: a short linger (the process exits), the reference client's 10 s wait
+  // for the server's EOF after the program exited (CURVECP.md 6.9).
+  ConnectionConfig connection{Duration::seconds(60), Duration::seconds(15), Duration::milliseconds(50),
+                              Duration::seconds(10), Duration::seconds(1)};
 };
 
 class ClientEngine {
@@ -51,32 +57,41 @@ class ClientEngine {
   // or an unusable (low-order) server key, with a one-line message.
   static Result<std::unique_ptr<ClientEngine>> create(ClientEngineConfig config, Rng& rng, Timestamp now);
 
-  Phase phase() const { return phase_; }
-  bool finished() const { return phase_ == Phase::done || phase_ == Phase::failed; }
-  // Why the connection failed (one line, no secrets); empty unless phase() == failed.
-  const std::string& failure() const { return failure_; }
+  Phase phase() const;
+  bool finished() const { return phase() == Phase::done || phase() == Phase::failed; }
+  // Why the connection failed (EndReason::none unless phase() == failed).
+  EndReason reason() const;
+  // One line for the user (no secrets): what failed and its likely causes.
+  std::string failure() const;
   // True once the Cookie has arrived (the reference starts its program only then, 4.5).
-  bool has_cookie() const { return phase_ != Phase::hello && handshake_got_cookie_; }
+  bool has_cookie() const { return got_cookie_; }
+  // True once the first authentic Server Message has arrived.
+  bool established() const { return handshake_.state() == ClientHandshake::State::established; }
   const Address& server() const { return server_; }
+  uint32_t hellos_sent() const { return hellos_sent_; }
 
-  // The byte stream; owned by the engine. The application may write before the Cookie:
-  // the bytes wait in the send buffer.
-  Stream& stream() { return *stream_; }
-  const Stream& stream() const { return *stream_; }
+  // The byte stream. The application may write before the Cookie: the bytes wait in the
+  // send buffer.
+  Stream& stream() { return connection_->stream(); }
+  const Stream& stream() const { return connection_->stream(); }
+  Connection& connection() { return *connection_; }
+  const Connection& connection() const { return *connection_; }
 
   // A datagram received from `from`. Anything not from the server's address, or failing
   // the packet checks, is dropped and counted in drops().
   void handle_datagram(Timestamp now, const Address& from, Bytes datagram);
+  // The network reported that a datagram to `to` could not be delivered (ICMP, as an
+  // errno: ECONNREFUSED, EHOSTUNREACH, ...). Fails a connection still in its handshake.
+  void handle_unreachable(Timestamp now, const Address& to, int error);
 
   // Writes the next datagram due at `now` (to server()) into `out` (>= 1184 bytes) and
   // returns its length, 0 when nothing is due. Call until it returns 0.
   size_t poll_transmit(Timestamp now, MutableBytes out);
-
-  // Earliest time poll_transmit() or on_timer() needs calling; never() once failed.
+  // Earliest time poll_transmit() needs calling; never() once finished.
   Timestamp next_timeout() const;
-  // Advances timers: Hello give-up, idle timeout, completion. Call when next_timeout()
-  // has passed (poll_transmit() calls it too).
-  void on_timer(Timestamp now);
+
+  // Local failure (a signal): FAIL to the server at once if connected.
+  void abort(Timestamp now);
 
   const DropCounters& drops() const { return drops_; }
   uint64_t datagrams_sent() const { return datagrams_sent_; }
@@ -84,21 +99,19 @@ class ClientEngine {
 
  private:
   ClientEngine(ClientEngineConfig config, Rng& rng, Timestamp now);
-  void fail(std::string why);
-  bool awaiting_acknowledgement() const;
-  void update_awaiting(Timestamp now);
-  Timestamp idle_deadline() const;
+  void fail_handshake(EndReason why);
+  void check_handshake(Timestamp now);
 
   Address server_;
+  Duration handshake_timeout_;
   Duration idle_timeout_;
+  Timestamp handshake_deadline_;
   ClientHandshake handshake_;
-  std::unique_ptr<Stream> stream_;
-  Phase phase_ = Phase::hello;
-  bool handshake_got_cookie_ = false;
-  std::string failure_;
-  Timestamp last_heard_;  // last authentic packet from the server (or the Cookie)
-  bool awaiting_ = false;  // something of ours waits for acknowledgement
-  Timestamp awaiting_since_;
+  std::unique_ptr<Connection> connection_;
+  bool got_cookie_ = false;
+  EndReason handshake_failure_ = EndReason::none;
+  int unreachable_error_ = 0;
+  uint32_t hellos_sent_ = 0;
   DropCounters drops_;
   uint64_t datagrams_sent_ = 0;
   uint64_t datagrams_received_ = 0;

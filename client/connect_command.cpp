@@ -1,5 +1,5 @@
 // `curvecp connect --name NAME --server-key HEX [--ext HEX] [--key DIR] [--scheduler NAME]
-//  [--idle-timeout SECONDS] IP PORT [--] [PROG [ARG...]]`
+//  [--timeout S] [--idle-timeout S] [--keepalive S] [-v] IP PORT [--] [PROG [ARG...]]`
 //
 // The client end of a CurveCP connection (CURVECP.md 4), IPv4 or IPv6. With PROG, the
 // program reads the server's stream on fd 6 and writes to it on fd 7, like a program
@@ -8,7 +8,9 @@
 //
 // This file only turns the command line into ConnectOptions; usage errors exit 100
 // before anything touches the network. client/connect_session.h runs the connection.
+#include <algorithm>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,7 +34,10 @@ struct ConnectArgs {
   std::string ext_hex;
   std::string key_dir;
   std::string scheduler = "chicago";
+  double timeout_s = 15;
   double idle_timeout_s = 60;
+  double keepalive_s = 15;
+  bool verbose = false;
   std::string ip;
   std::string port;
   std::vector<std::string> program;
@@ -41,6 +46,14 @@ struct ConnectArgs {
 int usage_error(const std::string& what) {
   print_error("connect: " + what);
   return kExitUsage;
+}
+
+// Seconds from the command line: 0 means `zero` (off or never), anything else must be
+// positive and at most a year.
+std::optional<Duration> parse_seconds(double s, Duration zero) {
+  if (!(s >= 0) || s > 86400.0 * 365) return std::nullopt;
+  if (s == 0) return zero;
+  return Duration::nanoseconds(static_cast<int64_t>(s * 1e9));
 }
 
 int run_connect(const ConnectArgs& args) {
@@ -70,12 +83,16 @@ int run_connect(const ConnectArgs& args) {
     return usage_error("unknown --scheduler '" + args.scheduler + "' (known: " + known + ")");
   }
   engine.stream.controller = args.scheduler;
-  if (!(args.idle_timeout_s >= 0) || args.idle_timeout_s > 86400.0 * 365) {
-    return usage_error("--idle-timeout must be between 0 (off) and one year");
-  }
-  engine.idle_timeout = args.idle_timeout_s == 0
-                            ? Duration::infinite()
-                            : Duration::nanoseconds(static_cast<int64_t>(args.idle_timeout_s * 1e9));
+  auto idle = parse_seconds(args.idle_timeout_s, Duration::infinite());
+  if (!idle) return usage_error("--idle-timeout must be between 0 (off) and one year");
+  engine.connection.idle_timeout = *idle;
+  auto keepalive = parse_seconds(args.keepalive_s, Duration::infinite());
+  if (!keepalive) return usage_error("--keepalive must be between 0 (off) and one year");
+  engine.connection.keepalive = *keepalive;
+  auto timeout = parse_seconds(args.timeout_s, Duration{0});
+  if (!timeout || timeout->ns == 0) return usage_error("--timeout must be a positive number of seconds");
+  engine.handshake_timeout = *timeout;
+  options.verbose = args.verbose;
   options.program = args.program;
 
   if (!crypto_initialize()) {
@@ -135,10 +152,17 @@ const CommandRegistration connect_registration{"connect", 20, [](CLI::App& app, 
   cmd->add_option("--key", args->key_dir,
                   "Client key directory (curvecp keygen); default: an anonymous key made for this run");
   cmd->add_option("--scheduler", args->scheduler, "Congestion controller")->capture_default_str();
-  cmd->add_option("--idle-timeout", args->idle_timeout_s,
-                  "Give up when the server sends nothing for this many seconds while data waits for "
-                  "acknowledgement (0: never)")
+  cmd->add_option("--timeout", args->timeout_s,
+                  "Give up when the server has not accepted the connection within this many seconds")
       ->capture_default_str();
+  cmd->add_option("--idle-timeout", args->idle_timeout_s,
+                  "Give up when the server sends nothing for this many seconds while data or a keepalive "
+                  "waits for acknowledgement (0: never)")
+      ->capture_default_str();
+  cmd->add_option("--keepalive", args->keepalive_s,
+                  "After this many quiet seconds, send a keepalive the server must acknowledge (0: off)")
+      ->capture_default_str();
+  cmd->add_flag("-v,--verbose", args->verbose, "Show the handshake steps and the end of the connection");
   cmd->add_option("IP", args->ip, "Server IPv4 or IPv6 address")->required();
   cmd->add_option("PORT", args->port, "Server UDP port")->required();
   cmd->add_option("PROG", args->program, "Program to run, with its arguments (put -- before it)");

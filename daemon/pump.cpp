@@ -19,135 +19,148 @@ std::array<uint8_t, 65536>& scratch() {
 
 }  // namespace
 
-Result<std::unique_ptr<Pump>> Pump::create(EventLoop& loop, Stream& stream, UniqueFd to_program,
-                                           UniqueFd from_program, ActivityHandler on_activity, ExitProbe exit_probe) {
-  std::unique_ptr<Pump> pump(new Pump(loop, stream, std::move(on_activity), std::move(exit_probe)));
+Result<std::unique_ptr<Pump>> Pump::create(EventLoop& loop, UniqueFd to_program, UniqueFd from_program,
+                                           WakeHandler wake, ExitProbe exit_probe) {
+  std::unique_ptr<Pump> pump(new Pump(loop, std::move(wake), std::move(exit_probe)));
   Pump* self = pump.get();
   pump->to_program_ = std::move(to_program);
   pump->from_program_ = std::move(from_program);
+  // Watchers only record readiness and wake the owner; the I/O happens in transfer().
   if (pump->to_program_.valid()) {
-    auto w = FdWatcher::create(loop, pump->to_program_.get(), [self](int, Timestamp now) { self->on_input_ready(now); });
+    auto w = FdWatcher::create(loop, pump->to_program_.get(), [self](int, Timestamp now) {
+      self->input_blocked_ = false;
+      self->input_watcher_->set_events(0);
+      if (self->wake_) self->wake_(now);
+    });
     if (!w) return w.error();
     pump->input_watcher_ = std::move(w.value());
   }
   if (pump->from_program_.valid()) {
-    auto w =
-        FdWatcher::create(loop, pump->from_program_.get(), [self](int, Timestamp now) { self->on_output_ready(now); });
+    auto w = FdWatcher::create(loop, pump->from_program_.get(), [self](int, Timestamp now) {
+      self->output_ready_ = true;
+      self->output_watcher_->set_events(0);
+      if (self->wake_) self->wake_(now);
+    });
     if (!w) return w.error();
     pump->output_watcher_ = std::move(w.value());
   }
   pump->pending_.resize(kChunkBytes);
-  pump->update_watches();
   return pump;
 }
 
-void Pump::update_watches() {
-  if (output_watcher_) {
-    bool want = from_program_.valid() && stream_.send_space() > 0;
+void Pump::update_watches(const Stream& stream) {
+  if (output_watcher_ && !output_watcher_->closed()) {
+    const bool want = from_program_.valid() && !output_ready_ && stream.send_space() > 0;
     output_watcher_->set_events(want ? FdWatcher::kReadable : 0);
   }
-  if (input_watcher_) {
-    bool want = to_program_.valid() && input_blocked_;
+  if (input_watcher_ && !input_watcher_->closed()) {
+    const bool want = to_program_.valid() && input_blocked_;
     input_watcher_->set_events(want ? FdWatcher::kWritable : 0);
   }
 }
 
-void Pump::on_stream_progress(Timestamp) {
-  write_program();
-  update_watches();
+bool Pump::transfer(Stream& stream, Timestamp now) {
+  bool changed = false;
+  if (exit_unapplied_) {
+    exit_unapplied_ = false;
+    changed |= apply_exit(stream);
+  }
+  if (eof_waiting_for_exit_ && exit_grace_over_) {
+    eof_waiting_for_exit_ = false;
+    end_output(stream, false);
+    changed = true;
+  }
+  changed |= write_program(stream);
+  if (output_ready_) changed |= read_program(stream, now);
+  update_watches(stream);
+  return changed;
 }
 
-void Pump::on_program_exit(const ExitStatus& status, Timestamp now) {
+void Pump::on_program_exit(const ExitStatus& status) {
   exit_ = status;
+  exit_unapplied_ = true;
+}
+
+bool Pump::apply_exit(Stream& stream) {
+  const ExitStatus status = *exit_;
   bool changed = false;
   if (eof_waiting_for_exit_) {
     eof_waiting_for_exit_ = false;
     if (exit_grace_) exit_grace_->disarm();
-    end_output(!status.success());
+    end_output(stream, !status.success());
     changed = true;
   }
   if (from_program_.valid() && !status.success()) {
-    // Take what the program wrote before it failed, then end with FAIL (spec 5.3).
-    changed = read_program();
+    // Take what the program wrote before it failed, then end with FAIL (CURVECP.md 5.3).
+    output_ready_ = true;
+    changed |= read_program(stream, loop_.now());
     if (from_program_.valid()) {
-      end_output(true);
+      end_output(stream, true);
       changed = true;
     }
   }
-  // Like the reference with Debian patch 0007 (spec 6.9): once the program is gone, its
-  // input pipe is closed and further data is discarded.
+  // Like the reference with Debian patch 0007 (CURVECP.md 6.9): once the program is gone,
+  // its input pipe is closed and further data is discarded.
   if (to_program_.valid()) {
     close_input();
     discarding_ = true;
-    write_program();
     changed = true;
   }
-  update_watches();
-  if (changed && on_activity_) on_activity_(now);
+  return changed;
 }
 
-void Pump::on_output_ready(Timestamp now) {
-  bool changed = read_program();
-  update_watches();
-  if (changed && on_activity_) on_activity_(now);
-}
-
-void Pump::on_input_ready(Timestamp now) {
-  input_blocked_ = false;
-  uint64_t before = stats_.bytes_to_program + stats_.bytes_discarded;
-  write_program();
-  update_watches();
-  // Reading from the stream opened receive window: the owner may owe the peer an update.
-  bool consumed = stats_.bytes_to_program + stats_.bytes_discarded != before;
-  if ((consumed || input_finished()) && on_activity_) on_activity_(now);
-}
-
-bool Pump::read_program() {
+bool Pump::read_program(Stream& stream, Timestamp now) {
   bool changed = false;
   auto& buf = scratch();
-  // A few pipe-fulls per readiness event, so one busy program cannot starve the loop.
+  // A few pipe-fulls per call, so one busy program cannot starve the loop; the pipe
+  // stays marked ready and the owner's next transfer() continues.
   for (int round = 0; round < 8 && from_program_.valid(); ++round) {
-    size_t space = stream_.send_space();
-    if (space == 0) break;
-    size_t want = std::min(space, buf.size());
-    ssize_t n = ::read(from_program_.get(), buf.data(), want);
+    const size_t space = stream.send_space();
+    if (space == 0) return changed;  // resumes when acknowledgements free space
+    const size_t want = std::min(space, buf.size());
+    const ssize_t n = ::read(from_program_.get(), buf.data(), want);
     if (n > 0) {
-      size_t accepted = stream_.write(Bytes(buf.data(), static_cast<size_t>(n)));
-      (void)accepted;  // == n: never more than send_space() was read
+      stream.write(Bytes(buf.data(), static_cast<size_t>(n)));  // all of it: n <= send_space()
       stats_.bytes_from_program += static_cast<uint64_t>(n);
       changed = true;
       if (static_cast<size_t>(n) < want) break;  // pipe drained
       continue;
     }
     if (n == 0) {
-      on_output_eof(loop_.now());
+      on_output_eof(stream, now);
       return true;
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-    end_output(true);
+    end_output(stream, true);
     return true;
   }
+  output_ready_ = false;  // drained (or 8 rounds: the watcher reports the rest)
   return changed;
 }
 
-void Pump::on_output_eof(Timestamp now) {
+void Pump::on_output_eof(Stream& stream, Timestamp now) {
   // The pipe is done either way; stop watching it.
   if (output_watcher_) output_watcher_->close();
   from_program_.reset();
-  // If the EOF came from the program's exit, let a failure status show (spec 5.3: a
-  // failure is FAIL); a program that merely closed its output ends with SUCC.
+  output_ready_ = false;
+  // If the EOF came from the program's exit, let a failure status show (CURVECP.md 5.3:
+  // a failure is FAIL); a program that merely closed its output ends with SUCC.
   std::optional<ExitStatus> status = exit_;
   if (!status && exit_probe_) status = exit_probe_();
   if (status || !exit_probe_) {
-    end_output(status.has_value() && !status->success());
+    end_output(stream, status.has_value() && !status->success());
     return;
   }
   eof_waiting_for_exit_ = true;
   if (!exit_grace_) {
-    auto timer = Timer::create(loop_, [this](Timestamp t) { on_exit_grace(t); });
+    auto timer = Timer::create(loop_, [this](Timestamp t) {
+      exit_grace_over_ = true;
+      if (wake_) wake_(t);
+    });
     if (!timer) {
-      end_output(false);
+      eof_waiting_for_exit_ = false;
+      end_output(stream, false);
       return;
     }
     exit_grace_ = std::move(timer.value());
@@ -155,37 +168,31 @@ void Pump::on_output_eof(Timestamp now) {
   exit_grace_->arm(now + kExitGrace);
 }
 
-void Pump::on_exit_grace(Timestamp now) {
-  if (!eof_waiting_for_exit_) return;
-  eof_waiting_for_exit_ = false;
-  end_output(false);
-  if (on_activity_) on_activity_(now);
-}
-
-void Pump::end_output(bool failure) {
+void Pump::end_output(Stream& stream, bool failure) {
   if (output_watcher_) output_watcher_->close();
   from_program_.reset();
   if (!output_closed_) {
     output_closed_ = true;
-    stream_.close_write(failure);
+    stream.close_write(failure);
   }
 }
 
-void Pump::write_program() {
+bool Pump::write_program(Stream& stream) {
+  const uint64_t before = stats_.bytes_to_program + stats_.bytes_discarded;
   if (!to_program_.valid()) {
     if (discarding_) {
       auto& buf = scratch();
-      while (size_t n = stream_.read(MutableBytes(buf.data(), buf.size()))) stats_.bytes_discarded += n;
+      while (size_t n = stream.read(MutableBytes(buf.data(), buf.size()))) stats_.bytes_discarded += n;
     }
-    return;
+    return stats_.bytes_to_program + stats_.bytes_discarded != before;
   }
   while (!input_blocked_) {
     if (pending_begin_ == pending_end_) {
       pending_begin_ = 0;
-      pending_end_ = stream_.read(MutableBytes(pending_.data(), pending_.size()));
+      pending_end_ = stream.read(MutableBytes(pending_.data(), pending_.size()));
       if (pending_end_ == 0) break;
     }
-    ssize_t n = ::write(to_program_.get(), pending_.data() + pending_begin_, pending_end_ - pending_begin_);
+    const ssize_t n = ::write(to_program_.get(), pending_.data() + pending_begin_, pending_end_ - pending_begin_);
     if (n > 0) {
       pending_begin_ += static_cast<size_t>(n);
       stats_.bytes_to_program += static_cast<uint64_t>(n);
@@ -202,10 +209,16 @@ void Pump::write_program() {
     pending_begin_ = pending_end_ = 0;
     close_input();
     discarding_ = true;
-    write_program();
-    return;
+    write_program(stream);
+    return true;
   }
-  if (pending_begin_ == pending_end_ && stream_.read_finished()) close_input();
+  // Only a clean end of the peer's stream is passed on as end of input; after a FAIL the
+  // owner stops the program first (see the header).
+  if (pending_begin_ == pending_end_ && stream.read_finished() && !stream.read_failed()) {
+    close_input();
+    return true;
+  }
+  return stats_.bytes_to_program + stats_.bytes_discarded != before;
 }
 
 void Pump::close_input() {

@@ -1,6 +1,13 @@
 // Moves bytes between a curvecp::Stream and a program's pipe pair, with back-pressure in
-// both directions, and maps pipe EOFs onto stream EOFs (CURVECP.md 5.3, 6.9).
-// Used by the server (program fds 0/1) and the client (program fds 6/7) alike.
+// both directions, and maps pipe EOFs onto stream EOFs (CURVECP.md 5.3, 6.9). Used by
+// the server (program fds 0/1) and the client (program fds 6/7, or its own stdin/stdout
+// in netcat mode) alike, through daemon/attachment.h.
+//
+// The pump does its I/O only inside transfer(), which the owner calls; it never calls
+// into its owner while doing it. Its descriptor watchers (and the exit-grace timer)
+// only record what became ready and call the wake handler, so that the owner runs
+// transfer() and then drains the stream: a report of what changed, not a re-entrant
+// callback.
 //
 // program -> network: the output pipe is read only while stream.send_space() > 0, so a
 //   fast program is held back by the pipe, not by dropping. Its EOF (read returns 0)
@@ -8,14 +15,11 @@
 //   close_write(true) (FAIL). An EOF is held back up to kExitGrace for the exit status.
 // network -> program: stream.read() output is written to the input pipe; when the pipe
 //   is full the rest waits (and the stream's receive window fills, throttling the peer).
-//   Once the peer's EOF has been fully written the input pipe is closed. If the program
-//   stops reading for good (EPIPE), later data is read and discarded so the peer is not
-//   stalled.
-//
-// The pump never sends anything itself: after it has put bytes into the stream (or closed
-// it) it calls the activity handler so the owner can drain stream.poll_transmit(), and
-// the owner calls on_stream_progress() whenever the stream may have new readable data,
-// more send space, or the peer's EOF (after on_message and after transmitting).
+//   Once the peer's EOF has been fully written the input pipe is closed: only a clean
+//   EOF (SUCC) is passed on as end of input. After the peer's FAIL the input stays open
+//   for the owner, which stops the program before the descriptors close. If the program
+//   stops reading for good (EPIPE, or it exited), later data is read and discarded so the
+//   peer is not stalled.
 #pragma once
 
 #include <functional>
@@ -42,30 +46,30 @@ struct PumpStats {
 
 class Pump {
  public:
-  // Called after the pump changed the stream (wrote bytes, closed our direction, read
-  // bytes and so opened receive window). It must not destroy the pump: defer that.
-  using ActivityHandler = std::function<void(Timestamp now)>;
+  // Something became ready: the owner should call transfer() soon. Runs from the loop,
+  // never from inside transfer().
+  using WakeHandler = std::function<void(Timestamp now)>;
   // Tells whether the program has already exited (and how), for an output EOF that races
-  // with the exit notification. May be empty.
+  // with the exit notification. May be empty (then an EOF is a clean end at once).
   using ExitProbe = std::function<std::optional<ExitStatus>()>;
 
   // `to_program`: our (non-blocking) write end of the program's input pipe.
   // `from_program`: our (non-blocking) read end of the program's output pipe.
-  // Both are owned by the pump from now on. `stream` must outlive the pump.
-  // Starts reading from the program at once if the stream has send space.
-  static Result<std::unique_ptr<Pump>> create(EventLoop& loop, Stream& stream, UniqueFd to_program,
-                                              UniqueFd from_program, ActivityHandler on_activity,
-                                              ExitProbe exit_probe = {});
+  // Both are owned by the pump from now on.
+  static Result<std::unique_ptr<Pump>> create(EventLoop& loop, UniqueFd to_program, UniqueFd from_program,
+                                              WakeHandler wake, ExitProbe exit_probe = {});
   ~Pump() = default;
   Pump(const Pump&) = delete;
   Pump& operator=(const Pump&) = delete;
 
-  // Call after the stream changed: writes readable bytes to the program, closes its input
-  // at the peer's EOF, resumes reading from the program if send space appeared.
-  void on_stream_progress(Timestamp now);
-  // Call when the program has exited. A failure whose output is still open ends our
-  // direction with FAIL (after reading what is already in the pipe).
-  void on_program_exit(const ExitStatus& status, Timestamp now);
+  // Does all the I/O possible now: readable stream bytes to the program, program output
+  // into the stream while it has send space, EOFs and a recorded exit. Returns true if
+  // the stream changed (bytes written or read, our direction closed), i.e. the owner has
+  // something to transmit.
+  bool transfer(Stream& stream, Timestamp now);
+  // Records the program's exit; the next transfer() acts on it (a failure whose output
+  // is still open ends our direction with FAIL, after reading what is in the pipe).
+  void on_program_exit(const ExitStatus& status);
 
   // Our direction is closed (stream.close_write was called).
   bool output_finished() const { return output_closed_; }
@@ -81,21 +85,19 @@ class Pump {
   // becomes FAIL, before settling for SUCC (a program that only closed its output).
   static constexpr Duration kExitGrace = Duration::milliseconds(100);
 
-  Pump(EventLoop& loop, Stream& stream, ActivityHandler on_activity, ExitProbe exit_probe)
-      : stream_(stream), on_activity_(std::move(on_activity)), exit_probe_(std::move(exit_probe)), loop_(loop) {}
-  void on_output_ready(Timestamp now);
-  void on_input_ready(Timestamp now);
+  Pump(EventLoop& loop, WakeHandler wake, ExitProbe exit_probe)
+      : wake_(std::move(wake)), exit_probe_(std::move(exit_probe)), loop_(loop) {}
+  bool apply_exit(Stream& stream);
   // Reads from the program into the stream; true if anything changed in the stream.
-  bool read_program();
-  void end_output(bool failure);
-  void on_output_eof(Timestamp now);
-  void on_exit_grace(Timestamp now);
-  void write_program();
+  bool read_program(Stream& stream, Timestamp now);
+  void on_output_eof(Stream& stream, Timestamp now);
+  void end_output(Stream& stream, bool failure);
+  // Writes stream bytes to the program; true if any were taken from the stream.
+  bool write_program(Stream& stream);
   void close_input();
-  void update_watches();
+  void update_watches(const Stream& stream);
 
-  Stream& stream_;
-  ActivityHandler on_activity_;
+  WakeHandler wake_;
   ExitProbe exit_probe_;
   UniqueFd to_program_;
   UniqueFd from_program_;
@@ -104,14 +106,17 @@ class Pump {
   std::unique_ptr<FdWatcher> output_watcher_;
   EventLoop& loop_;
   std::unique_ptr<Timer> exit_grace_;  // made only when an EOF precedes the exit status
+  bool output_ready_ = true;      // the output pipe may have data (or EOF) to read
+  bool input_blocked_ = false;    // the input pipe is full
   bool output_closed_ = false;
   bool eof_waiting_for_exit_ = false;
+  bool exit_grace_over_ = false;
+  bool exit_unapplied_ = false;
   // Bytes read from the stream and not yet accepted by the pipe: pending_[begin, end).
   std::vector<uint8_t> pending_;
   size_t pending_begin_ = 0;
   size_t pending_end_ = 0;
   bool discarding_ = false;       // the program's input is gone: drop incoming bytes
-  bool input_blocked_ = false;    // the input pipe is full
   std::optional<ExitStatus> exit_;
   PumpStats stats_;
 };

@@ -1,11 +1,14 @@
 // `curvecp serve`: the CurveCP server (daemon/server.h) as a command, see curvecp-serve(1).
 //
 //   curvecp serve --key DIR --name NAME [--ext HEX] [--max-connections N]
-//                 [--scheduler NAME] [--idle-timeout S] [-v] IP PORT [--] PROG [ARG...]
+//                 [--scheduler NAME] [--idle-timeout S] [--keepalive S] [-v]
+//                 IP PORT [--] PROG [ARG...]
 //
-// Exit codes: 0 after a graceful shutdown (SIGTERM/SIGINT, connections finished);
-// 100 usage; 111 start-up failure (key, bind, nonce source) or nonce-generation disaster.
-// Signals: first SIGTERM/SIGINT drains, second exits at once; SIGUSR1 prints counters.
+// Exit codes: 0 after a shutdown by signal; 100 usage; 111 start-up failure (key, bind,
+// nonce source) or nonce-generation disaster.
+// Signals: first SIGTERM/SIGINT drains (no new clients, running connections finish);
+// the second fails every connection (programs stopped, FAIL to the clients) and exits
+// within the abort timeout; SIGUSR1 prints counters (-v).
 #include <sys/resource.h>
 
 #include <csignal>
@@ -37,6 +40,7 @@ struct ServeArgs {
   uint32_t max_connections = 100;
   std::string scheduler = "chicago";
   double idle_timeout_s = 120;
+  double keepalive_s = 15;
   bool verbose = false;
 };
 
@@ -78,19 +82,27 @@ int run_serve(const ServeArgs& args, const std::vector<std::string>& rest) {
   ServerConfig config;
   config.bind = *bind;
   config.program.assign(rest.begin() + static_cast<long>(first), rest.end());
-  config.max_connections = args.max_connections;
-  config.scheduler = args.scheduler;
+  ServerEndpointConfig& endpoint = config.endpoint;
+  endpoint.max_connections = args.max_connections;
+  endpoint.scheduler = args.scheduler;
   config.verbose = args.verbose;
   if (!(args.idle_timeout_s > 0) || args.idle_timeout_s > 86400.0 * 365) {
     print_error("usage: serve: --idle-timeout must be a positive number of seconds");
     return kExitUsage;
   }
-  config.idle_timeout = Duration::nanoseconds(static_cast<int64_t>(args.idle_timeout_s * 1e9));
-  if (config.max_connections < 1 || config.max_connections > 65535) {
+  endpoint.connection.idle_timeout = Duration::nanoseconds(static_cast<int64_t>(args.idle_timeout_s * 1e9));
+  if (!(args.keepalive_s >= 0) || args.keepalive_s > 86400.0 * 365) {
+    print_error("usage: serve: --keepalive must be between 0 (off) and one year");
+    return kExitUsage;
+  }
+  endpoint.connection.keepalive = args.keepalive_s == 0
+                                      ? Duration::infinite()
+                                      : Duration::nanoseconds(static_cast<int64_t>(args.keepalive_s * 1e9));
+  if (endpoint.max_connections < 1 || endpoint.max_connections > 65535) {
     print_error("usage: serve: --max-connections must be 1..65535");
     return kExitUsage;
   }
-  if (!args.ext_hex.empty() && !parse_extension(args.ext_hex, config.extension)) {
+  if (!args.ext_hex.empty() && !parse_extension(args.ext_hex, endpoint.extension)) {
     print_error("usage: serve: --ext must be 32 hex digits");
     return kExitUsage;
   }
@@ -108,7 +120,7 @@ int run_serve(const ServeArgs& args, const std::vector<std::string>& rest) {
     print_error("usage: serve: bad --name: " + name.error().message);
     return kExitUsage;
   }
-  config.name = name.value();
+  endpoint.name = name.value();
 
   if (!crypto_initialize()) {
     print_error("fatal: libsodium failed to initialise");
@@ -147,8 +159,10 @@ int run_serve(const ServeArgs& args, const std::vector<std::string>& rest) {
     int stop_requests = 0;
     auto on_stop = [&](int signum, Timestamp) {
       if (++stop_requests > 1) {
-        // Second request: exit at once (running programs get SIGTERM from ~Server).
-        l.stop();
+        // Second request: past the drain. Every connection fails: programs are stopped,
+        // clients hear FAIL; the drained handler stops the loop once they are gone.
+        if (args.verbose) std::fprintf(stderr, "curvecp serve: %s again: aborting connections\n", strsignal(signum));
+        s.abort_all();
         return;
       }
       if (args.verbose) {
@@ -188,7 +202,13 @@ const CommandRegistration serve_registration{"serve", 10, [](CLI::App& app, int&
       ->capture_default_str();
   cmd->add_option("--scheduler", args->scheduler, "Congestion controller for new connections")
       ->capture_default_str();
-  cmd->add_option("--idle-timeout", args->idle_timeout_s, "Seconds without a packet from the peer before a connection ends")
+  cmd->add_option("--idle-timeout", args->idle_timeout_s,
+                  "Seconds a client may stay silent while the server waits for its answer (data, EOF or a "
+                  "keepalive) before its connection fails")
+      ->capture_default_str();
+  cmd->add_option("--keepalive", args->keepalive_s,
+                  "After this many quiet seconds (at most a third of --idle-timeout), send a keepalive the "
+                  "client must acknowledge (0: off)")
       ->capture_default_str();
   cmd->add_flag("-v,--verbose", args->verbose, "Log connections and print counters on exit and on SIGUSR1");
   // IP PORT [--] PROG [ARG...] are taken verbatim after the options, so PROG's own

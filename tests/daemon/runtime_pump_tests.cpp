@@ -2,6 +2,9 @@
 // real programs on real pipes: back-pressure both ways and EOF mapping.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -54,7 +57,8 @@ struct PumpRig {
     o.fds = {{0, in->read_end.get()}, {1, out->write_end.get()}};
     auto c = ChildProcess::spawn(*loop, o, [this](ExitStatus s, Timestamp now) {
       exit = s;
-      pump->on_program_exit(s, now);
+      pump->on_program_exit(s);
+      shuttle(now);
     });
     REQUIRE(c);
     child = std::move(c.value());
@@ -62,17 +66,17 @@ struct PumpRig {
     out->write_end.reset();
     ChildProcess* p = child.get();
     auto pp = Pump::create(
-        *loop, *near, std::move(in->write_end), std::move(out->read_end), [this](Timestamp now) { shuttle(now); },
+        *loop, std::move(in->write_end), std::move(out->read_end), [this](Timestamp now) { shuttle(now); },
         [p] { return p->peek_exit(); });
     REQUIRE(pp);
     pump = std::move(pp.value());
   }
 
-  // Moves messages both ways until quiet, then lets the pump see the progress.
+  // Lets the pump move program bytes, then moves messages both ways until quiet.
   void shuttle(Timestamp now) {
-    if (!link_up) return;
     for (int round = 0; round < 1000; ++round) {
-      bool moved = false;
+      bool moved = pump && pump->transfer(*near, now);
+      if (!link_up) return;
       while (size_t n = near->poll_transmit(now, buf, 1088)) {
         far->on_message(now, Bytes(buf.data(), n));
         moved = true;
@@ -84,7 +88,6 @@ struct PumpRig {
       while (size_t n = far->read(chunk)) far_received.append(reinterpret_cast<char*>(chunk.data()), n);
       if (!moved) break;
     }
-    pump->on_stream_progress(now);
   }
 
   // Runs the loop (shuttling every millisecond) until done() or 20 s.
@@ -197,4 +200,29 @@ TEST_CASE("pump: a program that stops reading does not stall the peer") {
   CHECK(rig.pump->input_finished());
   rig.child->kill(SIGKILL);
   CHECK(rig.run_until([&] { return rig.exit.has_value(); }));
+}
+
+TEST_CASE("pump: the peer's FAIL is never passed on as end of input") {
+  PumpRig rig;
+  // cat copies its input to a file and only then creates the marker: a clean EOF would
+  // make the marker appear.
+  std::string dir = "/tmp/curvecp-pump-fail-" + std::to_string(getpid());
+  std::string marker = dir + "/done";
+  REQUIRE(std::system(("rm -rf " + dir + " && mkdir -p " + dir).c_str()) == 0);
+  rig.spawn({"sh", "-c", "cat > " + dir + "/f; touch " + marker});
+  std::string payload(10000, 'z');
+  rig.far->write(Bytes(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()));
+  rig.far->close_write(/*failure=*/true);
+  CHECK(rig.run_until([&] { return rig.near->read_finished(); }));
+  CHECK(rig.near->read_failed());
+  // The input stays open: the owner stops the program before closing it.
+  CHECK_FALSE(rig.pump->input_finished());
+  Timestamp until = rig.loop->update_now() + Duration::milliseconds(200);
+  rig.run_until([&] { return rig.loop->now() > until; });
+  CHECK_FALSE(rig.exit.has_value());
+  CHECK(::access(marker.c_str(), F_OK) != 0);
+  rig.child->kill(SIGKILL);
+  CHECK(rig.run_until([&] { return rig.exit.has_value(); }));
+  CHECK(::access(marker.c_str(), F_OK) != 0);
+  REQUIRE(std::system(("rm -rf " + dir).c_str()) == 0);
 }

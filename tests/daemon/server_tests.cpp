@@ -1,13 +1,16 @@
-// The server endpoint in-process on loopback: real ServerCrypto, Stream, programs and a
-// real client engine (client/client_engine.h) driven by its own UDP socket in the same
-// loop. Covers transfer through a program, environment, table full, roaming, idle
-// timeout and draining.
+// The server (libuv shell + ServerEndpoint) in-process on loopback: real ServerCrypto,
+// Stream, programs and a real client engine (client/client_engine.h) driven by its own
+// UDP socket in the same loop. Covers transfer through a program, environment, table
+// full, roaming (with genuine replayed and forged packets), idle timeout with the
+// program stopped, a client's FAIL stopping the program group, and draining.
 #include <doctest/doctest.h>
 
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -56,6 +59,7 @@ struct TestClient {
   std::string download;
   bool frozen = false;  // simulates a vanished client: stops sending and reading
   std::vector<uint8_t> first_initiate;  // a copy of the first Initiate sent (for replays)
+  std::vector<uint8_t> last_packet;     // a copy of the last packet sent
   std::vector<uint8_t> packet = std::vector<uint8_t>(1184);
   std::vector<uint8_t> chunk = std::vector<uint8_t>(65536);
 
@@ -96,8 +100,13 @@ struct TestClient {
     }
     if (uploaded == upload.size() && close_after_upload && st.send_space() > 0) st.close_write();
     while (size_t n = st.read(chunk)) download.append(reinterpret_cast<char*>(chunk.data()), n);
+    // The application is done once it has said everything and heard everything.
+    if (uploaded == upload.size() && close_after_upload && st.read_finished()) {
+      engine->connection().set_application_done(now, false);
+    }
     while (size_t n = engine->poll_transmit(now, packet)) {
       if (first_initiate.empty() && n >= 560 && packet[7] == 'I') first_initiate.assign(packet.begin(), packet.begin() + n);
+      last_packet.assign(packet.begin(), packet.begin() + n);
       socket->send(engine->server(), Bytes(packet.data(), n));
     }
     socket->flush();
@@ -119,12 +128,13 @@ struct Fixture {
              Duration idle_timeout = Duration::seconds(30), const char* ip = "127.0.0.1") {
     ServerConfig cfg;
     cfg.bind = *Address::parse(ip, 0);
-    cfg.name = encode_server_name(kName).value();
-    cfg.max_connections = max_connections;
+    cfg.endpoint.name = encode_server_name(kName).value();
+    cfg.endpoint.max_connections = max_connections;
     cfg.program = std::move(program);
-    cfg.idle_timeout = idle_timeout;
-    cfg.linger = Duration::milliseconds(200);
-    cfg.close_timeout = Duration::milliseconds(500);
+    cfg.endpoint.connection.idle_timeout = idle_timeout;
+    cfg.endpoint.connection.linger = Duration::milliseconds(200);
+    cfg.endpoint.connection.close_timeout = Duration::milliseconds(500);
+    cfg.stop_grace = Duration::milliseconds(500);
     auto s = Server::create(*loop, std::move(cfg), load_secret_key(keys.dir).value(), *nonces, rng);
     REQUIRE(s);
     server = std::move(s.value());
@@ -176,13 +186,13 @@ TEST_CASE("server: echo through the program, connection ends when both sides are
   CHECK(f.server->connection_count() == 0);
   CHECK(c->download.size() == data.size());
   CHECK(c->download == data);
-  CHECK(f.server->events().get(ServerEvent::connection_accepted) == 1);
+  CHECK(f.server->endpoint().events().get(ServerEvent::connection_accepted) == 1);
   // Ends either fully finished or, when the client exits without acknowledging our EOF
   // (client/client_engine.cpp stops sending once done), by the close timeout.
-  CHECK(f.server->events().get(ServerEvent::connection_finished) +
-            f.server->events().get(ServerEvent::connection_close_timeout) ==
+  CHECK(f.server->endpoint().events().get(ServerEvent::connection_finished) +
+            f.server->endpoint().events().get(ServerEvent::connection_close_timeout) ==
         1);
-  CHECK(f.server->events().get(ServerEvent::hello_answered) >= 1);
+  CHECK(f.server->endpoint().events().get(ServerEvent::hello_answered) >= 1);
 
   // A captured Initiate replayed after the end (cookie still valid) must not start the
   // program again (CURVECP.md 9 item 15).
@@ -191,8 +201,8 @@ TEST_CASE("server: echo through the program, connection ends when both sides are
   REQUIRE(replayer);
   replayer.value()->send(f.server->local_address(), c->first_initiate);
   replayer.value()->flush();
-  CHECK(f.run_until([&] { return f.server->drops().get(DropReason::replayed_nonce) >= 1; }));
-  CHECK(f.server->events().get(ServerEvent::connection_accepted) == 1);
+  CHECK(f.run_until([&] { return f.server->endpoint().drops().get(DropReason::replayed_nonce) >= 1; }));
+  CHECK(f.server->endpoint().events().get(ServerEvent::connection_accepted) == 1);
   CHECK(f.server->connection_count() == 0);
 }
 
@@ -228,7 +238,7 @@ TEST_CASE("server: a full table refuses new clients while the existing one conti
   CHECK(f.server->connection_count() == 1);
 
   auto second = f.client("refused");
-  CHECK(f.run_until([&] { return f.server->drops().get(DropReason::table_full) >= 1; }));
+  CHECK(f.run_until([&] { return f.server->endpoint().drops().get(DropReason::table_full) >= 1; }));
   CHECK(f.server->connection_count() == 1);
   CHECK(second->download.empty());
 
@@ -249,16 +259,27 @@ TEST_CASE("server: follows a client to a new address only on authenticated packe
   auto c = f.client(data.substr(0, 1000), false);
   CHECK(f.run_until([&] { return c->download.size() == 1000; }));
 
-  // A forged packet from elsewhere (not a valid box) must not move the connection.
+  // From another address: a bit-flipped copy of a genuine packet (the box does not open)
+  // and the genuine packet itself (a replay: its nonce is not new). Neither may move the
+  // connection; both are dropped and counted.
+  REQUIRE(c->last_packet.size() > 64);
   auto forger = UdpSocket::open(*f.loop, *Address::parse("127.0.0.1", 0), [](std::span<const Datagram>, Timestamp) {});
   REQUIRE(forger);
-  std::vector<uint8_t> junk(1184, 0);
-  const char magic[] = "QvnQ5XlM";
-  std::copy(magic, magic + 8, junk.begin());
-  forger.value()->send(f.server->local_address(), junk);
+  std::vector<uint8_t> flipped = c->last_packet;
+  flipped.back() ^= 0x01;
+  const uint64_t box_drops = f.server->endpoint().drops().get(DropReason::message_box);
+  const uint64_t replay_drops = f.server->endpoint().drops().get(DropReason::replayed_nonce);
+  forger.value()->send(f.server->local_address(), flipped);
   forger.value()->flush();
-  CHECK(f.run_until([&] { return f.server->drops().total() >= 1; }));
-  CHECK(f.server->events().get(ServerEvent::roamed) == 0);
+  CHECK(f.run_until([&] { return f.server->endpoint().drops().get(DropReason::message_box) > box_drops; }));
+  forger.value()->send(f.server->local_address(), c->last_packet);
+  forger.value()->flush();
+  CHECK(f.run_until([&] { return f.server->endpoint().drops().get(DropReason::replayed_nonce) > replay_drops; }));
+  CHECK(f.server->endpoint().events().get(ServerEvent::roamed) == 0);
+  // The connection still answers the client at its real address.
+  c->upload = data.substr(0, 2000);
+  c->service(f.loop->update_now());
+  CHECK(f.run_until([&] { return c->download.size() == 2000; }));
 
   // The client moves to a new port and carries on.
   c->rebind();
@@ -270,17 +291,49 @@ TEST_CASE("server: follows a client to a new address only on authenticated packe
   INFO(f.server->counters_line());
   CHECK(c->download.size() == data.size());
   CHECK(c->download == data);
-  CHECK(f.server->events().get(ServerEvent::roamed) >= 1);
+  CHECK(f.server->endpoint().events().get(ServerEvent::roamed) >= 1);
+}
+
+// A program that records its pid, so the test can see it go.
+std::vector<std::string> recording_program(const std::string& dir, const std::string& body) {
+  return {"sh", "-c", "echo $$ > " + dir + "/pid; " + body};
+}
+
+bool process_gone(const std::string& dir) {
+  FILE* f = fopen((dir + "/pid").c_str(), "r");
+  if (f == nullptr) return false;
+  long pid = 0;
+  const bool read = fscanf(f, "%ld", &pid) == 1;
+  fclose(f);
+  return read && pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
 }
 
 TEST_CASE("server: a vanished client times out and its program is stopped") {
   Fixture f;
-  f.start({"cat"}, 10, /*idle_timeout=*/Duration::milliseconds(500));
+  const std::string dir = f.keys.root;
+  // The program would run for a minute; it must be stopped, not left behind.
+  f.start(recording_program(dir, "cat; sleep 60"), 10, /*idle_timeout=*/Duration::milliseconds(600));
   auto c = f.client("hello", false);
   CHECK(f.run_until([&] { return c->download == "hello"; }));
   c->frozen = true;
   CHECK(f.run_until([&] { return f.server->connection_count() == 0; }, Duration::seconds(10)));
-  CHECK(f.server->events().get(ServerEvent::connection_idle) == 1);
+  CHECK(f.server->endpoint().events().get(ServerEvent::connection_failed) == 1);
+  CHECK(f.run_until([&] { return process_gone(dir); }, Duration::seconds(5)));
+}
+
+TEST_CASE("server: a client's FAIL stops the program group before its input closes") {
+  Fixture f;
+  const std::string dir = f.keys.root;
+  // A clean EOF would let cat finish and the marker appear.
+  f.start(recording_program(dir, "cat > " + dir + "/upload; touch " + dir + "/done"));
+  auto c = f.client(random_text(f.rng, 5000), false);
+  CHECK(f.run_until([&] { return c->engine->stream().stats().bytes_sent == 5000; }));
+  c->engine->abort(f.loop->update_now());
+  c->service(f.loop->now());
+  CHECK(f.run_until([&] { return f.server->connection_count() == 0; }, Duration::seconds(10)));
+  CHECK(f.server->endpoint().events().get(ServerEvent::connection_failed) == 1);
+  CHECK(f.run_until([&] { return process_gone(dir); }, Duration::seconds(5)));
+  CHECK(::access((dir + "/done").c_str(), F_OK) != 0);
 }
 
 TEST_CASE("server: draining refuses newcomers and reports when the last connection is done") {
@@ -289,10 +342,11 @@ TEST_CASE("server: draining refuses newcomers and reports when the last connecti
   auto c = f.client("abc", false);
   CHECK(f.run_until([&] { return c->download == "abc"; }));
   bool drained = false;
-  f.server->begin_drain([&] { drained = true; });
+  f.server->set_drained_handler([&] { drained = true; });
+  f.server->begin_drain();
   CHECK_FALSE(drained);
   auto late = f.client("late");
-  CHECK(f.run_until([&] { return f.server->events().get(ServerEvent::refused_draining) >= 1; }));
+  CHECK(f.run_until([&] { return f.server->endpoint().events().get(ServerEvent::refused_draining) >= 1; }));
   c->close_after_upload = true;
   c->service(f.loop->update_now());
   CHECK(f.run_until([&] { return drained; }));
@@ -320,6 +374,6 @@ TEST_CASE("server: many clients at once, each served by its own program") {
     CHECK(clients[i]->engine->phase() == ClientEngine::Phase::done);
     CHECK(clients[i]->download == sent[i]);
   }
-  CHECK(f.server->events().get(ServerEvent::connection_accepted) == n);
-  CHECK(f.server->drops().get(DropReason::table_full) == 0);
+  CHECK(f.server->endpoint().events().get(ServerEvent::connection_accepted) == n);
+  CHECK(f.server->endpoint().drops().get(DropReason::table_full) == 0);
 }

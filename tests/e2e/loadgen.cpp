@@ -111,6 +111,7 @@ class LoadGenerator {
     } else if (f.corrupt) {
       done(f, false, "echo differs from what was sent at or after byte " + std::to_string(f.received));
     } else if (s.done()) {
+      e.connection().set_application_done(now, false);
       if (s.read_failed()) {
         done(f, false, "server ended the stream with FAIL");
       } else if (f.received != bytes_) {
@@ -182,7 +183,8 @@ int main(int argc, char** argv) {
     config.crypto.client_long_term_sk = std::move(pair.sk);
     rng.fill(config.crypto.vouch_nonce);
     // Some connections wait a long time for their turn under load: the test bounds time.
-    config.idle_timeout = Duration::seconds(static_cast<int64_t>(timeout_s) + 1);
+    config.connection.idle_timeout = Duration::seconds(static_cast<int64_t>(timeout_s) + 1);
+    config.handshake_timeout = Duration::seconds(static_cast<int64_t>(timeout_s) + 1);
     if (Status s = gen.add(i, std::move(config), rng); !s) {
       std::fprintf(stderr, "loadgen: connection %llu: %s\n", static_cast<unsigned long long>(i),
                    s.error().message.c_str());

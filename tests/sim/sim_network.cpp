@@ -68,4 +68,11 @@ TcpFlow& Network::add_tcp_flow(TcpAlgorithm algorithm, Timestamp start) {
   return *flow;
 }
 
+Flow& Network::adopt_flow(std::unique_ptr<Flow> flow, Timestamp start) {
+  Flow* f = flow.get();
+  flows_.push_back(std::move(flow));
+  events_.at(start, [f] { f->start(); });
+  return *f;
+}
+
 }  // namespace curvecp::sim

@@ -54,6 +54,10 @@ class Network {
   // Adds a flow that starts at `start`. The returned reference lives as long as the network.
   Result<StreamFlow*> add_stream_flow(const StreamFlowConfig& config, Timestamp start);
   TcpFlow& add_tcp_flow(TcpAlgorithm algorithm, Timestamp start);
+  // Takes any other flow (already wired to forward()/reverse()) and starts it at `start`.
+  // Its id must be next_flow_id().
+  Flow& adopt_flow(std::unique_ptr<Flow> flow, Timestamp start);
+  uint32_t next_flow_id() const { return static_cast<uint32_t>(flows_.size()); }
   size_t flow_count() const { return flows_.size(); }
   Flow& flow(size_t i) { return *flows_[i]; }
   const Flow& flow(size_t i) const { return *flows_[i]; }

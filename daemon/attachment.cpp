@@ -1,0 +1,96 @@
+#include "daemon/attachment.h"
+
+namespace curvecp {
+
+Result<std::unique_ptr<Attachment>> Attachment::spawn(EventLoop& loop, const ProgramSpec& spec, WakeHandler wake) {
+  // Our ends are non-blocking, the program's blocking (it is an ordinary program).
+  auto input = make_pipe(/*nonblocking_read=*/false, /*nonblocking_write=*/true);
+  if (!input) return input.error();
+  auto output = make_pipe(/*nonblocking_read=*/true, /*nonblocking_write=*/false);
+  if (!output) return output.error();
+
+  std::unique_ptr<Attachment> a(new Attachment(std::move(wake)));
+  Attachment* self = a.get();
+  SpawnOptions opts;
+  opts.argv = spec.argv;
+  opts.env = environment_with(spec.env_overrides);
+  opts.fds = {{spec.read_fd, input->read_end.get()}, {spec.write_fd, output->write_end.get()}};
+  auto child = ChildProcess::spawn(loop, opts, [self](ExitStatus status, Timestamp now) {
+    self->exit_ = status;
+    if (self->pump_) self->pump_->on_program_exit(status);
+    if (self->wake_) self->wake_(now);
+  });
+  if (!child) return child.error();
+  a->child_ = std::move(child.value());
+  // The program holds its ends now; ours must go, or its EOFs would never show.
+  input->read_end.reset();
+  output->write_end.reset();
+
+  ChildProcess* process = a->child_.get();
+  auto pump = Pump::create(
+      loop, std::move(input->write_end), std::move(output->read_end),
+      [self](Timestamp now) {
+        if (self->wake_) self->wake_(now);
+      },
+      [process] { return process->peek_exit(); });
+  if (!pump) return pump.error();  // ~Attachment stops the program
+  a->pump_ = std::move(pump.value());
+  return a;
+}
+
+Result<std::unique_ptr<Attachment>> Attachment::relay(EventLoop& loop, UniqueFd to_output, UniqueFd from_input,
+                                                      std::function<bool()> input_failed, WakeHandler wake) {
+  std::unique_ptr<Attachment> a(new Attachment(std::move(wake)));
+  Attachment* self = a.get();
+  a->input_failed_ = std::move(input_failed);
+  // The relay's input EOF is final at once; the probe turns a read error into a failure.
+  Pump::ExitProbe probe = [self]() -> std::optional<ExitStatus> {
+    ExitStatus s;
+    if (self->input_failed_ && self->input_failed_()) s.code = 1;
+    return s;
+  };
+  auto pump = Pump::create(
+      loop, std::move(to_output), std::move(from_input),
+      [self](Timestamp now) {
+        if (self->wake_) self->wake_(now);
+      },
+      std::move(probe));
+  if (!pump) return pump.error();
+  a->pump_ = std::move(pump.value());
+  return a;
+}
+
+Attachment::~Attachment() {
+  // A clean end signals nothing; anything else (a program still running, pipes still
+  // open) is stopped like a failure.
+  if (!done()) stop(kProgramStopGrace);
+}
+
+bool Attachment::transfer(Stream& stream, Timestamp now) {
+  if (stopped_ || !pump_) return false;
+  return pump_->transfer(stream, now);
+}
+
+bool Attachment::done() const {
+  if (stopped_) return true;
+  if (child_ && !exit_) return false;
+  return pump_ && pump_->finished();
+}
+
+bool Attachment::failed() const {
+  if (exit_) return !exit_->success();
+  return !child_ && input_failed_ && input_failed_();
+}
+
+pid_t Attachment::pid() const { return child_ ? child_->pid() : -1; }
+
+void Attachment::stop(Duration grace) {
+  if (stopped_) return;
+  stopped_ = true;
+  // Signal first, close after: the program's group must not read our closing as EOF.
+  // The group may outlive its leader (e.g. a pipeline under sh -c).
+  if (child_) child_->terminate(grace);
+  pump_.reset();
+}
+
+}  // namespace curvecp

@@ -1,0 +1,170 @@
+#include "daemon/connection.h"
+
+#include <algorithm>
+
+namespace curvecp {
+
+namespace {
+
+Timestamp later(Timestamp a, Timestamp b) { return a > b ? a : b; }
+
+// A peer that sent FAIL is normally closing itself: wait only long enough for our
+// acknowledgement and our own FAIL to get through once, not the full abort_timeout.
+constexpr Duration kPeerFailedLinger = Duration::milliseconds(200);
+
+}  // namespace
+
+const char* end_reason_name(EndReason r) {
+  switch (r) {
+    case EndReason::none: return "open";
+    case EndReason::finished: return "finished";
+    case EndReason::close_timeout: return "close_timeout";
+    case EndReason::program_failed: return "program_failed";
+    case EndReason::peer_failed: return "peer_failed";
+    case EndReason::idle_timeout: return "idle_timeout";
+    case EndReason::aborted: return "aborted";
+    case EndReason::nonce_exhausted: return "nonce_exhausted";
+    case EndReason::refused: return "refused";
+    case EndReason::no_answer: return "no_answer";
+    case EndReason::not_accepted: return "not_accepted";
+  }
+  return "?";
+}
+
+bool end_is_failure(EndReason r) {
+  return r != EndReason::none && r != EndReason::finished && r != EndReason::close_timeout;
+}
+
+Connection::Connection(std::unique_ptr<Stream> stream, const ConnectionConfig& config, Timestamp now)
+    : stream_(std::move(stream)), config_(config), last_heard_(now), last_keepalive_at_(now) {}
+
+Duration Connection::keepalive_interval() const {
+  if (config_.keepalive == Duration::infinite()) return Duration::infinite();
+  if (config_.idle_timeout == Duration::infinite()) return config_.keepalive;
+  return std::min(config_.keepalive, Duration::nanoseconds(config_.idle_timeout.ns / 3));
+}
+
+bool Connection::awaiting_answer() const {
+  // A live peer answers every data message (the reference acknowledges each one,
+  // CURVECP.md 6.6) and every keepalive; silence then means a dead peer or path. An idle
+  // stream with everything acknowledged waits for nothing.
+  return stream_->stats().bytes_in_flight > 0 || stream_->keepalive_outstanding() ||
+         (!stream_->write_finished() && stream_->next_timeout() != Timestamp::never());
+}
+
+void Connection::on_message(Timestamp now, Bytes message) {
+  if (closed_) return;
+  stream_->on_message(now, message);
+  last_heard_ = now;
+  if (!failed_ && stream_->peer_failed()) fail(now, EndReason::peer_failed);
+}
+
+size_t Connection::poll_message(Timestamp now, MutableBytes out, size_t max_message_bytes) {
+  on_timer(now);
+  if (closed_) return 0;
+  const size_t n = stream_->poll_transmit(now, out, max_message_bytes);
+  if (n == 0 && !failed_ && awaiting_since_ == Timestamp::never() && awaiting_answer()) awaiting_since_ = now;
+  return n;
+}
+
+void Connection::on_timer(Timestamp now) {
+  if (closed_) return;
+  if (!failed_ && stream_->peer_failed()) fail(now, EndReason::peer_failed);
+  if (failed_) {
+    if (stream_->write_finished() || now >= abort_until_) close(reason_);
+    return;
+  }
+
+  // Dead peer: silence while something of ours waits for its answer. The clock starts
+  // when we begin waiting, so a long quiet spell with nothing outstanding does not count.
+  if (awaiting_answer()) {
+    if (awaiting_since_ == Timestamp::never()) awaiting_since_ = now;
+  } else {
+    awaiting_since_ = Timestamp::never();
+  }
+  if (awaiting_since_ != Timestamp::never() && config_.idle_timeout != Duration::infinite() &&
+      now - later(last_heard_, awaiting_since_) >= config_.idle_timeout) {
+    fail(now, EndReason::idle_timeout);
+    close(EndReason::idle_timeout);  // nobody is listening for our FAIL
+    return;
+  }
+
+  if (app_done_) {
+    if (program_failed_ && stream_->write_finished()) {
+      close(EndReason::program_failed);
+      return;
+    }
+    if (stream_->done()) {
+      if (linger_until_ == Timestamp::never()) linger_until_ = now + config_.linger;
+      if (now >= linger_until_) {
+        close(EndReason::finished);
+        return;
+      }
+    } else if (now - later(last_heard_, app_done_at_) >= config_.close_timeout) {
+      close(program_failed_ ? EndReason::program_failed : EndReason::close_timeout);
+      return;
+    }
+  }
+
+  // Keepalive: a quiet but open connection says something the peer must acknowledge,
+  // well inside both ends' idle timeouts (their idle clocks only run while they wait).
+  const Duration every = keepalive_interval();
+  if (every != Duration::infinite() && !stream_->done() && stream_->stats().bytes_in_flight == 0 &&
+      now - later(last_heard_, last_keepalive_at_) >= every) {
+    stream_->send_keepalive(now);
+    last_keepalive_at_ = now;
+    ++keepalives_sent_;
+  }
+}
+
+Timestamp Connection::next_timeout() const {
+  if (closed_) return Timestamp::never();
+  Timestamp t = stream_->next_timeout();
+  if (failed_) return earliest(t, abort_until_);
+  if (awaiting_since_ != Timestamp::never() && config_.idle_timeout != Duration::infinite()) {
+    t = earliest(t, later(last_heard_, awaiting_since_) + config_.idle_timeout);
+  }
+  const Duration every = keepalive_interval();
+  if (every != Duration::infinite() && !stream_->done()) {
+    t = earliest(t, later(last_heard_, last_keepalive_at_) + every);
+  }
+  if (app_done_) {
+    if (linger_until_ != Timestamp::never()) {
+      t = earliest(t, linger_until_);
+    } else {
+      t = earliest(t, later(last_heard_, app_done_at_) + config_.close_timeout);
+    }
+  }
+  return t;
+}
+
+void Connection::set_application_done(Timestamp now, bool program_failed) {
+  if (app_done_) return;
+  app_done_ = true;
+  app_done_at_ = now;
+  program_failed_ = program_failed;
+}
+
+void Connection::abort(Timestamp now, EndReason why) {
+  if (closed_ || failed_) return;
+  fail(now, why);
+  if (why == EndReason::nonce_exhausted) close(why);  // nothing more can be sealed
+}
+
+void Connection::fail(Timestamp now, EndReason why) {
+  failed_ = true;
+  reason_ = why;
+  stream_->abort();
+  Duration wait = config_.abort_timeout;
+  if (why == EndReason::peer_failed) {
+    wait = std::min(wait, kPeerFailedLinger + Duration::nanoseconds(2 * stream_->stats().srtt.ns));
+  }
+  abort_until_ = now + wait;
+}
+
+void Connection::close(EndReason why) {
+  closed_ = true;
+  reason_ = why;
+}
+
+}  // namespace curvecp

@@ -1,0 +1,318 @@
+#include "daemon/server_endpoint.h"
+
+#include <cstring>
+#include <limits>
+#include <variant>
+
+#include "crypto/packets.h"
+#include "scheduler/congestion.h"
+
+namespace curvecp {
+
+namespace {
+
+// A cookie opens under the current or the previous minute key: at most 2 rotations old
+// (CURVECP.md 3.3). Initiates for a C' that ended within this window are replays.
+constexpr Duration kCookieLifetime = kMinuteKeyRotation * 2;
+// Smallest wait before servicing a connection whose deadline has already passed: its
+// poll_message has just answered 0 at `now`, so polling again at once would spin.
+constexpr Duration kMinRetry = Duration::microseconds(20);
+// "Already due": work is queued that poll_transmit will hand out at once.
+constexpr Timestamp kDueNow{std::numeric_limits<int64_t>::min()};
+
+}  // namespace
+
+const char* server_event_name(ServerEvent e) {
+  switch (e) {
+    case ServerEvent::hello_answered: return "hello_answered";
+    case ServerEvent::connection_accepted: return "accepted";
+    case ServerEvent::connection_finished: return "finished";
+    case ServerEvent::connection_failed: return "failed";
+    case ServerEvent::connection_close_timeout: return "close_timeout";
+    case ServerEvent::refused_draining: return "refused_draining";
+    case ServerEvent::roamed: return "roamed";
+    case ServerEvent::cookie_queue_full: return "cookie_queue_full";
+    case ServerEvent::count_: break;
+  }
+  return "?";
+}
+
+ServerEndpoint::ServerEndpoint(ServerEndpointConfig config, Rng& rng)
+    : config_(std::move(config)), rng_(rng), deadlines_(config_.max_connections) {}
+
+Result<std::unique_ptr<ServerEndpoint>> ServerEndpoint::create(ServerEndpointConfig config, SecretKey long_term,
+                                                               NonceSource& nonces, Rng& rng, Timestamp now) {
+  if (config.max_connections == 0) return make_error("max-connections must be at least 1");
+  if (!make_controller(config.scheduler, rng, now)) return make_error("unknown scheduler: " + config.scheduler);
+  std::unique_ptr<ServerEndpoint> e(new ServerEndpoint(std::move(config), rng));
+  e->crypto_ = std::make_unique<ServerCrypto>(std::move(long_term), e->config_.name, e->config_.extension, nonces,
+                                              rng, now);
+  const uint32_t n = e->config_.max_connections;
+  e->slots_.resize(n);
+  e->free_ids_.reserve(n);
+  for (uint32_t i = n; i > 0; --i) e->free_ids_.push_back(i - 1);
+  e->by_key_.reserve(n);
+  e->cookies_.resize(kMaxPendingCookies);
+  e->message_.resize(kMaxMessageBytes);
+  return e;
+}
+
+Connection* ServerEndpoint::connection(uint32_t id) {
+  return id < slots_.size() && slots_[id] ? slots_[id]->connection.get() : nullptr;
+}
+
+const Connection* ServerEndpoint::connection(uint32_t id) const {
+  return id < slots_.size() && slots_[id] ? slots_[id]->connection.get() : nullptr;
+}
+
+// --- datagrams in ---
+
+void ServerEndpoint::handle_datagram(Timestamp now, const Address& from, Bytes datagram) {
+  auto parsed = parse_client_packet(datagram, crypto_->extension());
+  if (auto* why = std::get_if<DropReason>(&parsed)) {
+    drops_.add(*why);
+    return;
+  }
+  const ClientPacketView& view = std::get<ClientPacketView>(parsed);
+  if (view.type == ClientPacketType::hello) {
+    answer_hello(view, from);
+    return;
+  }
+  auto it = by_key_.find(view.client_short_term);
+  if (it == by_key_.end()) {
+    if (view.type == ClientPacketType::initiate) {
+      accept(now, view, from);
+    } else {
+      drops_.add(DropReason::unknown_connection);
+    }
+    return;
+  }
+  // A packet for an existing connection (a later Initiate is plain data, CURVECP.md 3.5 A).
+  Slot& s = *slots_[it->second];
+  auto opened = s.session.open(view, message_);
+  if (auto* why = std::get_if<DropReason>(&opened)) {
+    drops_.add(*why);
+    return;
+  }
+  // Authenticated and newer than anything before (the nonce check precedes the box,
+  // 3.8): only now may the client's address change (unlike the reference, 3.10).
+  if (from != s.peer) {
+    s.peer = from;
+    events_.add(ServerEvent::roamed);
+  }
+  s.connection->on_message(now, Bytes(message_.data(), std::get<size_t>(opened)));
+  if (!s.progress_pending) {
+    s.progress_pending = true;
+    events_out_.push_back(EndpointEvent{EndpointEvent::Kind::progress, s.id});
+  }
+  queue(s);
+}
+
+void ServerEndpoint::answer_hello(const ClientPacketView& view, const Address& from) {
+  if (draining_) {
+    events_.add(ServerEvent::refused_draining);
+    return;
+  }
+  if (cookie_count_ == cookies_.size()) {
+    events_.add(ServerEvent::cookie_queue_full);
+    return;
+  }
+  PendingCookie& c = cookies_[(cookie_head_ + cookie_count_) % cookies_.size()];
+  auto answered = crypto_->answer_hello(view, c.packet);
+  if (auto* why = std::get_if<DropReason>(&answered)) {
+    drops_.add(*why);
+    if (crypto_->nonce_failed() && !nonce_disaster_) {
+      nonce_disaster_ = true;
+      begin_drain();
+    }
+    return;
+  }
+  c.to = from;
+  c.bytes = static_cast<uint16_t>(std::get<size_t>(answered));
+  ++cookie_count_;
+  events_.add(ServerEvent::hello_answered);
+}
+
+void ServerEndpoint::accept(Timestamp now, const ClientPacketView& view, const Address& from) {
+  if (draining_) {
+    events_.add(ServerEvent::refused_draining);
+    return;
+  }
+  if (free_ids_.empty()) {
+    drops_.add(DropReason::table_full);  // CURVECP.md 3.5 B.1: silently; existing ones continue
+    return;
+  }
+  forget_old_ended(now);
+  if (recently_ended_keys_.count(view.client_short_term) != 0) {
+    // A replay of a captured Initiate, or a client whose connection we ended: neither
+    // may start the program again. The entry ages out with the cookie.
+    drops_.add(DropReason::replayed_nonce);
+    return;
+  }
+  auto accepted = crypto_->accept_initiate(view, message_);
+  if (auto* why = std::get_if<DropReason>(&accepted)) {
+    drops_.add(*why);
+    return;
+  }
+  AcceptedInitiate& a = std::get<AcceptedInitiate>(accepted);
+  StreamConfig sc;
+  sc.role = StreamRole::server;
+  sc.controller = config_.scheduler;
+  auto stream = Stream::create(sc, rng_, now);
+  if (!stream) return;  // the name was checked in create()
+
+  const uint32_t id = free_ids_.back();
+  free_ids_.pop_back();
+  auto slot = std::make_unique<Slot>();
+  slot->id = id;
+  slot->session = std::move(a.session);
+  slot->peer = from;
+  slot->connection = std::make_unique<Connection>(std::move(*stream), config_.connection, now);
+  Slot& s = *slot;
+  slots_[id] = std::move(slot);
+  by_key_.emplace(s.session.client_short_term(), id);
+  events_.add(ServerEvent::connection_accepted);
+  events_out_.push_back(EndpointEvent{EndpointEvent::Kind::opened, id});
+  s.connection->on_message(now, Bytes(message_.data(), a.message_bytes));
+  queue(s);
+}
+
+// --- datagrams out ---
+
+void ServerEndpoint::queue(Slot& s) {
+  if (s.queued) return;
+  s.queued = true;
+  ready_.push_back(s.id);
+}
+
+size_t ServerEndpoint::poll_transmit(Timestamp now, MutableBytes out, Address& to) {
+  if (cookie_count_ > 0) {
+    const PendingCookie& c = cookies_[cookie_head_];
+    std::memcpy(out.data(), c.packet.data(), c.bytes);
+    to = c.to;
+    cookie_head_ = (cookie_head_ + 1) % cookies_.size();
+    --cookie_count_;
+    return c.bytes;
+  }
+  crypto_->on_timer(now);  // minute-key rotation when due
+  while (!deadlines_.empty() && deadlines_.top_deadline() <= now) {
+    const uint32_t id = deadlines_.top_id();
+    deadlines_.remove(id);
+    queue(*slots_[id]);
+  }
+  while (!ready_.empty()) {
+    Slot* s = slots_[ready_.front()].get();
+    if (s == nullptr || !s->queued) {
+      ready_.pop_front();  // a removed connection, or a stale entry
+      continue;
+    }
+    const size_t n = s->connection->poll_message(now, message_, kMaxMessageBytes);
+    if (n > 0) {
+      const size_t packet = s->session.seal(Bytes(message_.data(), n), out);
+      if (packet > 0) {
+        to = s->peer;
+        return packet;
+      }
+      s->connection->abort(now, EndReason::nonce_exhausted);
+    }
+    ready_.pop_front();
+    s->queued = false;
+    settle(*s, now);
+  }
+  return 0;
+}
+
+bool ServerEndpoint::settle(Slot& s, Timestamp now) {
+  Connection& c = *s.connection;
+  if (c.failed() && !s.failure_reported) {
+    s.failure_reported = true;
+    events_out_.push_back(EndpointEvent{EndpointEvent::Kind::failed, s.id, c.reason()});
+  }
+  if (c.closed()) {
+    const EndReason why = c.reason();
+    events_.add(why == EndReason::finished        ? ServerEvent::connection_finished
+                : why == EndReason::close_timeout ? ServerEvent::connection_close_timeout
+                                                  : ServerEvent::connection_failed);
+    events_out_.push_back(EndpointEvent{EndpointEvent::Kind::closed, s.id, why, s.peer, c.stream().stats()});
+    remove(s, now);
+    return false;
+  }
+  Timestamp deadline = c.next_timeout();
+  if (deadline <= now) deadline = now + kMinRetry;
+  deadlines_.set(s.id, deadline);
+  return true;
+}
+
+void ServerEndpoint::remove(Slot& s, Timestamp now) {
+  const uint32_t id = s.id;
+  by_key_.erase(s.session.client_short_term());
+  remember_ended(s.session.client_short_term(), now);
+  deadlines_.remove(id);
+  free_ids_.push_back(id);
+  slots_[id].reset();
+}
+
+Timestamp ServerEndpoint::next_timeout() const {
+  if (cookie_count_ > 0 || !ready_.empty()) return kDueNow;
+  return earliest(deadlines_.top_deadline(), crypto_->next_rotation());
+}
+
+std::optional<EndpointEvent> ServerEndpoint::poll_event() {
+  if (events_out_.empty()) return std::nullopt;
+  EndpointEvent e = events_out_.front();
+  events_out_.pop_front();
+  if (e.kind == EndpointEvent::Kind::progress && e.id < slots_.size() && slots_[e.id]) {
+    slots_[e.id]->progress_pending = false;
+  }
+  return e;
+}
+
+// --- the application's side ---
+
+void ServerEndpoint::wake(uint32_t id) {
+  if (id < slots_.size() && slots_[id]) queue(*slots_[id]);
+}
+
+void ServerEndpoint::abort(uint32_t id, Timestamp now, EndReason why) {
+  if (id >= slots_.size() || !slots_[id]) return;
+  slots_[id]->connection->abort(now, why);
+  queue(*slots_[id]);
+}
+
+void ServerEndpoint::abort_all(Timestamp now) {
+  for (auto& s : slots_) {
+    if (!s) continue;
+    s->connection->abort(now, EndReason::aborted);
+    queue(*s);
+  }
+}
+
+// --- replay memory ---
+
+void ServerEndpoint::forget_old_ended(Timestamp now) {
+  while (!recently_ended_.empty() && now - recently_ended_.front().at >= kCookieLifetime) {
+    recently_ended_keys_.erase(recently_ended_.front().key);
+    recently_ended_.pop_front();
+  }
+}
+
+void ServerEndpoint::remember_ended(const PublicKey& key, Timestamp now) {
+  forget_old_ended(now);
+  if (recently_ended_keys_.insert(key).second) recently_ended_.push_back(Ended{key, now});
+}
+
+std::string ServerEndpoint::counters_text() const {
+  std::string line = "connections=" + std::to_string(by_key_.size());
+  for (size_t i = 0; i < Counters<ServerEvent>::size; ++i) {
+    auto e = static_cast<ServerEvent>(i);
+    line += " " + std::string(server_event_name(e)) + "=" + std::to_string(events_.get(e));
+  }
+  line += " drops=" + std::to_string(drops_.total());
+  for (size_t i = 0; i < DropCounters::size; ++i) {
+    auto r = static_cast<DropReason>(i);
+    if (drops_.get(r) != 0) line += " " + std::string(drop_reason_name(r)) + "=" + std::to_string(drops_.get(r));
+  }
+  return line;
+}
+
+}  // namespace curvecp

@@ -1,0 +1,184 @@
+// The CurveCP server endpoint, sans-I/O (the shape of ngtcp2/quinn-proto, ARCHITECTURE.md):
+// ServerCrypto (cookies, minute keys), the connection table keyed by the client's
+// short-term key, replay memory, per-connection deadlines and the lifecycle of each
+// Connection (daemon/connection.h). It never touches a socket, a clock, a file or a
+// process: datagrams go in through handle_datagram(), come out through poll_transmit(),
+// next_timeout() says when to call again, and poll_event() tells the shell what
+// happened to connections (opened, failed, closed). daemon/server.h is the libuv shell.
+//
+// Policy (CURVECP.md 3, with the departures listed in curvecp-serve(1)): stateless until a
+// valid Initiate; a full table drops new Initiates (counted; existing ones continue); a
+// client is followed to a new address only on an authenticated packet (3.10); an
+// Initiate for a C' whose connection ended within a cookie lifetime is a replay and
+// dropped (9 item 15); while draining, Hellos and new Initiates are refused.
+//
+// Events are queued in order and the shell must drain them after every call that can
+// produce them (handle_datagram, poll_transmit, on_timer, abort): a closed id may be
+// reused by the next accepted Initiate, and its closed event comes first.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "core/address.h"
+#include "core/bytes.h"
+#include "core/counters.h"
+#include "core/result.h"
+#include "core/rng.h"
+#include "core/time.h"
+#include "crypto/keys.h"
+#include "crypto/server.h"
+#include "daemon/connection.h"
+#include "daemon/deadline_heap.h"
+#include "scheduler/stream.h"
+
+namespace curvecp {
+
+struct ServerEndpointConfig {
+  ServerName name{};
+  Extension extension{};
+  uint32_t max_connections = 100;
+  std::string scheduler = "chicago";
+  // Server defaults: a long idle timeout (resource protection against vanished clients)
+  // and a linger that re-acknowledges a lost final EOF.
+  ConnectionConfig connection{Duration::seconds(120), Duration::seconds(15), Duration::seconds(2),
+                              Duration::seconds(10), Duration::seconds(2)};
+};
+
+// Server-side happenings besides packet drops (those are DropCounters).
+enum class ServerEvent : uint8_t {
+  hello_answered,
+  connection_accepted,
+  connection_finished,       // clean end (EndReason::finished)
+  connection_failed,         // any failure (see EndReason)
+  connection_close_timeout,  // program gone, peer silent before finishing
+  refused_draining,          // new client while shutting down
+  roamed,                    // peer followed to a new address
+  cookie_queue_full,         // a Hello could not be answered: too many Cookies waiting
+  count_
+};
+const char* server_event_name(ServerEvent e);
+
+struct EndpointEvent {
+  enum class Kind : uint8_t {
+    opened,    // a new connection: start its program
+    progress,  // the network changed its stream: readable bytes, the peer's EOF, send space
+    failed,    // the stream failed: stop its program before closing its descriptors
+    closed,    // gone; the id may be reused by the next opened
+  };
+  Kind kind;
+  uint32_t id;
+  EndReason reason = EndReason::none;  // failed and closed
+  Address peer;                        // closed: the peer's last address
+  StreamStats stats;                   // closed: the stream's final figures
+};
+
+class ServerEndpoint {
+ public:
+  // `long_term` is the server's secret key. `nonces` (cookie nonces) and `rng` must
+  // outlive the endpoint. Fails on an unknown scheduler or max_connections == 0.
+  static Result<std::unique_ptr<ServerEndpoint>> create(ServerEndpointConfig config, SecretKey long_term,
+                                                        NonceSource& nonces, Rng& rng, Timestamp now);
+
+  // A datagram from `from`. Bad packets are dropped and counted in drops().
+  void handle_datagram(Timestamp now, const Address& from, Bytes datagram);
+  // Writes the next datagram due at `now` into `out` (>= 1184 bytes), stores its
+  // destination in `to` and returns its length; 0 when nothing is due. Call until 0.
+  size_t poll_transmit(Timestamp now, MutableBytes out, Address& to);
+  // Earliest time poll_transmit() needs calling (connection deadlines, key rotation).
+  Timestamp next_timeout() const;
+  // The next event, if any (see the note at the top about draining).
+  std::optional<EndpointEvent> poll_event();
+
+  // The application changed connection `id`'s stream (wrote, read, closed): service it
+  // on the next poll_transmit().
+  void wake(uint32_t id);
+  // Fails connection `id` locally (FAIL to the peer at once), e.g. its program could not
+  // be started.
+  void abort(uint32_t id, Timestamp now, EndReason why = EndReason::aborted);
+  // Fails every connection (shutdown past the drain).
+  void abort_all(Timestamp now);
+  // Stops accepting new connections; existing ones run to their end.
+  void begin_drain() { draining_ = true; }
+  bool draining() const { return draining_; }
+  // The nonce source failed ("nonce-generation disaster", CURVECP.md 1.4): the endpoint
+  // has started draining and the process should exit 111 afterwards.
+  bool nonce_disaster() const { return nonce_disaster_; }
+
+  size_t connection_count() const { return by_key_.size(); }
+  // nullptr if `id` is not an open connection.
+  Connection* connection(uint32_t id);
+  const Connection* connection(uint32_t id) const;
+  // For an open connection `id`: the peer's current address and its session.
+  const Address& peer(uint32_t id) const { return slots_[id]->peer; }
+  const ServerSession& session(uint32_t id) const { return slots_[id]->session; }
+  uint32_t capacity() const { return static_cast<uint32_t>(slots_.size()); }
+
+  const DropCounters& drops() const { return drops_; }
+  const Counters<ServerEvent>& events() const { return events_; }
+  // "connections=N hello_answered=... drops=N reason=N ...": no secrets.
+  std::string counters_text() const;
+
+ private:
+  struct Slot {
+    uint32_t id = 0;
+    ServerSession session;
+    Address peer;
+    std::unique_ptr<Connection> connection;
+    bool queued = false;            // in ready_
+    bool failure_reported = false;  // the failed event has been queued
+    bool progress_pending = false;  // a progress event is queued
+  };
+  struct PendingCookie {
+    Address to;
+    uint16_t bytes = 0;
+    std::array<uint8_t, 200> packet;
+  };
+
+  ServerEndpoint(ServerEndpointConfig config, Rng& rng);
+  void answer_hello(const ClientPacketView& view, const Address& from);
+  void accept(Timestamp now, const ClientPacketView& view, const Address& from);
+  void queue(Slot& s);
+  // Reports failure/closure of `s` and re-arms its deadline; false if it was removed.
+  bool settle(Slot& s, Timestamp now);
+  void remove(Slot& s, Timestamp now);
+  void remember_ended(const PublicKey& key, Timestamp now);
+  void forget_old_ended(Timestamp now);
+
+  ServerEndpointConfig config_;
+  Rng& rng_;
+  std::unique_ptr<ServerCrypto> crypto_;
+  std::vector<std::unique_ptr<Slot>> slots_;  // by id; nullptr = free
+  std::vector<uint32_t> free_ids_;
+  std::unordered_map<PublicKey, uint32_t, PublicKeyHash> by_key_;  // C' -> id
+  DeadlineHeap deadlines_;
+  std::deque<uint32_t> ready_;     // to be serviced by poll_transmit, in order
+  std::deque<EndpointEvent> events_out_;
+  // Cookies waiting for poll_transmit: a batch of Hellos is answered in one go.
+  static constexpr size_t kMaxPendingCookies = 256;
+  std::vector<PendingCookie> cookies_;  // a ring: cookie_head_, cookie_count_
+  size_t cookie_head_ = 0;
+  size_t cookie_count_ = 0;
+  std::vector<uint8_t> message_;   // one decrypted / outgoing message
+  // Short-term keys of connections that ended less than a cookie lifetime ago: a
+  // replayed Initiate must not start the program again (CURVECP.md 3.5, 9 item 15).
+  struct Ended {
+    PublicKey key;
+    Timestamp at;
+  };
+  std::deque<Ended> recently_ended_;
+  std::unordered_set<PublicKey, PublicKeyHash> recently_ended_keys_;
+  bool draining_ = false;
+  bool nonce_disaster_ = false;
+  DropCounters drops_;
+  Counters<ServerEvent> events_;
+};
+
+}  // namespace curvecp
