@@ -158,6 +158,32 @@ Result<SecretKey> load_secret_key(const std::string& dir) {
 
 // ---- safenonce (spec 1.4) -------------------------------------------------------------
 
+Status check_nonce_files(const std::string& dir) {
+  Fd dirfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dirfd.ok()) return make_error("unable to open key directory " + dir + ": " + errno_text());
+  // O_RDWR without O_TRUNC or a write: the open itself is the check (EACCES, EROFS,
+  // EPERM for an immutable file, EISDIR), and the counter is left exactly as it was.
+  struct Check {
+    const char* what;
+    const char* name;
+    int flags;
+  };
+  for (const Check& c : {Check{"nonce lock file not writable", kLockFile, O_RDWR},
+                         Check{"nonce counter not writable", kNonceCounterFile, O_RDWR},
+                         Check{"nonce key not readable", kNonceKeyFile, O_RDONLY}}) {
+    Fd fd(::openat(dirfd.get(), c.name, c.flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+    if (!fd.ok()) return make_error(std::string(c.what) + ": " + dir + "/" + c.name + ": " + errno_text());
+    struct stat st{};
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+      return make_error(std::string(c.what) + ": " + dir + "/" + c.name + ": not a regular file");
+    }
+    if (c.name == kNonceCounterFile && st.st_size < 8) {
+      return make_error("nonce counter too short: " + dir + "/" + c.name);
+    }
+  }
+  return {};
+}
+
 Result<std::unique_ptr<KeyDirNonceSource>> KeyDirNonceSource::open(const std::string& dir, bool long_term, Rng& rng) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return make_error("unable to open key directory " + dir + ": " + errno_text());

@@ -19,6 +19,14 @@ Result<PublicKey> load_public_key(const std::string& dir);
 // Reads DIR/.expertsonly/secretkey (exactly 32 bytes).
 Result<SecretKey> load_secret_key(const std::string& dir);
 
+// Start-up check for a server or client that will draw nonces from DIR: the lock file
+// and the nonce counter open read-write, the nonce key opens for reading, and the counter
+// is a regular file of at least 8 bytes. Nothing is written, locked or advanced. Fails
+// with one line naming the file, e.g. "nonce counter not writable:
+// DIR/.expertsonly/noncecounter: Read-only file system", so that a key directory that
+// would make the first next_nonce16() a disaster is refused before "listening".
+Status check_nonce_files(const std::string& dir);
+
 // safenonce (spec 1.4): lockf-serialised counter reservation in DIR/.expertsonly, TEA-64
 // encryption under noncekey. `long_term` reserves 2^20 values per disk update (server),
 // otherwise 1 (client vouch). Opens the directory by descriptor at creation, so a later

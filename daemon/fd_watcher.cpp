@@ -57,9 +57,9 @@ void FdWatcher::fire(int status, int events) {
     // libuv has stopped the handle after the error; forget the selection so the handler
     // can select again.
     events_ = 0;
-    events = kReadable | kWritable;
+    events = kReadable | kWritable | kError;
   }
-  handler_(events & (kReadable | kWritable), loop_.update_now());
+  handler_(events & (kReadable | kWritable | kError), loop_.update_now());
 }
 
 }  // namespace curvecp

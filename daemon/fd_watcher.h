@@ -17,11 +17,14 @@ class FdWatcher {
   // Bit set passed to the handler and to set_events().
   static constexpr int kReadable = UV_READABLE;
   static constexpr int kWritable = UV_WRITABLE;
+  // Passed to the handler only (never to set_events()): the poll reported an error
+  // condition (POLLERR: e.g. a socket's pending error or error queue).
+  static constexpr int kError = 1 << 8;
 
   // Called with the ready events and the callback's `now`. On a poll error (for example
-  // the descriptor was closed under us) the handler sees kReadable|kWritable so that its
-  // next read or write reports the error; watching has then stopped (events() == 0) until
-  // set_events() is called again.
+  // the descriptor was closed under us, or a socket has a pending error) the handler sees
+  // kReadable|kWritable|kError so that its next read or write reports the error; watching
+  // has then stopped (events() == 0) until set_events() is called again.
   using Handler = std::function<void(int events, Timestamp now)>;
 
   // Watches `fd` (not owned: the caller keeps it open for the watcher's lifetime and

@@ -55,7 +55,9 @@ class ProcessGroupReaper {
   // Groups whose escalation is still pending.
   size_t pending() const { return groups_.size(); }
   // Runs the loop until no group is pending. Bounded by the longest grace (the SIGKILL
-  // ends every pending entry). Other handles' callbacks run meanwhile as in run().
+  // ends every pending entry). Other handles' callbacks run meanwhile as in run(). For
+  // use after run() has returned (e.g. before destroying the loop at exit), never from
+  // inside a loop callback (libuv's uv_run is not re-entrant).
   void finish();
 
  private:

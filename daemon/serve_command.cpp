@@ -4,8 +4,10 @@
 //                 [--scheduler NAME] [--idle-timeout S] [--keepalive S] [-v]
 //                 IP PORT [--] PROG [ARG...]
 //
-// Exit codes: 0 after a shutdown by signal; 100 usage; 111 start-up failure (key, bind,
-// nonce source) or nonce-generation disaster.
+// Exit codes: 0 after a shutdown by signal; 100 usage; 111 start-up failure (program not
+// found or not executable, key, nonce files not writable, bind) or nonce-generation
+// disaster. What can be checked before "listening" is checked then, so a supervisor sees
+// a refusal at start rather than a server that fails its first client.
 // Signals: first SIGTERM/SIGINT drains (no new clients, running connections finish);
 // the second fails every connection (programs stopped, FAIL to the clients) and exits
 // within the abort timeout; SIGUSR1 prints counters (-v).
@@ -24,6 +26,7 @@
 #include "crypto/keydir.h"
 #include "crypto/server_name.h"
 #include "crypto/sodium_rng.h"
+#include "daemon/child_process.h"
 #include "daemon/command_registry.h"
 #include "daemon/event_loop.h"
 #include "daemon/server.h"
@@ -122,6 +125,14 @@ int run_serve(const ServeArgs& args, const std::vector<std::string>& rest) {
   }
   endpoint.name = name.value();
 
+  // The program is looked up as execvp will (PATH, or as given with a '/'). 111, not
+  // 100: the command line is well-formed, and the file may appear later (a package
+  // being upgraded, a mount not yet up), so a supervisor should retry.
+  if (auto found = find_executable(config.program[0]); !found) {
+    print_error("serve: " + found.error().message);
+    return kExitTemporary;
+  }
+
   if (!crypto_initialize()) {
     print_error("fatal: libsodium failed to initialise");
     return kExitTemporary;
@@ -132,6 +143,12 @@ int run_serve(const ServeArgs& args, const std::vector<std::string>& rest) {
   auto secret = load_secret_key(args.key_dir);
   if (!secret) {
     print_error("fatal: " + secret.error().message);
+    return kExitTemporary;
+  }
+  // A key directory whose nonce counter cannot be updated would let us say "listening"
+  // and then fail on the first client's Hello: refuse now, naming the file.
+  if (Status usable = check_nonce_files(args.key_dir); !usable) {
+    print_error("serve: " + usable.error().message);
     return kExitTemporary;
   }
   auto nonces = KeyDirNonceSource::open(args.key_dir, /*long_term=*/true, rng);

@@ -1,5 +1,6 @@
 #include "daemon/udp_socket.h"
 
+#include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <sys/socket.h>
@@ -25,6 +26,13 @@ constexpr size_t kSendBatch = 64;
 constexpr int kReceiveRounds = 8;
 constexpr size_t kGroReceiveBufferBytes = 65536;
 constexpr size_t kPlainReceiveBufferBytes = 2048;
+// Error-queue entries read per drain; more wait for the next error readiness.
+constexpr int kErrorDrainLimit = 256;
+
+// Errors from sendmmsg that speak of reachability, reported to the error handler.
+bool reachability_error(int err) {
+  return err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH || err == EHOSTDOWN || err == ENETDOWN;
+}
 
 void set_buffer(int fd, int force_option, int option, int bytes) {
   // SO_*BUFFORCE ignores the sysctl maximum but needs CAP_NET_ADMIN; fall back quietly.
@@ -37,7 +45,7 @@ void set_buffer(int fd, int force_option, int option, int bytes) {
 
 Result<std::unique_ptr<UdpSocket>> UdpSocket::open(EventLoop& loop, const Address& local, ReceiveHandler on_receive,
                                                    const UdpSocketOptions& options) {
-  std::unique_ptr<UdpSocket> s(new UdpSocket(std::move(on_receive)));
+  std::unique_ptr<UdpSocket> s(new UdpSocket(loop, std::move(on_receive)));
   sockaddr_storage ss;
   socklen_t len = to_sockaddr(local, ss);
   if (len == 0) return make_error("socket: no address family");
@@ -56,6 +64,14 @@ Result<std::unique_ptr<UdpSocket>> UdpSocket::open(EventLoop& loop, const Addres
   } else {
     int v = IPV6_PMTUDISC_DONT;
     setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &v, sizeof v);
+  }
+  // ICMP errors about our datagrams go to the error queue (drain_error_queue); without
+  // this an unconnected UDP socket never hears of them. On an IPv6 socket IP_RECVERR
+  // covers v4-mapped destinations; failure only means fewer errors are heard.
+  {
+    int one = 1;
+    setsockopt(fd, SOL_IP, IP_RECVERR, &one, sizeof one);
+    if (domain == AF_INET6) setsockopt(fd, SOL_IPV6, IPV6_RECVERR, &one, sizeof one);
   }
   if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
     return make_error(errno_text(("bind " + local.to_string()).c_str(), errno));
@@ -111,6 +127,9 @@ void UdpSocket::update_watch() {
 }
 
 void UdpSocket::on_ready(int events, Timestamp now) {
+  // POLLERR: a pending error or a non-empty error queue. Draining clears both, so the
+  // watcher does not fire again for the same error (no busy loop).
+  if (events & FdWatcher::kError) drain_error_queue();
   if ((events & FdWatcher::kWritable) && waiting_writable_) {
     waiting_writable_ = false;
     flush();
@@ -118,8 +137,57 @@ void UdpSocket::on_ready(int events, Timestamp now) {
     if (!waiting_writable_ && on_writable_) on_writable_(now);
   }
   if ((events & FdWatcher::kReadable) && receiving_) receive(now);
+  report_errors(now);
   // An error status stops the libuv watcher; select again.
   update_watch();
+}
+
+void UdpSocket::drain_error_queue() {
+  for (int i = 0; i < kErrorDrainLimit; ++i) {
+    sockaddr_storage destination{};
+    uint8_t payload[64];  // the offending datagram (truncated); not needed
+    alignas(cmsghdr) uint8_t control[512];
+    iovec iov{payload, sizeof payload};
+    msghdr h{};
+    h.msg_name = &destination;
+    h.msg_namelen = sizeof destination;
+    h.msg_iov = &iov;
+    h.msg_iovlen = 1;
+    h.msg_control = control;
+    h.msg_controllen = sizeof control;
+    ssize_t n = recvmsg(fd_.get(), &h, MSG_ERRQUEUE | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;  // EAGAIN: drained
+    }
+    bool known = false;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c)) {
+      const bool v4 = c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR;
+      const bool v6 = c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR;
+      if (!(v4 || v6) || c->cmsg_len < CMSG_LEN(sizeof(sock_extended_err))) continue;
+      sock_extended_err ee;
+      std::memcpy(&ee, CMSG_DATA(c), sizeof ee);
+      if (ee.ee_origin != SO_EE_ORIGIN_ICMP && ee.ee_origin != SO_EE_ORIGIN_ICMP6) continue;
+      if (h.msg_namelen == 0 || ee.ee_errno == 0) continue;
+      known = true;
+      ++stats_.icmp_errors;
+      Address to = from_sockaddr(reinterpret_cast<const sockaddr*>(&destination), h.msg_namelen);
+      pending_errors_.push_back(PendingError{to, static_cast<int>(ee.ee_errno)});
+    }
+    if (!known) ++stats_.other_errors;
+  }
+}
+
+void UdpSocket::report_errors(Timestamp now) {
+  if (reporting_errors_) return;  // a handler that flushes: its errors follow in this loop
+  reporting_errors_ = true;
+  // Index loop: the handler may send, and a send may add errors.
+  for (size_t i = 0; i < pending_errors_.size(); ++i) {
+    const PendingError e = pending_errors_[i];
+    if (on_error_) on_error_(e.destination, e.error, now);
+  }
+  pending_errors_.clear();
+  reporting_errors_ = false;
 }
 
 void UdpSocket::receive(Timestamp now) {
@@ -139,7 +207,13 @@ void UdpSocket::receive(Timestamp now) {
       receive_headers_[i].msg_len = 0;
     }
     int n = recvmmsg(fd_.get(), receive_headers_.data(), kReceiveBatch, 0, nullptr);
-    if (n <= 0) return;  // EAGAIN (drained), or an error the next readiness will repeat
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      // A pending asynchronous error (ECONNREFUSED, ...) is returned once instead of
+      // data; its details are in the error queue. Read that, then the data.
+      drain_error_queue();
+      continue;
+    }
+    if (n <= 0) return;  // EAGAIN: drained
     ++stats_.receive_calls;
     batch_.clear();
     for (int i = 0; i < n; ++i) {
@@ -199,7 +273,15 @@ bool UdpSocket::send(const Address& to, Bytes packet) {
 }
 
 void UdpSocket::flush() {
+  flush_queue();
+  report_errors(loop_.now());
+}
+
+void UdpSocket::flush_queue() {
   const size_t capacity = slots_.size();
+  // Whether the last sendmmsg failure was retried after draining the error queue: a
+  // failure repeated right after that belongs to the datagram in hand.
+  bool retried = false;
   while (queued_ > 0 && !waiting_writable_) {
     // Build up to kSendBatch headers; with GSO each covers a run of same-size packets
     // to the same address (the last of the run may be shorter, as UDP_SEGMENT allows).
@@ -265,13 +347,27 @@ void UdpSocket::flush() {
         gso_ = false;
         continue;
       }
+      if (!retried) {
+        // Possibly a pending error left by an ICMP message about an earlier datagram
+        // (sendmmsg returns it once, sending nothing): read the error queue and try again.
+        retried = true;
+        drain_error_queue();
+        continue;
+      }
       // The first datagram is refused for good (unreachable, too big, filtered): drop it
       // and carry on with the rest. CurveCP's retransmission covers the loss.
+      retried = false;
+      if (reachability_error(err)) {
+        const SendSlot& lost = slots_[head_];
+        pending_errors_.push_back(
+            PendingError{from_sockaddr(reinterpret_cast<const sockaddr*>(&lost.to), lost.to_len), err});
+      }
       stats_.send_errors += slots_in_header[0];
       head_ = (head_ + slots_in_header[0]) % capacity;
       queued_ -= slots_in_header[0];
       continue;
     }
+    retried = false;
     ++stats_.send_calls;
     size_t done = 0;
     for (int i = 0; i < sent; ++i) {

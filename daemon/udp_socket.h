@@ -10,6 +10,12 @@
 // if it refuses, GSO is switched off for good and the packets are sent one by one.
 // When the kernel's send buffer is full the rest of the queue waits for writability;
 // producers check send_queue_free() and are told by the writable handler when to resume.
+// Errors: IP_RECVERR (and IPV6_RECVERR on IPv6 sockets) queue each ICMP error about a
+// datagram we sent (port unreachable from a dead loopback port, host or network
+// unreachable from a router); the queue is drained whenever the socket reports an error
+// and each entry goes to the error handler with the destination of the failed datagram.
+// No error is fatal to the socket: a pending error returned by sendmmsg/recvmmsg is
+// drained and the call retried, never taken as the fault of the datagram in hand.
 #pragma once
 
 #include <sys/socket.h>
@@ -54,6 +60,8 @@ struct UdpSocketStats {
   uint64_t would_block = 0;       // sendmmsg found the socket buffer full
   uint64_t send_errors = 0;       // datagrams dropped because the kernel refused them
   uint64_t truncated = 0;         // received datagrams larger than a buffer (dropped)
+  uint64_t icmp_errors = 0;       // ICMP/ICMPv6 errors read from the error queue
+  uint64_t other_errors = 0;      // error-queue entries of other origins (ignored)
 };
 
 class UdpSocket {
@@ -66,6 +74,16 @@ class UdpSocket {
   using ReceiveHandler = std::function<void(std::span<const Datagram> batch, Timestamp now)>;
   // Called when a send queue that had filled up has drained (producers may resume).
   using WritableHandler = std::function<void(Timestamp now)>;
+  // Called for each ICMP error about a datagram we sent: `destination` is the address
+  // that datagram was sent to (IPv4 destinations of an IPv6 socket come as v4-mapped
+  // IPv6 addresses), `error` an errno value: ECONNREFUSED (port unreachable),
+  // EHOSTUNREACH, ENETUNREACH, EACCES (administratively prohibited), EMSGSIZE, ...
+  // Also called with the destination when the kernel refuses a datagram at once with
+  // ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, EHOSTDOWN or ENETDOWN (the datagram is then
+  // dropped and counted in send_errors). Runs from the socket's readiness callback or at
+  // the end of flush(), never re-entrantly; it may send and flush, but must not destroy
+  // the socket.
+  using ErrorHandler = std::function<void(const Address& destination, int error, Timestamp now)>;
 
   // Creates the socket, binds it to `local` (port 0 picks a free port) and starts
   // receiving. Fails with one line naming the system call and the errno text.
@@ -78,6 +96,8 @@ class UdpSocket {
   // The bound address (with the actual port).
   const Address& local_address() const { return local_; }
   void set_writable_handler(WritableHandler handler) { on_writable_ = std::move(handler); }
+  // Without a handler, errors are still drained and counted (stats()).
+  void set_error_handler(ErrorHandler handler) { on_error_ = std::move(handler); }
   // Stops (false) or resumes (true) reading from the socket.
   void set_receiving(bool on);
 
@@ -107,13 +127,27 @@ class UdpSocket {
     alignas(16) uint8_t data[kMaxSendBytes];
   };
 
-  UdpSocket(ReceiveHandler on_receive) : on_receive_(std::move(on_receive)) {}
+  struct PendingError {
+    Address destination;
+    int error;
+  };
+
+  UdpSocket(EventLoop& loop, ReceiveHandler on_receive) : loop_(loop), on_receive_(std::move(on_receive)) {}
   void on_ready(int events, Timestamp now);
   void receive(Timestamp now);
   void update_watch();
+  void flush_queue();
+  // Reads the error queue (bounded per call) into pending_errors_.
+  void drain_error_queue();
+  // Hands pending_errors_ to the error handler (not re-entrantly).
+  void report_errors(Timestamp now);
 
+  EventLoop& loop_;
   ReceiveHandler on_receive_;
   WritableHandler on_writable_;
+  ErrorHandler on_error_;
+  std::vector<PendingError> pending_errors_;
+  bool reporting_errors_ = false;
   UniqueFd fd_;
   std::unique_ptr<FdWatcher> watcher_;
   Address local_;

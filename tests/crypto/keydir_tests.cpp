@@ -254,5 +254,47 @@ TEST_CASE("SodiumRng: output differs between instances and across refills") {
   CHECK(std::set<uint8_t>(tail.begin(), tail.end()).size() > 200);
 }
 
+TEST_CASE("check_nonce_files: a usable key directory passes untouched; unusable nonce files are named") {
+  REQUIRE(crypto_initialize());
+  TempDir tmp;
+  const std::string dir = tmp.path + "/key";
+  SeededRng rng(9);
+  REQUIRE(make_key_directory(dir, rng).ok());
+  const std::string counter_file = dir + "/.expertsonly/noncecounter";
+  write_file(counter_file, {7, 0, 0, 0, 0, 0, 0, 0});
+  CHECK(check_nonce_files(dir).ok());
+  // Nothing written or advanced.
+  CHECK(read_file(counter_file) == std::vector<uint8_t>{7, 0, 0, 0, 0, 0, 0, 0});
+
+  SUBCASE("counter replaced by a directory (cannot be opened read-write, even by root)") {
+    REQUIRE(::unlink(counter_file.c_str()) == 0);
+    REQUIRE(::mkdir(counter_file.c_str(), 0700) == 0);
+    auto s = check_nonce_files(dir);
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.error().message == "nonce counter not writable: " + counter_file + ": Is a directory");
+  }
+  SUBCASE("missing counter") {
+    REQUIRE(::unlink(counter_file.c_str()) == 0);
+    auto s = check_nonce_files(dir);
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.error().message.find(counter_file) != std::string::npos);
+  }
+  SUBCASE("short counter") {
+    write_file(counter_file, {1, 2, 3});
+    auto s = check_nonce_files(dir);
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.error().message == "nonce counter too short: " + counter_file);
+  }
+  SUBCASE("missing lock file") {
+    REQUIRE(::unlink((dir + "/.expertsonly/lock").c_str()) == 0);
+    auto s = check_nonce_files(dir);
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.error().message.find("nonce lock file not writable: " + dir + "/.expertsonly/lock") == 0);
+  }
+  SUBCASE("missing directory") {
+    CHECK_FALSE(check_nonce_files(tmp.path + "/nope").ok());
+  }
+}
+
 }  // namespace
 }  // namespace curvecp

@@ -1,7 +1,10 @@
 // UDP batching and the timer, on loopback.
 #include <doctest/doctest.h>
 
+#include <poll.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <functional>
 #include <vector>
@@ -221,4 +224,108 @@ TEST_CASE("timer: fires once, not before its deadline; re-arm replaces; never() 
   poll->arm(l.now());
   REQUIRE(l.run());
   CHECK(fired == before + 1);
+}
+
+namespace {
+
+// A loopback port nobody listens on: bound once to learn a free port, then closed.
+Address dead_port(EventLoop& l, Address::Family family) {
+  auto probe = UdpSocket::open(l, loopback(family), [](std::span<const Datagram>, Timestamp) {});
+  REQUIRE(probe);
+  Address dead = probe.value()->local_address();
+  return dead;  // the socket closes here
+}
+
+// Runs the loop until done() or 5 s.
+bool run_loop_until(EventLoop& l, const std::function<bool()>& done) {
+  Timestamp give_up = l.update_now() + Duration::seconds(5);
+  std::unique_ptr<Timer> tick;
+  tick = std::move(Timer::create(l, [&](Timestamp now) {
+                     if (done() || now > give_up) {
+                       l.stop();
+                     } else {
+                       tick->arm(now + Duration::milliseconds(2));
+                     }
+                   }).value());
+  tick->arm(l.now());
+  REQUIRE(l.run());
+  return done();
+}
+
+struct ReportedError {
+  Address destination;
+  int error;
+};
+
+void port_unreachable(Address::Family family) {
+  auto loop = EventLoop::create();
+  REQUIRE(loop);
+  EventLoop& l = *loop.value();
+  const Address dead = dead_port(l, family);
+  std::vector<ReportedError> errors;
+  std::vector<std::vector<uint8_t>> received;
+  auto rx = UdpSocket::open(l, loopback(family), [&](std::span<const Datagram> batch, Timestamp) {
+    for (const auto& d : batch) received.emplace_back(d.data.begin(), d.data.end());
+  });
+  REQUIRE(rx);
+  auto tx = UdpSocket::open(l, loopback(family), [](std::span<const Datagram>, Timestamp) {});
+  REQUIRE(tx);
+  UdpSocket& s = *tx.value();
+  s.set_error_handler([&](const Address& to, int error, Timestamp) { errors.push_back({to, error}); });
+
+  const uint8_t hello[] = {1, 2, 3};
+  REQUIRE(s.send(dead, hello));
+  s.flush();
+  CHECK(run_loop_until(l, [&] { return !errors.empty(); }));
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].destination == dead);
+  CHECK(errors[0].error == ECONNREFUSED);
+  CHECK(s.stats().icmp_errors == 1);
+  CHECK(s.stats().send_errors == 0);
+
+  // Again, but this time the error is still pending when the next flush runs (the loop
+  // does not run in between): sendmmsg reports the pending ECONNREFUSED instead of
+  // sending. That must neither drop the datagram in hand nor stop the socket.
+  errors.clear();
+  REQUIRE(s.send(dead, hello));
+  s.flush();
+  pollfd p{s.fd(), 0, 0};
+  REQUIRE(::poll(&p, 1, 5000) == 1);  // POLLERR: the ICMP error has arrived
+  CHECK((p.revents & POLLERR) != 0);
+  const uint8_t live[] = {9, 8, 7, 6};
+  REQUIRE(s.send(rx.value()->local_address(), live));
+  s.flush();
+  CHECK(s.send_queue_size() == 0);
+  CHECK(run_loop_until(l, [&] { return !received.empty() && !errors.empty(); }));
+  REQUIRE(received.size() == 1);
+  CHECK(received[0] == std::vector<uint8_t>{9, 8, 7, 6});
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].destination == dead);
+  CHECK(errors[0].error == ECONNREFUSED);
+  CHECK(s.stats().send_errors == 0);
+  CHECK(s.stats().datagrams_sent == 3);
+
+  // Many at once: the queue is drained, every one reported, and the loop goes idle
+  // (no busy loop on a stale error condition). Growing sizes keep GSO from merging
+  // them into one super-datagram (which would draw one ICMP error); 20 stay within the
+  // kernel's global ICMP burst (icmp_msgs_burst, 50 by default).
+  errors.clear();
+  const std::vector<uint8_t> filler(20, 0x55);
+  for (size_t i = 0; i < 20; ++i) REQUIRE(s.send(dead, Bytes(filler.data(), i + 1)));
+  s.flush();
+  CHECK(run_loop_until(l, [&] { return errors.size() >= 20; }));
+  CHECK(errors.size() == 20);
+  for (const auto& e : errors) CHECK(e.error == ECONNREFUSED);
+  pollfd q{s.fd(), POLLIN, 0};
+  CHECK(::poll(&q, 1, 0) == 0);  // nothing left: no error condition, no data
+}
+
+}  // namespace
+
+TEST_CASE("udp: ICMP port unreachable from a dead loopback port reaches the error handler (IPv4)") {
+  port_unreachable(Address::Family::ipv4);
+}
+
+TEST_CASE("udp: ICMPv6 port unreachable from a dead loopback port reaches the error handler (IPv6)") {
+  port_unreachable(Address::Family::ipv6);
 }
