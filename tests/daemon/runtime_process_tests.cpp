@@ -132,7 +132,9 @@ TEST_CASE("spawn: fds 6/7 mapped, others closed, environment passed, exit status
   std::string ours;
   for (int fd : {to_child->read_end.get(), to_child->write_end.get(), from_child->read_end.get(),
                  from_child->write_end.get()}) {
-    if (fd != 6 && fd != 7) ours += " " + std::to_string(fd);
+    // append() rather than `" " + std::to_string(fd)`: gcc 12 at -O3 reports a false
+    // -Werror=restrict inside std::string for that operator+ (GCC bug 105329).
+    if (fd != 6 && fd != 7) ours.append(" ").append(std::to_string(fd));
   }
   SpawnOptions opts;
   opts.argv = {"sh", "-c",

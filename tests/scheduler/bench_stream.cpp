@@ -34,13 +34,16 @@ class Unpaced final : public CongestionController {
 
 }  // namespace
 
-void* operator new(size_t n) {
+// The counting replacements allocate with malloc and free with free. They are kept out of
+// line: inlined into their callers at -O3, gcc 12 pairs the operator new call it sees with
+// the free() inside operator delete and reports a false -Werror=mismatched-new-delete.
+[[gnu::noinline]] void* operator new(size_t n) {
   ++g_allocations;
   if (void* p = std::malloc(n ? n : 1)) return p;
   throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 int main(int argc, char** argv) {
   const uint64_t total = (argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 1000) * 1'000'000ull;
