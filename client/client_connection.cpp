@@ -87,10 +87,7 @@ void ClientConnection::on_datagrams(std::span<const Datagram> batch, Timestamp n
   progress(now);
 }
 
-void ClientConnection::on_timer(Timestamp now) {
-  engine_->on_timer(now);
-  progress(now);
-}
+void ClientConnection::on_timer(Timestamp now) { progress(now); }
 
 void ClientConnection::on_writable(Timestamp now) { progress(now); }
 

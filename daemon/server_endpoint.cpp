@@ -20,6 +20,14 @@ constexpr Duration kMinRetry = Duration::microseconds(20);
 // "Already due": work is queued that poll_transmit will hand out at once.
 constexpr Timestamp kDueNow{std::numeric_limits<int64_t>::min()};
 
+EndpointEvent event(EndpointEvent::Kind kind, uint32_t id, EndReason reason = EndReason::none) {
+  EndpointEvent e;
+  e.kind = kind;
+  e.id = id;
+  e.reason = reason;
+  return e;
+}
+
 }  // namespace
 
 const char* server_event_name(ServerEvent e) {
@@ -103,7 +111,7 @@ void ServerEndpoint::handle_datagram(Timestamp now, const Address& from, Bytes d
   s.connection->on_message(now, Bytes(message_.data(), std::get<size_t>(opened)));
   if (!s.progress_pending) {
     s.progress_pending = true;
-    events_out_.push_back(EndpointEvent{EndpointEvent::Kind::progress, s.id});
+    events_out_.push_back(event(EndpointEvent::Kind::progress, s.id));
   }
   queue(s);
 }
@@ -172,7 +180,7 @@ void ServerEndpoint::accept(Timestamp now, const ClientPacketView& view, const A
   slots_[id] = std::move(slot);
   by_key_.emplace(s.session.client_short_term(), id);
   events_.add(ServerEvent::connection_accepted);
-  events_out_.push_back(EndpointEvent{EndpointEvent::Kind::opened, id});
+  events_out_.push_back(event(EndpointEvent::Kind::opened, id));
   s.connection->on_message(now, Bytes(message_.data(), a.message_bytes));
   queue(s);
 }
@@ -226,14 +234,17 @@ bool ServerEndpoint::settle(Slot& s, Timestamp now) {
   Connection& c = *s.connection;
   if (c.failed() && !s.failure_reported) {
     s.failure_reported = true;
-    events_out_.push_back(EndpointEvent{EndpointEvent::Kind::failed, s.id, c.reason()});
+    events_out_.push_back(event(EndpointEvent::Kind::failed, s.id, c.reason()));
   }
   if (c.closed()) {
     const EndReason why = c.reason();
     events_.add(why == EndReason::finished        ? ServerEvent::connection_finished
                 : why == EndReason::close_timeout ? ServerEvent::connection_close_timeout
                                                   : ServerEvent::connection_failed);
-    events_out_.push_back(EndpointEvent{EndpointEvent::Kind::closed, s.id, why, s.peer, c.stream().stats()});
+    EndpointEvent closed = event(EndpointEvent::Kind::closed, s.id, why);
+    closed.peer = s.peer;
+    closed.stats = c.stream().stats();
+    events_out_.push_back(closed);
     remove(s, now);
     return false;
   }

@@ -73,8 +73,8 @@ struct EndpointEvent {
     failed,    // the stream failed: stop its program before closing its descriptors
     closed,    // gone; the id may be reused by the next opened
   };
-  Kind kind;
-  uint32_t id;
+  Kind kind = Kind::opened;
+  uint32_t id = 0;
   EndReason reason = EndReason::none;  // failed and closed
   Address peer;                        // closed: the peer's last address
   StreamStats stats;                   // closed: the stream's final figures

@@ -51,7 +51,7 @@ struct Run {
   EndpointFlow* flow = nullptr;
 };
 
-Run start(uint64_t seed, const PathConfig& path, EndpointFlowConfig config) {
+Run start(uint64_t seed, const PathConfig& path, EndpointFlowConfig&& config) {
   Run r;
   r.rng = std::make_unique<SeededRng>(seed * 7 + 11);
   r.net = std::make_unique<Network>(seed, path);
@@ -68,16 +68,17 @@ bool both_closed(EndpointFlow& f) { return f.server_closed() && f.client().finis
 TEST_CASE("endpoints: 100 MB upload over a lossy path arrives byte-exact, deterministic by seed") {
   const uint64_t seed = seeds(1).front();
   INFO("seed " << seed << " (replay with SIM_SEED=" << seed << ")");
-  EndpointFlowConfig config;
-  config.upload_bytes = 100'000'000;
+  const uint64_t upload_bytes = 100'000'000;
   uint64_t datagrams[2] = {0, 0};
   Timestamp finished[2];
   for (int round = 0; round < 2; ++round) {
-    Run r = start(seed, lossy_path(), config);
+    EndpointFlowConfig config;
+    config.upload_bytes = upload_bytes;
+    Run r = start(seed, lossy_path(), std::move(config));
     CHECK(r.net->events().run_until(Timestamp{0} + Duration::seconds(120), [&] { return both_closed(*r.flow); }));
     const FlowMetrics& m = r.flow->metrics();
     CHECK(m.finished);
-    CHECK(m.delivered_bytes == config.upload_bytes);
+    CHECK(m.delivered_bytes == upload_bytes);
     CHECK(m.corrupt_bytes == 0);
     CHECK_FALSE(m.end_was_failure);
     CHECK(r.flow->client().phase() == ClientEngine::Phase::done);
@@ -100,11 +101,11 @@ TEST_CASE("endpoints: upload and download through loss, five seeds") {
     EndpointFlowConfig config;
     config.upload_bytes = 3'000'000;
     config.download_bytes = 2'000'000;
-    Run r = start(seed, lossy_path(), config);
+    Run r = start(seed, lossy_path(), std::move(config));
     CHECK(r.net->events().run_until(Timestamp{0} + Duration::seconds(60), [&] { return both_closed(*r.flow); }));
-    CHECK(r.flow->metrics().delivered_bytes == config.upload_bytes);
+    CHECK(r.flow->metrics().delivered_bytes == 3'000'000);
     CHECK(r.flow->metrics().corrupt_bytes == 0);
-    CHECK(r.flow->download_received() == config.download_bytes);
+    CHECK(r.flow->download_received() == 2'000'000);
     CHECK(r.flow->download_corrupt() == 0);
     CHECK(r.flow->client().phase() == ClientEngine::Phase::done);
     CHECK(r.flow->server_log() == "opened closed:finished ");
@@ -118,7 +119,7 @@ TEST_CASE("endpoints: a quiet connection outlives several idle timeouts through 
     config.hold_open = true;
     config.server.connection.idle_timeout = Duration::seconds(3);
     config.client.connection.idle_timeout = Duration::seconds(3);
-    Run r = start(seed, lossy_path(), config);
+    Run r = start(seed, lossy_path(), std::move(config));
     // Ten idle timeouts of silence from both applications.
     r.net->run_until(Timestamp{0} + Duration::seconds(30));
     CHECK(r.flow->server_log() == "opened ");
@@ -135,7 +136,7 @@ TEST_CASE("endpoints: a quiet connection outlives several idle timeouts through 
 TEST_CASE("endpoints: the client's abort reaches the server within about a round trip") {
   EndpointFlowConfig config;
   config.hold_open = true;
-  Run r = start(1, quiet_path(), config);
+  Run r = start(1, quiet_path(), std::move(config));
   r.net->run_until(Timestamp{0} + Duration::seconds(2));
   REQUIRE(r.flow->server_log() == "opened ");
   const Timestamp aborted_at = r.net->now();
@@ -153,7 +154,7 @@ TEST_CASE("endpoints: a vanished client fails on the server within keepalive + i
   config.hold_open = true;
   config.server.connection.idle_timeout = Duration::seconds(6);
   config.server.connection.keepalive = Duration::seconds(2);
-  Run r = start(2, quiet_path(), config);
+  Run r = start(2, quiet_path(), std::move(config));
   r.net->run_until(Timestamp{0} + Duration::seconds(1));
   REQUIRE(r.flow->server_log() == "opened ");
   const Timestamp gone = r.net->now();
@@ -168,7 +169,7 @@ TEST_CASE("endpoints: a vanished server fails on the client within keepalive + i
   config.hold_open = true;
   config.client.connection.idle_timeout = Duration::seconds(6);
   config.client.connection.keepalive = Duration::seconds(2);
-  Run r = start(3, quiet_path(), config);
+  Run r = start(3, quiet_path(), std::move(config));
   r.net->run_until(Timestamp{0} + Duration::seconds(1));
   const Timestamp gone = r.net->now();
   r.flow->freeze_server();
@@ -195,7 +196,7 @@ TEST_CASE("endpoints: handshake failures are quick and say what is likely wrong"
     config.wrong_server_key = c.key;
     config.wrong_extension = c.ext;
     config.client.handshake_timeout = Duration::seconds(10);
-    Run r = start(4, quiet_path(), config);
+    Run r = start(4, quiet_path(), std::move(config));
     CHECK(r.net->events().run_until(Timestamp{0} + Duration::seconds(60), [&] { return r.flow->client().finished(); }));
     CHECK(r.flow->client().reason() == c.reason);
     CHECK(r.net->now() <= Timestamp{0} + Duration::seconds(10) + Duration::milliseconds(100));
