@@ -62,17 +62,24 @@ class StreamImpl final : public Stream {
   size_t send_space() const override { return send_.space(); }
   size_t write(Bytes data) override { return send_.write(data); }
   void close_write(bool failure) override { send_.close(failure ? StreamEnd::fail : StreamEnd::succ); }
+  void abort() override { aborted_ = send_.abort(); }
   bool write_finished() const override { return send_.finished(); }
 
   size_t readable() const override { return recv_.readable(); }
   size_t read(MutableBytes out) override;
   bool read_finished() const override { return recv_.finished(); }
   bool read_failed() const override { return recv_.failed(); }
+  bool peer_failed() const override { return recv_.failed(); }
 
   void on_message(Timestamp now, Bytes message) override;
   size_t poll_transmit(Timestamp now, MutableBytes out, size_t max_message_bytes) override;
   Timestamp next_timeout() const override;
   Timestamp last_receive_time() const override { return last_receive_; }
+  void send_keepalive(Timestamp now) override {
+    last_now_ = std::max(last_now_, now);
+    keepalive_due_ = true;
+  }
+  bool keepalive_outstanding() const override { return keepalive_due_ || keepalive_tx_ != 0; }
 
   Status set_controller(std::string_view name, Timestamp now) override {
     auto c = make_controller(name, rng_, now);
@@ -89,6 +96,7 @@ class StreamImpl final : public Stream {
   AckFields take_ack_fields();
   size_t transmit_block(Timestamp now, uint64_t seq, MutableBytes out);
   size_t transmit_pure_ack(MutableBytes out);
+  size_t transmit_keepalive(MutableBytes out);
   void finish_message(MutableBytes message, size_t data_bytes);
   void check_timeout(Timestamp now);
   void detect_losses(Timestamp now);
@@ -102,6 +110,9 @@ class StreamImpl final : public Stream {
     if (timeout_recovery_) return send_.bytes_in_flight() == 0;
     return send_.bytes_in_flight() < controller_->window_bytes();
   }
+  // After abort(): the FAIL block still has to be made (it goes ahead of retransmissions
+  // and outside the congestion window).
+  bool abort_block_due() const { return aborted_ && send_.end_pending() && !send_.table_full(); }
   // Whether a new block could be made now (ignoring pacing).
   bool new_block_possible() const {
     if (send_.table_full()) return false;
@@ -146,6 +157,12 @@ class StreamImpl final : public Stream {
   bool ping_pending_ = false;
   bool probe_due_ = false;
   Timestamp probe_deadline_ = Timestamp::never();
+
+  // abort() turned (or left) our end as FAIL.
+  bool aborted_ = false;
+  // Keepalive: one is to be sent; transmission number of the one outstanding (0: none).
+  bool keepalive_due_ = false;
+  uint64_t keepalive_tx_ = 0;
 
   // Retransmission timeout.
   int backoff_shift_ = 0;
@@ -230,6 +247,11 @@ AckFields StreamImpl::take_ack_fields() {
 
 void StreamImpl::process_acks(Timestamp now, const AckFields& ack) {
   SendBuffer::AckResult r;
+  // The peer names the ID of a message it received: if that is the keepalive or a later
+  // one, the keepalive has done its job.
+  if (keepalive_tx_ != 0 && ack.acked_id != 0 && send_.transmission_number(ack.acked_id) >= keepalive_tx_) {
+    keepalive_tx_ = 0;
+  }
   send_.ack_id(ack.acked_id, r);
   std::array<AckRange, 6> ranges;
   const size_t n = decode_ack_ranges(ack, ranges);
@@ -335,15 +357,27 @@ size_t StreamImpl::poll_transmit(Timestamp now, MutableBytes out, size_t max_mes
     burst_count_ = 0;
   }
   const bool burst_ok = peer_announced_ || (burst_count_ < kReferenceBurstMessages && now >= burst_hold_until_);
-  if (burst_ok && pacing_allows && congestion_allows()) {
+  if (keepalive_due_ && burst_ok && !send_.log_full()) {
+    // Outside pacing and the congestion window: one small message per call of
+    // send_keepalive, and the controller is not told (its samples stay as they were).
+    if (!peer_announced_ && ++burst_count_ >= kReferenceBurstMessages) burst_hold_until_ = now + kReferenceBurstPause;
+    return transmit_keepalive(out);
+  }
+  const bool abort_due = abort_block_due();
+  if (burst_ok && pacing_allows && (congestion_allows() || abort_due)) {
     const size_t max_data = std::min(max_data_for(max_message_bytes), max_block_bytes());
+    std::optional<uint64_t> seq;
+    // abort(): the FAIL goes first, so the peer learns of it within about a round trip.
+    if (abort_due) seq = send_.make_block(0, flow_limit(), false);
     // After a timeout one message at a time probes the path: it must be the block at the
     // peer's contiguous prefix, the one data a receiver whose out-of-order table is full
     // (kMaxReceiveIntervals) can still store and acknowledge; any other lost block could be
     // refused on every probe while the back-off grows.
-    std::optional<uint64_t> seq = timeout_recovery_ ? send_.lowest_lost() : send_.next_lost();
-    if (seq && send_.block(*seq).length > max_data) seq.reset();
-    if (!seq && new_block_possible()) {
+    if (!seq && congestion_allows()) {
+      seq = timeout_recovery_ ? send_.lowest_lost() : send_.next_lost();
+      if (seq && send_.block(*seq).length > max_data) seq.reset();
+    }
+    if (!seq && congestion_allows() && new_block_possible()) {
       seq = send_.make_block(max_data, flow_limit(), ping_pending_ || probe_due_);
       // Any new block does the ping's job (CURVECP.md 6.10: the reference's first
       // message carries data when its program has already written some).
@@ -401,6 +435,22 @@ size_t StreamImpl::transmit_block(Timestamp now, uint64_t seq, MutableBytes out)
   return size;
 }
 
+size_t StreamImpl::transmit_keepalive(MutableBytes out) {
+  // An empty block without EOF flag, as the reference's ping (CURVECP.md 6.3, 6.10), at
+  // our acknowledged prefix: the peer has stored everything below it, so the offset is
+  // inside its window whatever its program has read (CURVECP.md 6.1), and it lies below
+  // any out-of-order data, so our receiver names its ID (CURVECP.md 9 item 11 rule).
+  MessageFields fields;
+  keepalive_tx_ = send_.record_blockless_transmission();
+  fields.id = static_cast<uint32_t>(keepalive_tx_);
+  fields.ack = take_ack_fields();
+  fields.offset = send_.acked_offset();
+  const size_t size = encode_message(fields, {}, kPureAckBytes, out);
+  finish_message(out.first(size), 0);
+  keepalive_due_ = false;
+  return size;
+}
+
 size_t StreamImpl::transmit_pure_ack(MutableBytes out) {
   MessageFields fields;
   fields.ack = take_ack_fields();
@@ -411,6 +461,9 @@ size_t StreamImpl::transmit_pure_ack(MutableBytes out) {
 
 Timestamp StreamImpl::next_timeout() const {
   Timestamp t = acks_.deadline();
+  if (keepalive_due_ && !send_.log_full()) {
+    t = earliest(t, peer_announced_ ? last_now_ : std::max(last_now_, burst_hold_until_));
+  }
   if (loss_check_pending_) t = earliest(t, last_now_);
   if (auto oldest = send_.oldest_in_flight_time()) t = earliest(t, *oldest + rto());
   if (flow_blocked()) {
@@ -419,7 +472,7 @@ Timestamp StreamImpl::next_timeout() const {
   // A full transmission log stops sending until the oldest transmission is resolved
   // (poll_transmit would return 0), so it must not make the deadline "now".
   const bool sendable = !send_.log_full() && (send_.has_lost() || new_block_possible());
-  if (sendable && congestion_allows()) {
+  if ((sendable && congestion_allows()) || abort_block_due()) {
     Timestamp pace = controller_->next_send_time(last_now_);
     if (!peer_announced_) pace = std::max(pace, burst_hold_until_);
     t = earliest(t, pace);

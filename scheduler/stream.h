@@ -77,6 +77,16 @@ class Stream {
   virtual size_t write(Bytes data) = 0;
   // Ends our direction after everything written: SUCC, or FAIL when `failure`.
   virtual void close_write(bool failure = false) = 0;
+  // Ends our direction with FAIL as soon as possible (failure semantics, ARCHITECTURE.md):
+  // bytes written but never transmitted are discarded, and the FAIL goes in an empty
+  // block right after the highest stream offset already transmitted, ahead of any
+  // retransmission and outside the congestion window (pacing still applies), so the
+  // peer completes its stream up to there and sees FAIL within about one round trip.
+  // Blocks already transmitted are still retransmitted until acknowledged. After
+  // close_write(): a SUCC not yet sent becomes FAIL; a SUCC already sent stays (the
+  // peer may have it). Idempotent. send_space() is 0 afterwards, and write_finished()
+  // becomes true once the end is acknowledged.
+  virtual void abort() = 0;
   // Everything we wrote, and our EOF, has been acknowledged.
   virtual bool write_finished() const = 0;
 
@@ -89,6 +99,9 @@ class Stream {
   virtual bool read_finished() const = 0;
   // The peer ended its stream with FAIL (meaningful once read_finished()).
   virtual bool read_failed() const = 0;
+  // A FAIL from the peer has arrived, even if bytes before it are still missing or
+  // unread: the peer has given up, and what it sent will not be completed by EOF.
+  virtual bool peer_failed() const = 0;
 
   // --- network side ---
   // A decrypted message from the peer (any length; bad ones are dropped and counted).
@@ -106,6 +119,23 @@ class Stream {
   bool done() const { return write_finished() && read_finished(); }
   // Time of the last message received from the peer (for idle timeouts).
   virtual Timestamp last_receive_time() const = 0;
+
+  // Keepalive: the next poll_transmit (from `now` on) sends one 192-byte message that a
+  // live peer acknowledges, whatever the state of the stream: an empty data block (no
+  // EOF flag) at our acknowledged prefix with a fresh message ID. Both our Stream and the
+  // reference curvecpmessage acknowledge every such message naming its ID (CURVECP.md
+  // 6.6); the offset is within every window (CURVECP.md 6.1), and the stream does not
+  // track it as a block, so range [0,0) (6.4) does not matter, it is never retransmitted,
+  // it never counts as in flight or lost, and the controller never sees it (no RTT
+  // sample). It is acknowledged when the peer names its ID or any later one. It stays
+  // unacknowledged if the message or its acknowledgement is lost, if the peer has gone,
+  // or while a reference peer processes no messages (its program has not consumed the
+  // data before them, CURVECP.md 6.5; its 64-message queue is full). Calling it again
+  // sends a new one. The owner decides liveness from last_receive_time().
+  virtual void send_keepalive(Timestamp now) = 0;
+  // A keepalive was asked for and no acknowledgement naming it (or a later message of
+  // ours) has arrived yet.
+  virtual bool keepalive_outstanding() const = 0;
 
   // Switches the congestion controller on a live stream, keeping PathState (RTT and delay
   // history). Fails on an unknown name.
