@@ -46,9 +46,12 @@ size_t max_data_for(size_t max_message_bytes) {
   return 0;
 }
 
-class StreamImpl final : public Stream {
+}  // namespace
+
+// All of the stream's state and logic; Stream forwards to it (see stream.h).
+class Stream::Impl {
  public:
-  StreamImpl(const StreamConfig& config, Rng& rng, Timestamp now, std::unique_ptr<CongestionController> controller)
+  Impl(const StreamConfig& config, Rng& rng, Timestamp now, std::unique_ptr<CongestionController> controller)
       : config_(config),
         rng_(rng),
         controller_(std::move(controller)),
@@ -59,37 +62,37 @@ class StreamImpl final : public Stream {
         last_receive_(now),
         ping_pending_(config.ping_at_start) {}
 
-  size_t send_space() const override { return send_.space(); }
-  size_t write(Bytes data) override { return send_.write(data); }
-  void close_write(bool failure) override { send_.close(failure ? StreamEnd::fail : StreamEnd::succ); }
-  void abort() override { aborted_ = send_.abort(); }
-  bool write_finished() const override { return send_.finished(); }
+  size_t send_space() const { return send_.space(); }
+  size_t write(Bytes data) { return send_.write(data); }
+  void close_write(bool failure) { send_.close(failure ? StreamEnd::fail : StreamEnd::succ); }
+  void abort() { aborted_ = send_.abort(); }
+  bool write_finished() const { return send_.finished(); }
 
-  size_t readable() const override { return recv_.readable(); }
-  size_t read(MutableBytes out) override;
-  bool read_finished() const override { return recv_.finished(); }
-  bool read_failed() const override { return recv_.failed(); }
-  bool peer_failed() const override { return recv_.failed(); }
+  size_t readable() const { return recv_.readable(); }
+  size_t read(MutableBytes out);
+  bool read_finished() const { return recv_.finished(); }
+  bool read_failed() const { return recv_.failed(); }
+  bool peer_failed() const { return recv_.failed(); }
 
-  void on_message(Timestamp now, Bytes message) override;
-  size_t poll_transmit(Timestamp now, MutableBytes out, size_t max_message_bytes) override;
-  Timestamp next_timeout() const override;
-  Timestamp last_receive_time() const override { return last_receive_; }
-  void send_keepalive(Timestamp now) override {
+  void on_message(Timestamp now, Bytes message);
+  size_t poll_transmit(Timestamp now, MutableBytes out, size_t max_message_bytes);
+  Timestamp next_timeout() const;
+  Timestamp last_receive_time() const { return last_receive_; }
+  void send_keepalive(Timestamp now) {
     last_now_ = std::max(last_now_, now);
     keepalive_due_ = true;
   }
-  bool keepalive_outstanding() const override { return keepalive_due_ || keepalive_tx_ != 0; }
+  bool keepalive_outstanding() const { return keepalive_due_ || keepalive_tx_ != 0; }
 
-  Status set_controller(std::string_view name, Timestamp now) override {
+  Status set_controller(std::string_view name, Timestamp now) {
     auto c = make_controller(name, rng_, now);
     if (!c) return make_error("unknown congestion controller: " + std::string(name));
     controller_ = std::move(c);
     controller_name_ = std::string(name);
     return {};
   }
-  std::string_view controller_name() const override { return controller_name_; }
-  StreamStats stats() const override;
+  std::string_view controller_name() const { return controller_name_; }
+  StreamStats stats() const;
 
  private:
   void process_acks(Timestamp now, const AckFields& ack);
@@ -178,7 +181,7 @@ class StreamImpl final : public Stream {
   Timestamp burst_hold_until_{std::numeric_limits<int64_t>::min()};
 };
 
-size_t StreamImpl::read(MutableBytes out) {
+size_t Stream::Impl::read(MutableBytes out) {
   const size_t n = recv_.read(out);
   // Window update: tell a curvecp peer once a quarter of the window has opened since our
   // last announcement, so a sender blocked on our window resumes without waiting for a
@@ -189,7 +192,7 @@ size_t StreamImpl::read(MutableBytes out) {
   return n;
 }
 
-void StreamImpl::on_message(Timestamp now, Bytes bytes) {
+void Stream::Impl::on_message(Timestamp now, Bytes bytes) {
   last_now_ = std::max(last_now_, now);
   Message msg;
   const ParseResult parsed = parse_message(bytes, msg);
@@ -239,13 +242,13 @@ void StreamImpl::on_message(Timestamp now, Bytes bytes) {
   acks_.on_received(now, r, !peer_announced_);
 }
 
-AckFields StreamImpl::take_ack_fields() {
+AckFields Stream::Impl::take_ack_fields() {
   AckFields ack = recv_.ack_fields();
   ack.acked_id = acks_.take(!peer_announced_, recv_.received_prefix());
   return ack;
 }
 
-void StreamImpl::process_acks(Timestamp now, const AckFields& ack) {
+void Stream::Impl::process_acks(Timestamp now, const AckFields& ack) {
   SendBuffer::AckResult r;
   // The peer names the ID of a message it received: if that is the keepalive or a later
   // one, the keepalive has done its job.
@@ -284,7 +287,7 @@ void StreamImpl::process_acks(Timestamp now, const AckFields& ack) {
   }
 }
 
-void StreamImpl::detect_losses(Timestamp now) {
+void Stream::Impl::detect_losses(Timestamp now) {
   // Run once per batch of incoming messages (at the next poll_transmit), not per
   // message: the acknowledgements of one batch name its blocks one ID at a time, and a
   // block named by a later acknowledgement of the same batch must not be counted lost
@@ -302,7 +305,7 @@ void StreamImpl::detect_losses(Timestamp now) {
   }
 }
 
-void StreamImpl::check_timeout(Timestamp now) {
+void Stream::Impl::check_timeout(Timestamp now) {
   const Duration base = rto();
   // Every transmission older than the timeout is lost.
   uint64_t bytes = 0;
@@ -341,7 +344,7 @@ void StreamImpl::check_timeout(Timestamp now) {
   }
 }
 
-size_t StreamImpl::poll_transmit(Timestamp now, MutableBytes out, size_t max_message_bytes) {
+size_t Stream::Impl::poll_transmit(Timestamp now, MutableBytes out, size_t max_message_bytes) {
   last_now_ = std::max(last_now_, now);
   max_message_bytes = std::min({max_message_bytes, out.size(), kMessageMaxBytes});
   if (max_message_bytes < kPureAckBytes) return 0;
@@ -398,7 +401,7 @@ size_t StreamImpl::poll_transmit(Timestamp now, MutableBytes out, size_t max_mes
   return 0;
 }
 
-void StreamImpl::finish_message(MutableBytes message, size_t data_bytes) {
+void Stream::Impl::finish_message(MutableBytes message, size_t data_bytes) {
   // Every message announces our receive window (docs/EXTENSIONS.md). The sizes of
   // CURVECP.md 6.2 always leave >= 16 bytes of padding after the header.
   const uint64_t limit = recv_.window_limit();
@@ -408,7 +411,7 @@ void StreamImpl::finish_message(MutableBytes message, size_t data_bytes) {
   ++stats_.messages_sent;
 }
 
-size_t StreamImpl::transmit_block(Timestamp now, uint64_t seq, MutableBytes out) {
+size_t Stream::Impl::transmit_block(Timestamp now, uint64_t seq, MutableBytes out) {
   SendBuffer::Block& b = send_.block(seq);
   const bool retransmission = b.transmissions > 0;
   const size_t size = message_size_for_data(b.length);
@@ -435,7 +438,7 @@ size_t StreamImpl::transmit_block(Timestamp now, uint64_t seq, MutableBytes out)
   return size;
 }
 
-size_t StreamImpl::transmit_keepalive(MutableBytes out) {
+size_t Stream::Impl::transmit_keepalive(MutableBytes out) {
   // An empty block without EOF flag, as the reference's ping (CURVECP.md 6.3, 6.10), at
   // our acknowledged prefix: the peer has stored everything below it, so the offset is
   // inside its window whatever its program has read (CURVECP.md 6.1), and it lies below
@@ -451,7 +454,7 @@ size_t StreamImpl::transmit_keepalive(MutableBytes out) {
   return size;
 }
 
-size_t StreamImpl::transmit_pure_ack(MutableBytes out) {
+size_t Stream::Impl::transmit_pure_ack(MutableBytes out) {
   MessageFields fields;
   fields.ack = take_ack_fields();
   const size_t size = encode_message(fields, {}, kPureAckBytes, out);
@@ -459,7 +462,7 @@ size_t StreamImpl::transmit_pure_ack(MutableBytes out) {
   return size;
 }
 
-Timestamp StreamImpl::next_timeout() const {
+Timestamp Stream::Impl::next_timeout() const {
   Timestamp t = acks_.deadline();
   if (keepalive_due_ && !send_.log_full()) {
     t = earliest(t, peer_announced_ ? last_now_ : std::max(last_now_, burst_hold_until_));
@@ -480,7 +483,7 @@ Timestamp StreamImpl::next_timeout() const {
   return t;
 }
 
-StreamStats StreamImpl::stats() const {
+StreamStats Stream::Impl::stats() const {
   StreamStats s = stats_;
   s.bytes_received = recv_.read_offset();
   s.srtt = path_.srtt;
@@ -492,15 +495,38 @@ StreamStats StreamImpl::stats() const {
   return s;
 }
 
-}  // namespace
-
 Result<std::unique_ptr<Stream>> Stream::create(const StreamConfig& config, Rng& rng, Timestamp now) {
   auto controller = make_controller(config.controller, rng, now);
   if (!controller) return make_error("unknown congestion controller: " + config.controller);
   if (config.send_buffer_bytes == 0 || config.receive_buffer_bytes == 0) {
     return make_error("stream buffers must not be empty");
   }
-  return std::unique_ptr<Stream>(std::make_unique<StreamImpl>(config, rng, now, std::move(controller)));
+  return std::unique_ptr<Stream>(new Stream(std::make_unique<Impl>(config, rng, now, std::move(controller))));
 }
+
+Stream::Stream(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Stream::~Stream() = default;
+
+size_t Stream::send_space() const { return impl_->send_space(); }
+size_t Stream::write(Bytes data) { return impl_->write(data); }
+void Stream::close_write(bool failure) { impl_->close_write(failure); }
+void Stream::abort() { impl_->abort(); }
+bool Stream::write_finished() const { return impl_->write_finished(); }
+size_t Stream::readable() const { return impl_->readable(); }
+size_t Stream::read(MutableBytes out) { return impl_->read(out); }
+bool Stream::read_finished() const { return impl_->read_finished(); }
+bool Stream::read_failed() const { return impl_->read_failed(); }
+bool Stream::peer_failed() const { return impl_->peer_failed(); }
+void Stream::on_message(Timestamp now, Bytes message) { impl_->on_message(now, message); }
+size_t Stream::poll_transmit(Timestamp now, MutableBytes out, size_t max_message_bytes) {
+  return impl_->poll_transmit(now, out, max_message_bytes);
+}
+Timestamp Stream::next_timeout() const { return impl_->next_timeout(); }
+Timestamp Stream::last_receive_time() const { return impl_->last_receive_time(); }
+void Stream::send_keepalive(Timestamp now) { impl_->send_keepalive(now); }
+bool Stream::keepalive_outstanding() const { return impl_->keepalive_outstanding(); }
+Status Stream::set_controller(std::string_view name, Timestamp now) { return impl_->set_controller(name, now); }
+std::string_view Stream::controller_name() const { return impl_->controller_name(); }
+StreamStats Stream::stats() const { return impl_->stats(); }
 
 }  // namespace curvecp
