@@ -7,6 +7,7 @@
 #include <set>
 
 #include "pair_harness.h"
+#include "scheduler/chicago.h"
 #include "scheduler/message.h"
 #include "scheduler/window_extension.h"
 
@@ -586,4 +587,62 @@ TEST_CASE("keepalive: frequent keepalives during a lossy transfer do not disturb
   CHECK(acknowledged * 10 >= keepalives * 8);
   MESSAGE("keepalives ", keepalives, ", acknowledged ", acknowledged, "; virtual ",
           (r.end_time - Timestamp{1000000000}).seconds_f(), " s");
+}
+
+namespace {
+
+// "chicago" under another name, remembering the instance the stream creates, so a test
+// can read its base-delay estimate.
+ChicagoController* observed_chicago = nullptr;
+const bool chicago_observed_registered = [] {
+  register_controller("test-chicago-observed", [](Rng& rng, Timestamp now) {
+    auto c = std::make_unique<ChicagoController>(rng, now);
+    observed_chicago = c.get();
+    return c;
+  });
+  return true;
+}();
+
+}  // namespace
+
+TEST_CASE("controller switch: chicago -> reference-chicago -> chicago keeps the base delay (PathState)") {
+  LinkConfig link;  // 10 ms one way: base RTT 20 ms
+  link.rate_bytes_per_s = 5e6;
+  StreamPair pair(config(StreamRole::client, "test-chicago-observed"), config(StreamRole::server), link, 27);
+  pair.app_a = AppEnd{.send_seed = 71, .to_send = 10'000'000, .recv_seed = 72};
+  pair.app_b = AppEnd{.send_seed = 72, .to_send = 0, .recv_seed = 71};
+  const Timestamp start = pair.now();
+  int phase = 0;
+  Duration base_first{0}, base_after{0};
+  pair.max_step = Duration::milliseconds(1);
+  pair.on_step = [&] {
+    const Duration t = pair.now() - start;
+    if (phase == 0 && t >= Duration::milliseconds(500)) {
+      base_first = observed_chicago->base_delay();
+      REQUIRE(pair.a().set_controller("reference-chicago", pair.now()).ok());
+      // A route change while reference-chicago runs: every RTT is now 60 ms.
+      pair.ab().set_delay(Duration::milliseconds(30));
+      pair.ba().set_delay(Duration::milliseconds(30));
+      phase = 1;
+    } else if (phase == 1 && t >= Duration::milliseconds(1500)) {
+      observed_chicago = nullptr;
+      REQUIRE(pair.a().set_controller("test-chicago-observed", pair.now()).ok());
+      REQUIRE(observed_chicago != nullptr);
+      phase = 2;
+    } else if (phase == 2 && observed_chicago->base_delay() != Duration::infinite()) {
+      // The new instance's first acknowledgement: it reads the history of the whole path.
+      base_after = observed_chicago->base_delay();
+      phase = 3;
+    }
+  };
+  const PairResult r = pair.run(Duration::seconds(120));
+  check_transfer(pair, r);
+  REQUIRE(phase == 3);
+  CHECK(base_first >= Duration::milliseconds(20));
+  CHECK(base_first < Duration::milliseconds(22));
+  // A fresh history would say 60 ms; the path's two-minute history still holds 20 ms.
+  CHECK(base_after == base_first);
+  CHECK(pair.a().stats().srtt > Duration::milliseconds(55));
+  MESSAGE("base delay before the switch ", base_first.ns / 1000, " us, after switching back ", base_after.ns / 1000,
+          " us, srtt ", pair.a().stats().srtt.ns / 1000, " us");
 }
