@@ -256,7 +256,7 @@ Duration ChicagoController::smoothed_rtt() const {
 }
 
 Duration ChicagoController::queue_high_water() const {
-  const Duration base = base_.base();
+  const Duration base = base_delay_;
   if (base == Duration::infinite()) return kHighWaterMax;
   return std::clamp(base / 8, kHighWaterMin, kHighWaterMax);
 }
@@ -268,7 +268,7 @@ double ChicagoController::long_term_gain() const {
 
 double ChicagoController::increase_bytes_per_s2(double base) const {
   double increase = base * std::max(1.0, std::sqrt(rate_bytes_per_s_ / kIncreaseReferenceRateBytesPerS));
-  const Duration base_rtt = base_.base();
+  const Duration base_rtt = base_delay_;
   if (base_rtt != Duration::infinite() && base_rtt > kIncreaseReferenceRtt) {
     const double ratio = kIncreaseReferenceRtt.seconds_f() / base_rtt.seconds_f();
     increase *= ratio * ratio;
@@ -314,7 +314,7 @@ void ChicagoController::on_queue_sample(Timestamp now, bool app_limited, double 
   const Duration high = queue_high_water();
   switch (mode_) {
     case Mode::startup: {
-      const Duration base = base_.base();
+      const Duration base = base_delay_;
       if (queue_ > std::clamp(base / 8, kStartupExitMin, kStartupExitMax)) leave_startup(now);
       break;
     }
@@ -417,6 +417,8 @@ void ChicagoController::end_round(Timestamp now) {
 
 void ChicagoController::on_ack(const AckSample& s, const PathState& path) {
   const Timestamp now = s.now;
+  // The stream has fed this ack's RTT sample into the path's history already.
+  base_delay_ = path.base_delay.base();
   const double elapsed_s = std::max(now - last_ack_time_, Duration{0}).seconds_f();
   last_ack_time_ = now;
   if (s.bytes_acked > 0) {
@@ -455,10 +457,9 @@ void ChicagoController::on_ack(const AckSample& s, const PathState& path) {
     clamp_rate();
   }
   if (s.has_rtt) {
-    base_.on_rtt(now, s.rtt);
     recent_min_rtt_.set_window(std::max(smoothed_rtt() / kQueueFilterRttDivisor, kQueueFilterMin));
     recent_min_rtt_.update(s.rtt, now);
-    queue_ = std::max(recent_min_rtt_.best() - base_.base(), Duration{0});
+    queue_ = std::max(recent_min_rtt_.best() - base_delay_, Duration{0});
     round_min_queue_ = std::min(round_min_queue_, queue_);
     on_queue_sample(now, s.app_limited, elapsed_s);
   }

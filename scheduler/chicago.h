@@ -3,7 +3,6 @@
 // read its mode; everything else creates it by name (make_controller("chicago", ...)).
 #pragma once
 
-#include <compare>  // core/time.h uses <=> without including it
 #include <cstdint>
 #include <functional>
 #include <string_view>
@@ -11,7 +10,6 @@
 #include "core/rng.h"
 #include "core/time.h"
 #include "scheduler/cc_ack_rate.h"
-#include "scheduler/cc_base_delay.h"
 #include "scheduler/cc_pacer.h"
 #include "scheduler/cc_windowed_filter.h"
 #include "scheduler/congestion.h"
@@ -42,8 +40,9 @@ class ChicagoController final : public CongestionController {
   double rate_bytes_per_s() const override { return rate_bytes_per_s_; }
 
   Mode mode() const { return mode_; }
-  // Current base-delay estimate (infinite before the first RTT sample).
-  Duration base_delay() const { return base_.base(); }
+  // Base-delay estimate as of the last on_ack (PathState::base_delay; infinite before
+  // the first RTT sample).
+  Duration base_delay() const { return base_delay_; }
   // Latest queueing-delay estimate: recent minimum RTT minus the base delay.
   Duration queue_delay() const { return queue_; }
   // Long-term fraction of transmissions declared lost (0..1).
@@ -68,7 +67,9 @@ class ChicagoController final : public CongestionController {
   CcAckRate ack_rate_;
   // The same meter over bytes sent: caps delivery-rate samples (see on_ack).
   CcAckRate send_rate_;
-  CcBaseDelay base_;
+  // PathState::base_delay.base() as of the last on_ack: the history itself lives in
+  // PathState so that it survives a controller switch.
+  Duration base_delay_ = Duration::infinite();
   // Minimum RTT of the last quarter RTT: the queue signal, free of ack-compression noise.
   CcWindowedFilter<Duration, std::less<Duration>> recent_min_rtt_;
   // Largest pacing rate of the last few seconds: where to resume after an unfounded backoff.

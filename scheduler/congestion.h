@@ -15,11 +15,13 @@
 
 #include "core/rng.h"
 #include "core/time.h"
+#include "scheduler/cc_base_delay.h"
 
 namespace curvecp {
 
-// Long-lived path statistics, owned by the stream and handed to every controller, so a
-// controller switch keeps the RTT and delay history (issue 3, item 3).
+// Long-lived path statistics, owned by the stream, written only by RttEstimator
+// (rtt_estimator.h) and the stream, and handed read-only to every controller, so a
+// controller switch keeps the RTT and delay history.
 struct PathState {
   // Jacobson/Karels estimator (RFC 6298 gains 1/8, 1/4).
   Duration srtt{0};
@@ -30,6 +32,9 @@ struct PathState {
   uint64_t rtt_samples = 0;
   // Windowed minimum over the last ~10 s (base delay that follows route changes).
   Duration windowed_min_rtt = Duration::infinite();
+  // Base-delay history for delay-based controllers (LEDBAT's per-interval minima,
+  // cc_base_delay.h: 6 buckets of 20 s), fed every RTT sample the stream takes.
+  CcBaseDelay base_delay;
   // Loss history: packets declared lost / sent, long-term and recent.
   uint64_t packets_sent = 0;
   uint64_t packets_lost = 0;

@@ -20,6 +20,7 @@ void RttEstimator::on_sample(PathState& path, Duration rtt, Timestamp now) {
     path.srtt = path.srtt - path.srtt / 8 + rtt / 8;
   }
   path.min_rtt = std::min(path.min_rtt, rtt);
+  path.base_delay.on_rtt(now, rtt);
 
   if (bucket_start_ == Timestamp::never()) bucket_start_ = now;
   if (now - bucket_start_ >= kBucket) {

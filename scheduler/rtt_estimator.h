@@ -1,10 +1,8 @@
 // RTT estimation into PathState (congestion.h), written once for every controller:
 // Jacobson/Karels smoothing with the RFC 6298 gains (1/8 for SRTT, 1/4 for RTTVAR), the
-// lifetime minimum, and a windowed minimum over the last 10 to 20 s (two 10 s buckets)
-// that follows route changes.
+// lifetime minimum, a windowed minimum over the last 10 to 20 s (two 10 s buckets)
+// that follows route changes, and the two-minute base-delay history (cc_base_delay.h).
 #pragma once
-
-#include <compare>  // core/time.h uses <=> without including <compare>
 
 #include "core/time.h"
 #include "scheduler/congestion.h"

@@ -32,6 +32,13 @@ void SendBuffer::close(StreamEnd end) {
   if (end_ == StreamEnd::none) end_ = end;
 }
 
+bool SendBuffer::abort() {
+  if (end_in_block_) return end_ == StreamEnd::fail;
+  end_ = StreamEnd::fail;
+  written_ = blocked_;
+  return true;
+}
+
 std::optional<uint64_t> SendBuffer::make_block(size_t max_length, uint64_t limit_offset, bool allow_empty) {
   if (table_full()) return std::nullopt;
   const uint64_t room = limit_offset > blocked_ ? limit_offset - blocked_ : 0;
@@ -51,6 +58,23 @@ std::optional<uint64_t> SendBuffer::make_block(size_t max_length, uint64_t limit
   const uint64_t seq = blocks_.back_key();
   blocks_.push_back(b);
   return seq;
+}
+
+uint64_t SendBuffer::record_blockless_transmission() {
+  if (static_cast<uint32_t>(next_tx_) == 0) {
+    log_.push_back(LogEntry{});
+    ++next_tx_;
+  }
+  const uint64_t t = next_tx_++;
+  log_.push_back(LogEntry{});  // no block: ack_id() ignores it, trim_log() drops it
+  trim_log();
+  return t;
+}
+
+uint64_t SendBuffer::transmission_number(uint32_t wire_id) const {
+  const uint64_t last = next_tx_ - 1;
+  const uint32_t back = static_cast<uint32_t>(static_cast<uint32_t>(last) - wire_id);
+  return back > last ? 0 : last - back;
 }
 
 uint32_t SendBuffer::record_transmission(uint64_t seq, Timestamp now, uint32_t wire_bytes) {

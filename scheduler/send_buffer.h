@@ -43,6 +43,12 @@ class SendBuffer {
   size_t write(Bytes data);
   // Ends the stream after everything written so far (no effect if already closed).
   void close(StreamEnd end);
+  // Ends the stream with FAIL right after the bytes already placed in blocks (every
+  // block is transmitted when it is made, so: after the highest offset transmitted) and
+  // discards the bytes written but never blocked. No effect once the end is in a block
+  // (a SUCC already sent stays SUCC: the receivers disagree on which end wins,
+  // CURVECP.md 6.1). Returns whether the end is now FAIL.
+  bool abort();
   bool closed() const { return end_ != StreamEnd::none; }
   // Everything written, and the end, has been acknowledged.
   bool finished() const { return closed() && end_in_block_ && blocks_.empty(); }
@@ -68,6 +74,13 @@ class SendBuffer {
   uint32_t record_transmission(uint64_t seq, Timestamp now, uint32_t wire_bytes);
   // Two free log slots: one transmission may also skip wire ID 0.
   bool log_full() const { return log_.size() + 2 > log_.max_size(); }
+  // Records a transmission that carries no block (a keepalive) and returns its
+  // transmission number; its wire ID is the low 32 bits. Acknowledging that ID changes
+  // nothing here. Precondition: !log_full().
+  uint64_t record_blockless_transmission();
+  // The transmission number a wire ID from the peer stands for: the most recent one
+  // with those low 32 bits (0 if no transmission has been made yet).
+  uint64_t transmission_number(uint32_t wire_id) const;
   // Copies the block's data into out (out.size() == length).
   void copy_data(const Block& b, MutableBytes out) const { ring_.read(b.offset, out); }
 

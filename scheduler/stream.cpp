@@ -46,9 +46,12 @@ size_t max_data_for(size_t max_message_bytes) {
   return 0;
 }
 
-class StreamImpl final : public Stream {
+}  // namespace
+
+// All of the stream's state and logic; Stream forwards to it (see stream.h).
+class Stream::Impl {
  public:
-  StreamImpl(const StreamConfig& config, Rng& rng, Timestamp now, std::unique_ptr<CongestionController> controller)
+  Impl(const StreamConfig& config, Rng& rng, Timestamp now, std::unique_ptr<CongestionController> controller)
       : config_(config),
         rng_(rng),
         controller_(std::move(controller)),
@@ -59,36 +62,44 @@ class StreamImpl final : public Stream {
         last_receive_(now),
         ping_pending_(config.ping_at_start) {}
 
-  size_t send_space() const override { return send_.space(); }
-  size_t write(Bytes data) override { return send_.write(data); }
-  void close_write(bool failure) override { send_.close(failure ? StreamEnd::fail : StreamEnd::succ); }
-  bool write_finished() const override { return send_.finished(); }
+  size_t send_space() const { return send_.space(); }
+  size_t write(Bytes data) { return send_.write(data); }
+  void close_write(bool failure) { send_.close(failure ? StreamEnd::fail : StreamEnd::succ); }
+  void abort() { aborted_ = send_.abort(); }
+  bool write_finished() const { return send_.finished(); }
 
-  size_t readable() const override { return recv_.readable(); }
-  size_t read(MutableBytes out) override;
-  bool read_finished() const override { return recv_.finished(); }
-  bool read_failed() const override { return recv_.failed(); }
+  size_t readable() const { return recv_.readable(); }
+  size_t read(MutableBytes out);
+  bool read_finished() const { return recv_.finished(); }
+  bool read_failed() const { return recv_.failed(); }
+  bool peer_failed() const { return recv_.failed(); }
 
-  void on_message(Timestamp now, Bytes message) override;
-  size_t poll_transmit(Timestamp now, MutableBytes out, size_t max_message_bytes) override;
-  Timestamp next_timeout() const override;
-  Timestamp last_receive_time() const override { return last_receive_; }
+  void on_message(Timestamp now, Bytes message);
+  size_t poll_transmit(Timestamp now, MutableBytes out, size_t max_message_bytes);
+  Timestamp next_timeout() const;
+  Timestamp last_receive_time() const { return last_receive_; }
+  void send_keepalive(Timestamp now) {
+    last_now_ = std::max(last_now_, now);
+    keepalive_due_ = true;
+  }
+  bool keepalive_outstanding() const { return keepalive_due_ || keepalive_tx_ != 0; }
 
-  Status set_controller(std::string_view name, Timestamp now) override {
+  Status set_controller(std::string_view name, Timestamp now) {
     auto c = make_controller(name, rng_, now);
     if (!c) return make_error("unknown congestion controller: " + std::string(name));
     controller_ = std::move(c);
     controller_name_ = std::string(name);
     return {};
   }
-  std::string_view controller_name() const override { return controller_name_; }
-  StreamStats stats() const override;
+  std::string_view controller_name() const { return controller_name_; }
+  StreamStats stats() const;
 
  private:
   void process_acks(Timestamp now, const AckFields& ack);
   AckFields take_ack_fields();
   size_t transmit_block(Timestamp now, uint64_t seq, MutableBytes out);
   size_t transmit_pure_ack(MutableBytes out);
+  size_t transmit_keepalive(MutableBytes out);
   void finish_message(MutableBytes message, size_t data_bytes);
   void check_timeout(Timestamp now);
   void detect_losses(Timestamp now);
@@ -102,6 +113,9 @@ class StreamImpl final : public Stream {
     if (timeout_recovery_) return send_.bytes_in_flight() == 0;
     return send_.bytes_in_flight() < controller_->window_bytes();
   }
+  // After abort(): the FAIL block still has to be made (it goes ahead of retransmissions
+  // and outside the congestion window).
+  bool abort_block_due() const { return aborted_ && send_.end_pending() && !send_.table_full(); }
   // Whether a new block could be made now (ignoring pacing).
   bool new_block_possible() const {
     if (send_.table_full()) return false;
@@ -147,6 +161,12 @@ class StreamImpl final : public Stream {
   bool probe_due_ = false;
   Timestamp probe_deadline_ = Timestamp::never();
 
+  // abort() turned (or left) our end as FAIL.
+  bool aborted_ = false;
+  // Keepalive: one is to be sent; transmission number of the one outstanding (0: none).
+  bool keepalive_due_ = false;
+  uint64_t keepalive_tx_ = 0;
+
   // Retransmission timeout.
   int backoff_shift_ = 0;
   bool timeout_recovery_ = false;  // after a timeout, until an acknowledgement
@@ -161,7 +181,7 @@ class StreamImpl final : public Stream {
   Timestamp burst_hold_until_{std::numeric_limits<int64_t>::min()};
 };
 
-size_t StreamImpl::read(MutableBytes out) {
+size_t Stream::Impl::read(MutableBytes out) {
   const size_t n = recv_.read(out);
   // Window update: tell a curvecp peer once a quarter of the window has opened since our
   // last announcement, so a sender blocked on our window resumes without waiting for a
@@ -172,7 +192,7 @@ size_t StreamImpl::read(MutableBytes out) {
   return n;
 }
 
-void StreamImpl::on_message(Timestamp now, Bytes bytes) {
+void Stream::Impl::on_message(Timestamp now, Bytes bytes) {
   last_now_ = std::max(last_now_, now);
   Message msg;
   const ParseResult parsed = parse_message(bytes, msg);
@@ -222,14 +242,19 @@ void StreamImpl::on_message(Timestamp now, Bytes bytes) {
   acks_.on_received(now, r, !peer_announced_);
 }
 
-AckFields StreamImpl::take_ack_fields() {
+AckFields Stream::Impl::take_ack_fields() {
   AckFields ack = recv_.ack_fields();
   ack.acked_id = acks_.take(!peer_announced_, recv_.received_prefix());
   return ack;
 }
 
-void StreamImpl::process_acks(Timestamp now, const AckFields& ack) {
+void Stream::Impl::process_acks(Timestamp now, const AckFields& ack) {
   SendBuffer::AckResult r;
+  // The peer names the ID of a message it received: if that is the keepalive or a later
+  // one, the keepalive has done its job.
+  if (keepalive_tx_ != 0 && ack.acked_id != 0 && send_.transmission_number(ack.acked_id) >= keepalive_tx_) {
+    keepalive_tx_ = 0;
+  }
   send_.ack_id(ack.acked_id, r);
   std::array<AckRange, 6> ranges;
   const size_t n = decode_ack_ranges(ack, ranges);
@@ -262,7 +287,7 @@ void StreamImpl::process_acks(Timestamp now, const AckFields& ack) {
   }
 }
 
-void StreamImpl::detect_losses(Timestamp now) {
+void Stream::Impl::detect_losses(Timestamp now) {
   // Run once per batch of incoming messages (at the next poll_transmit), not per
   // message: the acknowledgements of one batch name its blocks one ID at a time, and a
   // block named by a later acknowledgement of the same batch must not be counted lost
@@ -280,7 +305,7 @@ void StreamImpl::detect_losses(Timestamp now) {
   }
 }
 
-void StreamImpl::check_timeout(Timestamp now) {
+void Stream::Impl::check_timeout(Timestamp now) {
   const Duration base = rto();
   // Every transmission older than the timeout is lost.
   uint64_t bytes = 0;
@@ -319,7 +344,7 @@ void StreamImpl::check_timeout(Timestamp now) {
   }
 }
 
-size_t StreamImpl::poll_transmit(Timestamp now, MutableBytes out, size_t max_message_bytes) {
+size_t Stream::Impl::poll_transmit(Timestamp now, MutableBytes out, size_t max_message_bytes) {
   last_now_ = std::max(last_now_, now);
   max_message_bytes = std::min({max_message_bytes, out.size(), kMessageMaxBytes});
   if (max_message_bytes < kPureAckBytes) return 0;
@@ -335,15 +360,27 @@ size_t StreamImpl::poll_transmit(Timestamp now, MutableBytes out, size_t max_mes
     burst_count_ = 0;
   }
   const bool burst_ok = peer_announced_ || (burst_count_ < kReferenceBurstMessages && now >= burst_hold_until_);
-  if (burst_ok && pacing_allows && congestion_allows()) {
+  if (keepalive_due_ && burst_ok && !send_.log_full()) {
+    // Outside pacing and the congestion window: one small message per call of
+    // send_keepalive, and the controller is not told (its samples stay as they were).
+    if (!peer_announced_ && ++burst_count_ >= kReferenceBurstMessages) burst_hold_until_ = now + kReferenceBurstPause;
+    return transmit_keepalive(out);
+  }
+  const bool abort_due = abort_block_due();
+  if (burst_ok && pacing_allows && (congestion_allows() || abort_due)) {
     const size_t max_data = std::min(max_data_for(max_message_bytes), max_block_bytes());
+    std::optional<uint64_t> seq;
+    // abort(): the FAIL goes first, so the peer learns of it within about a round trip.
+    if (abort_due) seq = send_.make_block(0, flow_limit(), false);
     // After a timeout one message at a time probes the path: it must be the block at the
     // peer's contiguous prefix, the one data a receiver whose out-of-order table is full
     // (kMaxReceiveIntervals) can still store and acknowledge; any other lost block could be
     // refused on every probe while the back-off grows.
-    std::optional<uint64_t> seq = timeout_recovery_ ? send_.lowest_lost() : send_.next_lost();
-    if (seq && send_.block(*seq).length > max_data) seq.reset();
-    if (!seq && new_block_possible()) {
+    if (!seq && congestion_allows()) {
+      seq = timeout_recovery_ ? send_.lowest_lost() : send_.next_lost();
+      if (seq && send_.block(*seq).length > max_data) seq.reset();
+    }
+    if (!seq && congestion_allows() && new_block_possible()) {
       seq = send_.make_block(max_data, flow_limit(), ping_pending_ || probe_due_);
       // Any new block does the ping's job (CURVECP.md 6.10: the reference's first
       // message carries data when its program has already written some).
@@ -364,7 +401,7 @@ size_t StreamImpl::poll_transmit(Timestamp now, MutableBytes out, size_t max_mes
   return 0;
 }
 
-void StreamImpl::finish_message(MutableBytes message, size_t data_bytes) {
+void Stream::Impl::finish_message(MutableBytes message, size_t data_bytes) {
   // Every message announces our receive window (docs/EXTENSIONS.md). The sizes of
   // CURVECP.md 6.2 always leave >= 16 bytes of padding after the header.
   const uint64_t limit = recv_.window_limit();
@@ -374,7 +411,7 @@ void StreamImpl::finish_message(MutableBytes message, size_t data_bytes) {
   ++stats_.messages_sent;
 }
 
-size_t StreamImpl::transmit_block(Timestamp now, uint64_t seq, MutableBytes out) {
+size_t Stream::Impl::transmit_block(Timestamp now, uint64_t seq, MutableBytes out) {
   SendBuffer::Block& b = send_.block(seq);
   const bool retransmission = b.transmissions > 0;
   const size_t size = message_size_for_data(b.length);
@@ -401,7 +438,23 @@ size_t StreamImpl::transmit_block(Timestamp now, uint64_t seq, MutableBytes out)
   return size;
 }
 
-size_t StreamImpl::transmit_pure_ack(MutableBytes out) {
+size_t Stream::Impl::transmit_keepalive(MutableBytes out) {
+  // An empty block without EOF flag, as the reference's ping (CURVECP.md 6.3, 6.10), at
+  // our acknowledged prefix: the peer has stored everything below it, so the offset is
+  // inside its window whatever its program has read (CURVECP.md 6.1), and it lies below
+  // any out-of-order data, so our receiver names its ID (CURVECP.md 9 item 11 rule).
+  MessageFields fields;
+  keepalive_tx_ = send_.record_blockless_transmission();
+  fields.id = static_cast<uint32_t>(keepalive_tx_);
+  fields.ack = take_ack_fields();
+  fields.offset = send_.acked_offset();
+  const size_t size = encode_message(fields, {}, kPureAckBytes, out);
+  finish_message(out.first(size), 0);
+  keepalive_due_ = false;
+  return size;
+}
+
+size_t Stream::Impl::transmit_pure_ack(MutableBytes out) {
   MessageFields fields;
   fields.ack = take_ack_fields();
   const size_t size = encode_message(fields, {}, kPureAckBytes, out);
@@ -409,8 +462,11 @@ size_t StreamImpl::transmit_pure_ack(MutableBytes out) {
   return size;
 }
 
-Timestamp StreamImpl::next_timeout() const {
+Timestamp Stream::Impl::next_timeout() const {
   Timestamp t = acks_.deadline();
+  if (keepalive_due_ && !send_.log_full()) {
+    t = earliest(t, peer_announced_ ? last_now_ : std::max(last_now_, burst_hold_until_));
+  }
   if (loss_check_pending_) t = earliest(t, last_now_);
   if (auto oldest = send_.oldest_in_flight_time()) t = earliest(t, *oldest + rto());
   if (flow_blocked()) {
@@ -419,7 +475,7 @@ Timestamp StreamImpl::next_timeout() const {
   // A full transmission log stops sending until the oldest transmission is resolved
   // (poll_transmit would return 0), so it must not make the deadline "now".
   const bool sendable = !send_.log_full() && (send_.has_lost() || new_block_possible());
-  if (sendable && congestion_allows()) {
+  if ((sendable && congestion_allows()) || abort_block_due()) {
     Timestamp pace = controller_->next_send_time(last_now_);
     if (!peer_announced_) pace = std::max(pace, burst_hold_until_);
     t = earliest(t, pace);
@@ -427,7 +483,7 @@ Timestamp StreamImpl::next_timeout() const {
   return t;
 }
 
-StreamStats StreamImpl::stats() const {
+StreamStats Stream::Impl::stats() const {
   StreamStats s = stats_;
   s.bytes_received = recv_.read_offset();
   s.srtt = path_.srtt;
@@ -439,15 +495,38 @@ StreamStats StreamImpl::stats() const {
   return s;
 }
 
-}  // namespace
-
 Result<std::unique_ptr<Stream>> Stream::create(const StreamConfig& config, Rng& rng, Timestamp now) {
   auto controller = make_controller(config.controller, rng, now);
   if (!controller) return make_error("unknown congestion controller: " + config.controller);
   if (config.send_buffer_bytes == 0 || config.receive_buffer_bytes == 0) {
     return make_error("stream buffers must not be empty");
   }
-  return std::unique_ptr<Stream>(std::make_unique<StreamImpl>(config, rng, now, std::move(controller)));
+  return std::unique_ptr<Stream>(new Stream(std::make_unique<Impl>(config, rng, now, std::move(controller))));
 }
+
+Stream::Stream(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Stream::~Stream() = default;
+
+size_t Stream::send_space() const { return impl_->send_space(); }
+size_t Stream::write(Bytes data) { return impl_->write(data); }
+void Stream::close_write(bool failure) { impl_->close_write(failure); }
+void Stream::abort() { impl_->abort(); }
+bool Stream::write_finished() const { return impl_->write_finished(); }
+size_t Stream::readable() const { return impl_->readable(); }
+size_t Stream::read(MutableBytes out) { return impl_->read(out); }
+bool Stream::read_finished() const { return impl_->read_finished(); }
+bool Stream::read_failed() const { return impl_->read_failed(); }
+bool Stream::peer_failed() const { return impl_->peer_failed(); }
+void Stream::on_message(Timestamp now, Bytes message) { impl_->on_message(now, message); }
+size_t Stream::poll_transmit(Timestamp now, MutableBytes out, size_t max_message_bytes) {
+  return impl_->poll_transmit(now, out, max_message_bytes);
+}
+Timestamp Stream::next_timeout() const { return impl_->next_timeout(); }
+Timestamp Stream::last_receive_time() const { return impl_->last_receive_time(); }
+void Stream::send_keepalive(Timestamp now) { impl_->send_keepalive(now); }
+bool Stream::keepalive_outstanding() const { return impl_->keepalive_outstanding(); }
+Status Stream::set_controller(std::string_view name, Timestamp now) { return impl_->set_controller(name, now); }
+std::string_view Stream::controller_name() const { return impl_->controller_name(); }
+StreamStats Stream::stats() const { return impl_->stats(); }
 
 }  // namespace curvecp

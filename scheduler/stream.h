@@ -18,6 +18,13 @@
 // marker), send_buffer.h (send ring, block table, IDs, loss detection), receive_buffer.h
 // (reassembly, ack ranges), ack_scheduler.h (when acks leave, which ID they name),
 // rtt_estimator.h (PathState), stream.cpp (flow control, timers, the controller).
+//
+// Stream is one concrete class (there is one implementation, so no virtual interface).
+// Its state lives in Stream::Impl inside stream.cpp (a pimpl): this header stays the
+// API and nothing else, and the daemon does not compile against the buffer, ack and
+// controller headers. The cost, one more allocation per connection and one forwarding
+// call per method, is small beside a message's crypto. create() returns it in a
+// unique_ptr, as before, so owners can hold it without knowing its size.
 #pragma once
 
 #include <cstddef>
@@ -68,51 +75,90 @@ class Stream {
  public:
   // `rng` must outlive the stream. Fails only on an unknown controller name.
   static Result<std::unique_ptr<Stream>> create(const StreamConfig& config, Rng& rng, Timestamp now);
-  virtual ~Stream() = default;
+  ~Stream();
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
 
   // --- application -> network ---
   // Bytes write() would accept now (free send-buffer space; 0 after close_write).
-  virtual size_t send_space() const = 0;
+  size_t send_space() const;
   // Copies up to send_space() bytes into the send buffer; returns how many.
-  virtual size_t write(Bytes data) = 0;
+  size_t write(Bytes data);
   // Ends our direction after everything written: SUCC, or FAIL when `failure`.
-  virtual void close_write(bool failure = false) = 0;
+  void close_write(bool failure = false);
+  // Ends our direction with FAIL as soon as possible (failure semantics, ARCHITECTURE.md):
+  // bytes written but never transmitted are discarded, and the FAIL goes in an empty
+  // block right after the highest stream offset already transmitted, ahead of any
+  // retransmission and outside the congestion window (pacing still applies), so the
+  // peer completes its stream up to there and sees FAIL within about one round trip.
+  // Blocks already transmitted are still retransmitted until acknowledged. After
+  // close_write(): a SUCC not yet sent becomes FAIL; a SUCC already sent stays (the
+  // peer may have it). Idempotent. send_space() is 0 afterwards, and write_finished()
+  // becomes true once the end is acknowledged.
+  void abort();
   // Everything we wrote, and our EOF, has been acknowledged.
-  virtual bool write_finished() const = 0;
+  bool write_finished() const;
 
   // --- network -> application ---
   // Contiguous received bytes not yet read.
-  virtual size_t readable() const = 0;
+  size_t readable() const;
   // Copies up to out.size() contiguous bytes out; returns how many.
-  virtual size_t read(MutableBytes out) = 0;
+  size_t read(MutableBytes out);
   // The peer's EOF has arrived and every byte before it has been read.
-  virtual bool read_finished() const = 0;
+  bool read_finished() const;
   // The peer ended its stream with FAIL (meaningful once read_finished()).
-  virtual bool read_failed() const = 0;
+  bool read_failed() const;
+  // A FAIL from the peer has arrived, even if bytes before it are still missing or
+  // unread: the peer has given up, and what it sent will not be completed by EOF.
+  bool peer_failed() const;
 
   // --- network side ---
   // A decrypted message from the peer (any length; bad ones are dropped and counted).
-  virtual void on_message(Timestamp now, Bytes message) = 0;
+  void on_message(Timestamp now, Bytes message);
   // Writes the next message that is due at `now` into `out` (>= 1088 bytes), at most
   // `max_message_bytes` long (640 inside client Initiates), and returns its length
   // (a multiple of 16, 48..1088), or 0 when nothing may be sent now. Call repeatedly
   // until it returns 0; then arm a timer at next_timeout().
-  virtual size_t poll_transmit(Timestamp now, MutableBytes out, size_t max_message_bytes) = 0;
+  size_t poll_transmit(Timestamp now, MutableBytes out, size_t max_message_bytes);
   // When poll_transmit next needs calling (retransmission, pacing, delayed ack, ping);
   // never() when nothing is pending.
-  virtual Timestamp next_timeout() const = 0;
+  Timestamp next_timeout() const;
 
   // Both directions finished: our EOF acknowledged and the peer's EOF fully read.
   bool done() const { return write_finished() && read_finished(); }
   // Time of the last message received from the peer (for idle timeouts).
-  virtual Timestamp last_receive_time() const = 0;
+  Timestamp last_receive_time() const;
+
+  // Keepalive: the next poll_transmit (from `now` on; toward a reference peer within its
+  // 32-message burst limit; and not while the transmission log is full, when data in
+  // flight elicits acknowledgements anyway) sends one 192-byte message that a
+  // live peer acknowledges, whatever the state of the stream: an empty data block (no
+  // EOF flag) at our acknowledged prefix with a fresh message ID. Both our Stream and the
+  // reference curvecpmessage acknowledge every such message naming its ID (CURVECP.md
+  // 6.6); the offset is within every window (CURVECP.md 6.1), and the stream does not
+  // track it as a block, so range [0,0) (6.4) does not matter, it is never retransmitted,
+  // it never counts as in flight or lost, and the controller never sees it (no RTT
+  // sample). It is acknowledged when the peer names its ID or any later one. It stays
+  // unacknowledged if the message or its acknowledgement is lost, if the peer has gone,
+  // or while a reference peer processes no messages (its program has not consumed the
+  // data before them, CURVECP.md 6.5; its 64-message queue is full). Calling it again
+  // sends a new one. The owner decides liveness from last_receive_time().
+  void send_keepalive(Timestamp now);
+  // A keepalive was asked for and no acknowledgement naming it (or a later message of
+  // ours) has arrived yet.
+  bool keepalive_outstanding() const;
 
   // Switches the congestion controller on a live stream, keeping PathState (RTT and delay
   // history). Fails on an unknown name.
-  virtual Status set_controller(std::string_view name, Timestamp now) = 0;
-  virtual std::string_view controller_name() const = 0;
+  Status set_controller(std::string_view name, Timestamp now);
+  std::string_view controller_name() const;
 
-  virtual StreamStats stats() const = 0;
+  StreamStats stats() const;
+
+ private:
+  class Impl;
+  explicit Stream(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace curvecp

@@ -215,3 +215,52 @@ TEST_CASE("receive buffer: data past the announced end is never readable") {
   CHECK(rb.readable() == 0);
   CHECK(rb.finished());
 }
+
+TEST_CASE("send buffer: abort ends with FAIL after the blocked bytes; an end already in a block stays") {
+  SendBuffer sb(1 << 16, 64);
+  std::vector<uint8_t> data(3000, 1);
+  REQUIRE(sb.write(data) == 3000);
+  auto b1 = sb.make_block(1024, 1 << 20, false);
+  REQUIRE(b1);
+  sb.record_transmission(*b1, Timestamp{0}, 1088);
+  sb.close(StreamEnd::succ);
+  CHECK(sb.abort());
+  CHECK(sb.space() == 0);
+  CHECK(sb.unblocked_bytes() == 0);
+  CHECK(sb.written() == 1024);
+  auto b2 = sb.make_block(1024, 1 << 20, false);
+  REQUIRE(b2);
+  CHECK(sb.block(*b2).offset == 1024);
+  CHECK(sb.block(*b2).length == 0);
+  CHECK(sb.block(*b2).end == StreamEnd::fail);
+  CHECK(sb.abort());  // idempotent
+
+  SendBuffer sent(1 << 16, 64);
+  REQUIRE(sent.write(Bytes(data.data(), 100)) == 100);
+  sent.close(StreamEnd::succ);
+  auto b = sent.make_block(1024, 1 << 20, false);
+  REQUIRE(b);
+  CHECK(sent.block(*b).end == StreamEnd::succ);
+  CHECK_FALSE(sent.abort());
+  CHECK(sent.block(*b).end == StreamEnd::succ);
+}
+
+TEST_CASE("send buffer: blockless transmissions take IDs that acknowledge nothing") {
+  SendBuffer sb(1 << 16, 64);
+  std::vector<uint8_t> data(100, 1);
+  REQUIRE(sb.write(data) == 100);
+  auto b1 = sb.make_block(1024, 1 << 20, false);
+  REQUIRE(b1);
+  const uint32_t id1 = sb.record_transmission(*b1, Timestamp{0}, 192);
+  const uint64_t t2 = sb.record_blockless_transmission();
+  CHECK(t2 == id1 + 1u);
+  CHECK(sb.transmission_number(static_cast<uint32_t>(t2)) == t2);
+  CHECK(sb.transmission_number(id1) == id1);
+  SendBuffer::AckResult r;
+  sb.ack_id(static_cast<uint32_t>(t2), r);
+  CHECK_FALSE(r.acked_something);
+  CHECK_FALSE(r.has_rtt);
+  CHECK(sb.bytes_in_flight() == 192);
+  sb.ack_id(id1, r);
+  CHECK(r.acked_something);
+}

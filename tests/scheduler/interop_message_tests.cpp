@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <string>
 #include <vector>
@@ -182,8 +183,10 @@ struct InteropResult {
 // Drives `stream` against `child` until both are finished or `limit` passes.
 // loss: fraction of messages dropped in each direction (seeded), to exercise both sides'
 // retransmission, our ranges 2..6 and the 9 item 11 rule against the real reference.
+// driver: if set, called every iteration instead of writing to_send and closing.
+using Driver = std::function<void(Stream&, Timestamp)>;
 InteropResult run_against(ReferenceChild& child, Stream& stream, const std::vector<uint8_t>& to_send,
-                          StreamRole role, Duration limit, double loss = 0) {
+                          StreamRole role, Duration limit, double loss = 0, const Driver& driver = {}) {
   InteropResult result;
   SeededRng loss_rng(99);
   const Timestamp deadline = monotonic_now() + limit;
@@ -195,10 +198,12 @@ InteropResult run_against(ReferenceChild& child, Stream& stream, const std::vect
   std::vector<std::vector<uint8_t>> messages;
   while (monotonic_now() < deadline) {
     Timestamp now = monotonic_now();
-    if (written < to_send.size()) {
+    if (driver) {
+      driver(stream, now);
+    } else if (written < to_send.size()) {
       written += stream.write(Bytes(to_send.data() + written, to_send.size() - written));
     }
-    if (written == to_send.size() && !closed) {
+    if (!driver && written == to_send.size() && !closed) {
       stream.close_write();
       closed = true;
     }
@@ -327,4 +332,97 @@ TEST_CASE("interop: reference curvecpmessage -c against our server stream, 3% me
   CHECK(r.dropped > 0);
   MESSAGE("lossy: dropped ", r.dropped, " messages; we sent ", r.stats.messages_sent, " messages, ",
           r.stats.retransmissions, " retransmissions, ", r.stats.timeouts, " timeouts");
+}
+
+TEST_CASE("interop: keepalives to reference curvecpmessage are acknowledged, at offset 0 and after data") {
+  TempDir dir;
+  const auto from_us = random_bytes(5'000, 10);
+  ReferenceChild child({"curvecpmessage", "sh", "-c", "cat > '" + dir.path + "/out'"});
+  SeededRng rng(11);
+  StreamConfig config;
+  config.role = StreamRole::client;
+  config.controller = "chicago";
+  config.ping_at_start = true;
+  auto stream = std::move(Stream::create(config, rng, monotonic_now()).value());
+  const Timestamp start = monotonic_now();
+  // Keepalives at 0.4 s (nothing written yet: offset 0) and at 1.2 s (after 5000 bytes
+  // were acknowledged); close at 1.6 s.
+  struct Probe {
+    Duration at;
+    bool sent = false;
+    Timestamp heard_before{};
+    Timestamp acknowledged = Timestamp::never();
+    Timestamp heard_after{};
+  } probes[2] = {{Duration::milliseconds(400)}, {Duration::milliseconds(1200)}};
+  bool wrote = false, closed = false;
+  uint64_t acked_at_second = 0;
+  const Driver driver = [&](Stream& s, Timestamp now) {
+    for (auto& p : probes) {
+      if (!p.sent && now - start >= p.at) {
+        CHECK_FALSE(s.keepalive_outstanding());
+        p.sent = true;
+        p.heard_before = s.last_receive_time();
+        s.send_keepalive(now);
+      } else if (p.sent && p.acknowledged == Timestamp::never() && !s.keepalive_outstanding()) {
+        p.acknowledged = now;
+        p.heard_after = s.last_receive_time();
+      }
+    }
+    if (!wrote && now - start >= Duration::milliseconds(800)) {
+      wrote = true;
+      CHECK(s.write(from_us) == from_us.size());
+    }
+    if (probes[1].sent && acked_at_second == 0) acked_at_second = s.stats().bytes_sent + 1;
+    if (!closed && now - start >= Duration::milliseconds(1600)) {
+      closed = true;
+      s.close_write();
+    }
+  };
+  const InteropResult r = run_against(child, *stream, {}, StreamRole::client, Duration::seconds(20), 0, driver);
+  CHECK(r.stream_done);
+  CHECK(r.child_exited);
+  CHECK(read_file(dir.path + "/out") == from_us);
+  CHECK(acked_at_second == from_us.size() + 1);  // the second keepalive went at offset 5000
+  for (const auto& p : probes) {
+    CHECK(p.sent);
+    CHECK(p.acknowledged != Timestamp::never());
+    CHECK(p.heard_after > p.heard_before);
+    MESSAGE("keepalive at ", p.at.ns / 1'000'000, " ms acknowledged after ",
+            (p.acknowledged - (start + p.at)).ns / 1000, " us");
+  }
+}
+
+TEST_CASE("interop: abort() toward reference curvecpmessage ends its program's input after the transmitted prefix") {
+  TempDir dir;
+  const auto from_us = random_bytes(64'000'000, 12);
+  ReferenceChild child({"curvecpmessage", "-c", "sh", "-c", "exec 7>&-; cat <&6 > '" + dir.path + "/out'"});
+  SeededRng rng(13);
+  StreamConfig config;
+  config.role = StreamRole::server;
+  config.controller = "chicago";
+  auto stream = std::move(Stream::create(config, rng, monotonic_now()).value());
+  const Timestamp start = monotonic_now();
+  size_t written = 0;
+  bool aborted = false;
+  const Driver driver = [&](Stream& s, Timestamp now) {
+    if (aborted) return;
+    if (now - start >= Duration::milliseconds(150)) {
+      aborted = true;
+      s.abort();
+      CHECK(s.send_space() == 0);
+      return;
+    }
+    written += s.write(Bytes(from_us.data() + written, from_us.size() - written));
+  };
+  const InteropResult r = run_against(child, *stream, {}, StreamRole::server, Duration::seconds(30), 0, driver);
+  CHECK(aborted);
+  CHECK(r.stream_done);
+  CHECK(r.child_exited);
+  CHECK(r.child_status == 0);
+  const auto out = read_file(dir.path + "/out");
+  CHECK(out.size() > 0);
+  CHECK(out.size() < written);  // written: what the send buffer held at the abort
+  CHECK(out.size() == r.stats.bytes_sent);
+  CHECK(std::equal(out.begin(), out.end(), from_us.begin()));
+  MESSAGE("abort toward the reference: ", written, " bytes written, ", out.size(), " delivered before the FAIL");
 }

@@ -73,6 +73,8 @@ class Link {
   uint64_t sent() const { return sent_; }
   uint64_t dropped() const { return dropped_; }
   void set_loss(double loss) { config_.loss = loss; }
+  // One-way delay of messages sent from now on (a route change).
+  void set_delay(Duration delay) { config_.delay = delay; }
 
  private:
   struct Item {

@@ -124,6 +124,7 @@ struct SyntheticPath {
         path.srtt = (path.srtt * 7 + f.rtt) / 8;
       }
       path.min_rtt = std::min(path.min_rtt, f.rtt);
+      path.base_delay.on_rtt(now, f.rtt);  // as RttEstimator does for the stream
       AckSample s;
       s.now = now;
       s.rtt = f.rtt;
