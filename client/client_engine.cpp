@@ -78,7 +78,8 @@ void ClientEngine::fail_handshake(EndReason why) {
 
 void ClientEngine::handle_datagram(Timestamp now, const Address& from, Bytes datagram) {
   ++datagrams_received_;
-  if (phase() == Phase::failed) return;
+  // A failing connection still listens: the acknowledgement of our FAIL may be on its way.
+  if (handshake_failure_ != EndReason::none || connection_->closed()) return;
   // No roaming (CURVECP.md 2.9, 9 item 16): only the address the Hellos went to counts.
   if (from != server_) {
     drops_.add(DropReason::wrong_source);

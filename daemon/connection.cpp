@@ -1,6 +1,7 @@
 #include "daemon/connection.h"
 
 #include <algorithm>
+#include <array>
 
 namespace curvecp {
 
@@ -71,6 +72,12 @@ void Connection::on_timer(Timestamp now) {
   if (closed_) return;
   if (!failed_ && stream_->peer_failed()) fail(now, EndReason::peer_failed);
   if (failed_) {
+    // Nobody will read any more (the program is being stopped): discard what arrives, so
+    // the receive window stays open and the peer's FAIL, after the data before it, can be
+    // acknowledged.
+    std::array<uint8_t, 4096> scratch;
+    while (stream_->read(MutableBytes(scratch.data(), scratch.size())) > 0) {
+    }
     if (stream_->write_finished() || now >= abort_until_) close(reason_);
     return;
   }

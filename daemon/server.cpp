@@ -138,6 +138,10 @@ bool Server::handle_events(Timestamp now) {
         mark_woken(id);
         break;
       case EndpointEvent::Kind::failed:
+        if (config_.verbose) {
+          std::fprintf(stderr, "curvecp serve: %s failed (%s): stopping its program\n", e->peer.to_string().c_str(),
+                       end_reason_name(e->reason));
+        }
         // Stop the program's group before its pipes close (ARCHITECTURE.md, failure
         // semantics): it must not read the failure as end of input.
         if (programs_[id]) programs_[id]->stop(config_.stop_grace);
@@ -159,6 +163,7 @@ bool Server::handle_events(Timestamp now) {
 }
 
 void Server::open_program(uint32_t id, Timestamp now) {
+  if (endpoint_->connection(id) == nullptr) return;
   const ServerSession& session = endpoint_->session(id);
   const Address& from = endpoint_->peer(id);
   const Address& local = socket_->local_address();

@@ -234,7 +234,9 @@ bool ServerEndpoint::settle(Slot& s, Timestamp now) {
   Connection& c = *s.connection;
   if (c.failed() && !s.failure_reported) {
     s.failure_reported = true;
-    events_out_.push_back(event(EndpointEvent::Kind::failed, s.id, c.reason()));
+    EndpointEvent failed = event(EndpointEvent::Kind::failed, s.id, c.reason());
+    failed.peer = s.peer;
+    events_out_.push_back(failed);
   }
   if (c.closed()) {
     const EndReason why = c.reason();

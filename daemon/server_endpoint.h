@@ -71,12 +71,12 @@ struct EndpointEvent {
     opened,    // a new connection: start its program
     progress,  // the network changed its stream: readable bytes, the peer's EOF, send space
     failed,    // the stream failed: stop its program before closing its descriptors
-    closed,    // gone; the id may be reused by the next opened
+    closed,    // gone (already removed: connection(id) is null); the id may be reused
   };
   Kind kind = Kind::opened;
   uint32_t id = 0;
   EndReason reason = EndReason::none;  // failed and closed
-  Address peer;                        // closed: the peer's last address
+  Address peer;                        // failed and closed: the peer's last address
   StreamStats stats;                   // closed: the stream's final figures
 };
 

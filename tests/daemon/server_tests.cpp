@@ -265,8 +265,11 @@ TEST_CASE("server: follows a client to a new address only on authenticated packe
   REQUIRE(c->last_packet.size() > 64);
   auto forger = UdpSocket::open(*f.loop, *Address::parse("127.0.0.1", 0), [](std::span<const Datagram>, Timestamp) {});
   REQUIRE(forger);
+  // Flip a bit in the packet's nonce (after magic 8, extensions 2 x 16, C' 32: offset 72,
+  // little-endian), making it newer than anything seen: it passes the nonce check and must
+  // fail the box, which is sealed under the original nonce (CURVECP.md 2.7, 3.8).
   std::vector<uint8_t> flipped = c->last_packet;
-  flipped.back() ^= 0x01;
+  flipped[72 + 6] ^= 0x40;
   const uint64_t box_drops = f.server->endpoint().drops().get(DropReason::message_box);
   const uint64_t replay_drops = f.server->endpoint().drops().get(DropReason::replayed_nonce);
   forger.value()->send(f.server->local_address(), flipped);

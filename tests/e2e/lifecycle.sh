@@ -41,7 +41,11 @@ wait_for() {
     sleep 0.02
   done
 }
-group_gone() { ! kill -0 -- "-$1" 2>/dev/null; }
+# No live member left in process group $1. Zombies do not count: they have stopped, and
+# this container's init reaps orphans only every couple of seconds.
+group_gone() {
+  ! ps -e -o pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'
+}
 no_sanitizer_report() {
   ! grep -E "ERROR: AddressSanitizer|runtime error:|LeakSanitizer|SUMMARY: (Address|Undefined|Leak)" "$1" >/dev/null
 }
@@ -83,14 +87,16 @@ wait_for 5 "the program's pgid" test -s "$WORK/up/pgid"
 PGID=$(cat "$WORK/up/pgid")
 start=$(now_ms)
 kill -INT "$CPID"
-status=0
-wait "$CPID" || status=$?
-[ "$status" = 130 ] || fail "client exited $status after SIGINT (expected 130)"
-grep -q "interrupted by signal 2" "$WORK/client1.log" || fail "client did not say it was interrupted"
 wait_for 5 "the server program group to go" group_gone "$PGID"
 elapsed=$(( $(now_ms) - start ))
 echo "# SIGINT on the client: server program group gone after ${elapsed} ms"
-(( elapsed < 2000 )) || fail "program group took ${elapsed} ms to go (expected about one round trip + grace)"
+(( elapsed < 1000 )) || fail "program group took ${elapsed} ms to go (expected about one round trip)"
+status=0
+wait "$CPID" || status=$?
+client_ms=$(( $(now_ms) - start ))
+echo "# SIGINT on the client: client exited after ${client_ms} ms"
+[ "$status" = 130 ] || fail "client exited $status after SIGINT (expected 130)"
+grep -q "interrupted by signal 2" "$WORK/client1.log" || fail "client did not say it was interrupted"
 [ ! -e "$WORK/up/done" ] || fail "the interrupted upload looked complete to the program (done exists)"
 wait_for 5 "the server to log the failure" grep -q "ended (peer_failed)" "$WORK/server1.log"
 stop_server server1
@@ -116,7 +122,7 @@ wait_for 8 "the server program group to go after the client vanished" group_gone
 elapsed=$(( $(now_ms) - start ))
 echo "# SIGKILL on the client: server program group gone after ${elapsed} ms (idle timeout 2 s)"
 [ ! -e "$WORK/kill/done" ] || fail "the vanished client's upload looked complete (done exists)"
-grep -q "ended (idle_timeout)" "$WORK/server2.log" || fail "server did not end the connection by idle timeout"
+wait_for 5 "the server to log the idle timeout" grep -q "ended (idle_timeout)" "$WORK/server2.log"
 stop_server server2
 
 # --- 3. a quiet session outlives several idle timeouts ---
@@ -136,7 +142,8 @@ exec 8>&-
 status=0
 wait "$CPID" || status=$?
 [ "$status" = 0 ] || fail "quiet session client exited $status (expected 0)"
-grep -q "ended (finished)" "$WORK/server3.log" || fail "quiet session did not finish cleanly on the server"
+wait_for 10 "the quiet session to finish cleanly on the server" grep -q "ended (finished)" "$WORK/server3.log"
+grep -q "idle_timeout" "$WORK/server3.log" && fail "the quiet session hit an idle timeout"
 stop_server server3
 
 # --- 4. nothing listening ---

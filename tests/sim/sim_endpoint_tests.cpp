@@ -142,6 +142,9 @@ TEST_CASE("endpoints: the client's abort reaches the server within about a round
   const Timestamp aborted_at = r.net->now();
   r.flow->client().abort(aborted_at);
   r.flow->poke();
+  CHECK(r.net->events().run_until(aborted_at + Duration::seconds(5), [&] { return r.flow->client().finished() && r.flow->client().connection().closed(); }));
+  // The client's FAIL was acknowledged: it did not have to wait out its abort timeout.
+  CHECK(r.net->now() - aborted_at < Duration::milliseconds(200));
   CHECK(r.net->events().run_until(aborted_at + Duration::seconds(5), [&] { return both_closed(*r.flow); }));
   CHECK(r.flow->server_log() == "opened failed:peer_failed closed:peer_failed ");
   // One-way delay is 20 ms: the server knows in well under a round trip and a half.
