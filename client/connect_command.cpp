@@ -22,6 +22,7 @@
 #include "crypto/keys.h"
 #include "crypto/server_name.h"
 #include "crypto/sodium_rng.h"
+#include "daemon/child_process.h"
 #include "daemon/command_registry.h"
 #include "scheduler/congestion.h"
 
@@ -94,6 +95,14 @@ int run_connect(const ConnectArgs& args) {
   engine.handshake_timeout = *timeout;
   options.verbose = args.verbose;
   options.program = args.program;
+  // Checked before any packet leaves: a program that cannot run would otherwise only
+  // fail after the handshake, with the server already running its side.
+  if (!options.program.empty()) {
+    if (auto found = find_executable(options.program[0]); !found) {
+      print_error("connect: " + found.error().message);
+      return kExitTemporary;
+    }
+  }
 
   if (!crypto_initialize()) {
     print_error("connect: fatal: libsodium failed to initialise");
