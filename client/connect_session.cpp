@@ -27,6 +27,11 @@ class ConnectSession {
   int run();
 
  private:
+  // Loop, signal watchers, socket and (netcat mode) the stdio relay.
+  Status start();
+  Status start_relay();
+  // Stops what is left, flushes standard output, returns the exit status.
+  int tear_down();
   void on_progress(Timestamp now);
   void on_signal(int signum, Timestamp now);
   // Moves program bytes, applies the lifecycle, and ends the run when the connection has.
@@ -58,61 +63,56 @@ class ConnectSession {
 
 int ConnectSession::run() {
   ignore_sigpipe();
-  auto loop = EventLoop::create();
-  if (!loop) {
-    print_error("connect: " + loop.error().message);
+  if (Status s = start(); !s) {
+    print_error("connect: " + s.error().message);
     return kExitTemporary;
   }
-  loop_ = std::move(*loop);
-  started_ = loop_->update_now();
-
-  for (int signum : {SIGINT, SIGTERM, SIGHUP}) {
-    auto w = SignalWatcher::create(*loop_, signum, [this](int s, Timestamp now) { on_signal(s, now); });
-    if (!w) {
-      print_error("connect: cannot install signal handlers: " + w.error().message);
-      return kExitTemporary;
-    }
-    signals_.push_back(std::move(*w));
-  }
-  auto connection = ClientConnection::open(*loop_, std::move(options_.engine), rng_,
-                                           [this](Timestamp now) { on_progress(now); });
-  if (!connection) {
-    print_error("connect: " + connection.error().message);
-    return kExitTemporary;
-  }
-  connection_ = std::move(*connection);
-  if (options_.verbose) {
-    std::fprintf(stderr, "curvecp: connect: sending Hellos to %s from %s\n",
-                 connection_->engine().server().to_string().c_str(), connection_->local_address().to_string().c_str());
-  }
-
-  if (netcat()) {
-    // stdin may be read before the Cookie arrives: the bytes wait in the send buffer.
-    StdioRelay::LoopEnds ends;
-    auto relay = StdioRelay::start(0, 1, ends);
-    if (!relay) {
-      print_error("connect: " + relay.error().message);
-      return kExitTemporary;
-    }
-    relay_ = std::move(*relay);
-    StdioRelay* r = relay_.get();
-    auto attachment = Attachment::relay(
-        *loop_, std::move(ends.to_output), std::move(ends.from_input), [r] { return !r->input_error().empty(); },
-        [this](Timestamp now) { step(now); });
-    if (!attachment) {
-      finish(kExitTemporary, "connect: " + attachment.error().message);
-    } else {
-      attachment_ = std::move(*attachment);
-    }
-  }
-
   if (!finished_) {
     on_progress(loop_->update_now());
     if (!finished_) {
       if (Status s = loop_->run(); !s && !finished_) finish(kExitTemporary, "connect: " + s.error().message);
     }
   }
+  return tear_down();
+}
 
+Status ConnectSession::start() {
+  auto loop = EventLoop::create();
+  if (!loop) return loop.error();
+  loop_ = std::move(*loop);
+  started_ = loop_->update_now();
+  for (int signum : {SIGINT, SIGTERM, SIGHUP}) {
+    auto w = SignalWatcher::create(*loop_, signum, [this](int s, Timestamp now) { on_signal(s, now); });
+    if (!w) return make_error("cannot install signal handlers: " + w.error().message);
+    signals_.push_back(std::move(*w));
+  }
+  auto connection = ClientConnection::open(*loop_, std::move(options_.engine), rng_,
+                                           [this](Timestamp now) { on_progress(now); });
+  if (!connection) return connection.error();
+  connection_ = std::move(*connection);
+  if (options_.verbose) {
+    std::fprintf(stderr, "curvecp: connect: sending Hellos to %s from %s\n",
+                 connection_->engine().server().to_string().c_str(), connection_->local_address().to_string().c_str());
+  }
+  return netcat() ? start_relay() : Status{};
+}
+
+Status ConnectSession::start_relay() {
+  // stdin may be read before the Cookie arrives: the bytes wait in the send buffer.
+  StdioRelay::LoopEnds ends;
+  auto relay = StdioRelay::start(0, 1, ends);
+  if (!relay) return relay.error();
+  relay_ = std::move(*relay);
+  StdioRelay* r = relay_.get();
+  auto attachment = Attachment::relay(
+      *loop_, std::move(ends.to_output), std::move(ends.from_input), [r] { return !r->input_error().empty(); },
+      [this](Timestamp now) { step(now); });
+  if (!attachment) return attachment.error();
+  attachment_ = std::move(*attachment);
+  return {};
+}
+
+int ConnectSession::tear_down() {
   // A run that ends in failure stops the program's group before its pipes close.
   if (attachment_ && exit_code_ != 0 && !attachment_->done()) attachment_->stop(kProgramStopGrace);
   attachment_.reset();
