@@ -99,9 +99,13 @@ void Server::process(Timestamp now) {
   }
   processing_ = false;
   socket_->flush();
-  // With a full send queue, on_socket_writable resumes; meanwhile only timers matter.
   Timestamp deadline = endpoint_->next_timeout();
-  if (!woken_.empty() || (!blocked_ && deadline <= now)) deadline = now;
+  if (deadline <= now) {
+    // Work is due at once. With a full send queue only on_socket_writable can do it:
+    // arming the timer then would spin the loop.
+    deadline = blocked_ ? Timestamp::never() : now;
+  }
+  if (!woken_.empty()) deadline = now;
   timer_->arm(deadline);
   check_drained();
 }
