@@ -20,8 +20,6 @@ namespace {
 constexpr size_t kMaxGsoSegments = 64;
 // A super-datagram must fit in one IP packet (65535 minus IP and UDP headers).
 constexpr size_t kMaxGsoBytes = 65000;
-// Headers per sendmmsg call.
-constexpr size_t kSendBatch = 64;
 // recvmmsg calls per readiness event before other events get their turn.
 constexpr int kReceiveRounds = 8;
 constexpr size_t kGroReceiveBufferBytes = 65536;
@@ -41,6 +39,42 @@ void set_buffer(int fd, int force_option, int option, int bytes) {
   }
 }
 
+// Buffers, path-MTU behaviour and the error queue, set before bind. None is fatal: a
+// refusal costs throughput or means fewer ICMP errors are heard.
+void set_socket_options(int fd, int domain, int buffer_bytes) {
+  set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, buffer_bytes);
+  set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, buffer_bytes);
+  // Like the reference (spec 2.1) we allow fragmentation of 1184-byte packets on paths
+  // with a small MTU rather than losing them to path-MTU discovery.
+  if (domain == AF_INET) {
+    int v = IP_PMTUDISC_DONT;
+    setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &v, sizeof v);
+  } else {
+    int v = IPV6_PMTUDISC_DONT;
+    setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &v, sizeof v);
+  }
+  // ICMP errors about our datagrams go to the error queue (drain_error_queue); without
+  // this an unconnected UDP socket never hears of them. On an IPv6 socket IP_RECVERR
+  // covers v4-mapped destinations; failure only means fewer errors are heard.
+  int one = 1;
+  setsockopt(fd, SOL_IP, IP_RECVERR, &one, sizeof one);
+  if (domain == AF_INET6) setsockopt(fd, SOL_IPV6, IPV6_RECVERR, &one, sizeof one);
+}
+
+// The segment size of a GRO-coalesced receive buffer (its UDP_GRO control message), or
+// `total` when the kernel did not coalesce it.
+size_t gro_segment_bytes(const msghdr& h, size_t total) {
+  size_t segment = total;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
+    if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+      int size = 0;
+      std::memcpy(&size, CMSG_DATA(c), sizeof size);
+      if (size > 0) segment = static_cast<size_t>(size);
+    }
+  }
+  return segment;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<UdpSocket>> UdpSocket::open(EventLoop& loop, const Address& local, ReceiveHandler on_receive,
@@ -54,25 +88,7 @@ Result<std::unique_ptr<UdpSocket>> UdpSocket::open(EventLoop& loop, const Addres
   if (!s->fd_.valid()) return make_error(errno_text("socket", errno));
   int fd = s->fd_.get();
 
-  set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, options.buffer_bytes);
-  set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, options.buffer_bytes);
-  // Like the reference (spec 2.1) we allow fragmentation of 1184-byte packets on paths
-  // with a small MTU rather than losing them to path-MTU discovery.
-  if (domain == AF_INET) {
-    int v = IP_PMTUDISC_DONT;
-    setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &v, sizeof v);
-  } else {
-    int v = IPV6_PMTUDISC_DONT;
-    setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &v, sizeof v);
-  }
-  // ICMP errors about our datagrams go to the error queue (drain_error_queue); without
-  // this an unconnected UDP socket never hears of them. On an IPv6 socket IP_RECVERR
-  // covers v4-mapped destinations; failure only means fewer errors are heard.
-  {
-    int one = 1;
-    setsockopt(fd, SOL_IP, IP_RECVERR, &one, sizeof one);
-    if (domain == AF_INET6) setsockopt(fd, SOL_IPV6, IPV6_RECVERR, &one, sizeof one);
-  }
+  set_socket_options(fd, domain, options.buffer_bytes);
   if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
     return make_error(errno_text(("bind " + local.to_string()).c_str(), errno));
   }
@@ -83,30 +99,8 @@ Result<std::unique_ptr<UdpSocket>> UdpSocket::open(EventLoop& loop, const Addres
   }
   s->local_ = from_sockaddr(reinterpret_cast<sockaddr*>(&bound), bound_len);
 
-  if (options.allow_gso) {
-    int zero = 0;  // accepted by kernels that know UDP_SEGMENT; 0 = no default segment size
-    s->gso_ = setsockopt(fd, SOL_UDP, UDP_SEGMENT, &zero, sizeof zero) == 0;
-  }
-  if (options.allow_gro) {
-    int one = 1;
-    s->gro_ = setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
-  }
-
-  // Receive buffers, allocated once.
-  s->receive_buffer_bytes_ = s->gro_ ? kGroReceiveBufferBytes : kPlainReceiveBufferBytes;
-  s->receive_buffers_.resize(kReceiveBatch * s->receive_buffer_bytes_);
-  s->receive_headers_.resize(kReceiveBatch);
-  s->receive_iovecs_.resize(kReceiveBatch);
-  s->receive_addresses_.resize(kReceiveBatch);
-  s->receive_controls_.resize(kReceiveBatch);
-  // The kernel coalesces at most 64 segments per GRO buffer; a batch that would overflow
-  // anyway (tiny hostile datagrams) is handed over early rather than reallocated.
-  s->batch_.reserve(s->gro_ ? kReceiveBatch * 64 : kReceiveBatch);
-
-  s->slots_.resize(std::max<size_t>(options.send_queue_packets, 1));
-  s->send_headers_.resize(kSendBatch);
-  s->send_iovecs_.resize(kSendBatch * kMaxGsoSegments);
-  s->send_controls_.resize(kSendBatch);
+  s->enable_offloads(options);
+  s->allocate_buffers(options);
 
   UdpSocket* self = s.get();
   auto watcher = FdWatcher::create(loop, fd, [self](int events, Timestamp now) { self->on_ready(events, now); });
@@ -114,6 +108,35 @@ Result<std::unique_ptr<UdpSocket>> UdpSocket::open(EventLoop& loop, const Addres
   s->watcher_ = std::move(watcher.value());
   s->update_watch();
   return s;
+}
+
+void UdpSocket::enable_offloads(const UdpSocketOptions& options) {
+  const int fd = fd_.get();
+  if (options.allow_gso) {
+    int zero = 0;  // accepted by kernels that know UDP_SEGMENT; 0 = no default segment size
+    gso_ = setsockopt(fd, SOL_UDP, UDP_SEGMENT, &zero, sizeof zero) == 0;
+  }
+  if (options.allow_gro) {
+    int one = 1;
+    gro_ = setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
+  }
+}
+
+void UdpSocket::allocate_buffers(const UdpSocketOptions& options) {
+  receive_buffer_bytes_ = gro_ ? kGroReceiveBufferBytes : kPlainReceiveBufferBytes;
+  receive_buffers_.resize(kReceiveBatch * receive_buffer_bytes_);
+  receive_headers_.resize(kReceiveBatch);
+  receive_iovecs_.resize(kReceiveBatch);
+  receive_addresses_.resize(kReceiveBatch);
+  receive_controls_.resize(kReceiveBatch);
+  // The kernel coalesces at most 64 segments per GRO buffer; a batch that would overflow
+  // anyway (tiny hostile datagrams) is handed over early rather than reallocated.
+  batch_.reserve(gro_ ? kReceiveBatch * 64 : kReceiveBatch);
+
+  slots_.resize(std::max<size_t>(options.send_queue_packets, 1));
+  send_headers_.resize(kSendBatch);
+  send_iovecs_.resize(kSendBatch * kMaxGsoSegments);
+  send_controls_.resize(kSendBatch);
 }
 
 void UdpSocket::set_receiving(bool on) {
@@ -192,20 +215,7 @@ void UdpSocket::report_errors(Timestamp now) {
 
 void UdpSocket::receive(Timestamp now) {
   for (int round = 0; round < kReceiveRounds && receiving_; ++round) {
-    for (size_t i = 0; i < kReceiveBatch; ++i) {
-      receive_iovecs_[i] = iovec{receive_buffers_.data() + i * receive_buffer_bytes_, receive_buffer_bytes_};
-      msghdr& h = receive_headers_[i].msg_hdr;
-      h = msghdr{};
-      h.msg_name = &receive_addresses_[i];
-      h.msg_namelen = sizeof(sockaddr_storage);
-      h.msg_iov = &receive_iovecs_[i];
-      h.msg_iovlen = 1;
-      if (gro_) {
-        h.msg_control = receive_controls_[i].data();
-        h.msg_controllen = receive_controls_[i].size();
-      }
-      receive_headers_[i].msg_len = 0;
-    }
+    reset_receive_headers();
     int n = recvmmsg(fd_.get(), receive_headers_.data(), kReceiveBatch, 0, nullptr);
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
       // A pending asynchronous error (ECONNREFUSED, ...) is returned once instead of
@@ -215,37 +225,53 @@ void UdpSocket::receive(Timestamp now) {
     }
     if (n <= 0) return;  // EAGAIN: drained
     ++stats_.receive_calls;
-    batch_.clear();
-    for (int i = 0; i < n; ++i) {
-      const msghdr& h = receive_headers_[i].msg_hdr;
-      if (h.msg_flags & MSG_TRUNC) {
-        ++stats_.truncated;
-        continue;
-      }
-      Address from = from_sockaddr(static_cast<const sockaddr*>(h.msg_name), h.msg_namelen);
-      const uint8_t* data = static_cast<const uint8_t*>(receive_iovecs_[i].iov_base);
-      size_t total = receive_headers_[i].msg_len;
-      size_t segment = total;
-      if (gro_) {
-        for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
-          if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
-            int size = 0;
-            std::memcpy(&size, CMSG_DATA(c), sizeof size);
-            if (size > 0) segment = static_cast<size_t>(size);
-          }
-        }
-      }
-      for (size_t off = 0; off < total; off += segment) {
-        if (batch_.size() == batch_.capacity()) {  // cannot happen with >= 64-byte segments
-          on_receive_(batch_, now);
-          batch_.clear();
-        }
-        batch_.push_back(Datagram{from, Bytes(data + off, std::min(segment, total - off))});
-        ++stats_.datagrams_received;
-      }
-    }
-    if (!batch_.empty()) on_receive_(batch_, now);
+    deliver_received(static_cast<size_t>(n), now);
     if (static_cast<size_t>(n) < kReceiveBatch) return;
+  }
+}
+
+void UdpSocket::reset_receive_headers() {
+  for (size_t i = 0; i < kReceiveBatch; ++i) {
+    receive_iovecs_[i] = iovec{receive_buffers_.data() + i * receive_buffer_bytes_, receive_buffer_bytes_};
+    msghdr& h = receive_headers_[i].msg_hdr;
+    h = msghdr{};
+    h.msg_name = &receive_addresses_[i];
+    h.msg_namelen = sizeof(sockaddr_storage);
+    h.msg_iov = &receive_iovecs_[i];
+    h.msg_iovlen = 1;
+    if (gro_) {
+      h.msg_control = receive_controls_[i].data();
+      h.msg_controllen = receive_controls_[i].size();
+    }
+    receive_headers_[i].msg_len = 0;
+  }
+}
+
+void UdpSocket::deliver_received(size_t messages, Timestamp now) {
+  batch_.clear();
+  for (size_t i = 0; i < messages; ++i) {
+    if (receive_headers_[i].msg_hdr.msg_flags & MSG_TRUNC) {
+      ++stats_.truncated;
+      continue;
+    }
+    append_datagrams(i, now);
+  }
+  if (!batch_.empty()) on_receive_(batch_, now);
+}
+
+void UdpSocket::append_datagrams(size_t message, Timestamp now) {
+  const msghdr& h = receive_headers_[message].msg_hdr;
+  Address from = from_sockaddr(static_cast<const sockaddr*>(h.msg_name), h.msg_namelen);
+  const uint8_t* data = static_cast<const uint8_t*>(receive_iovecs_[message].iov_base);
+  const size_t total = receive_headers_[message].msg_len;
+  const size_t segment = gro_ ? gro_segment_bytes(h, total) : total;
+  for (size_t off = 0; off < total; off += segment) {
+    if (batch_.size() == batch_.capacity()) {  // cannot happen with >= 64-byte segments
+      on_receive_(batch_, now);
+      batch_.clear();
+    }
+    batch_.push_back(Datagram{from, Bytes(data + off, std::min(segment, total - off))});
+    ++stats_.datagrams_received;
   }
 }
 
@@ -278,106 +304,128 @@ void UdpSocket::flush() {
 }
 
 void UdpSocket::flush_queue() {
-  const size_t capacity = slots_.size();
   // Whether the last sendmmsg failure was retried after draining the error queue: a
   // failure repeated right after that belongs to the datagram in hand.
   bool retried = false;
   while (queued_ > 0 && !waiting_writable_) {
-    // Build up to kSendBatch headers; with GSO each covers a run of same-size packets
-    // to the same address (the last of the run may be shorter, as UDP_SEGMENT allows).
-    size_t headers = 0;
-    size_t iov_used = 0;
-    size_t covered = 0;  // slots covered by the headers so far
-    size_t slots_in_header[kSendBatch];
-    while (headers < kSendBatch && covered < queued_) {
-      size_t first = (head_ + covered) % capacity;
-      const SendSlot& lead = slots_[first];
-      size_t count = 1;
-      size_t bytes = lead.bytes;
-      if (gso_) {
-        while (covered + count < queued_ && count < kMaxGsoSegments) {
-          const SendSlot& prev = slots_[(first + count - 1) % capacity];
-          const SendSlot& next = slots_[(first + count) % capacity];
-          if (prev.bytes != lead.bytes || next.bytes > lead.bytes || bytes + next.bytes > kMaxGsoBytes ||
-              next.to_len != lead.to_len || std::memcmp(&next.to, &lead.to, lead.to_len) != 0) {
-            break;
-          }
-          bytes += next.bytes;
-          ++count;
-        }
-      }
-      msghdr& h = send_headers_[headers].msg_hdr;
-      h = msghdr{};
-      h.msg_name = const_cast<sockaddr_storage*>(&lead.to);
-      h.msg_namelen = lead.to_len;
-      h.msg_iov = &send_iovecs_[iov_used];
-      h.msg_iovlen = count;
-      for (size_t k = 0; k < count; ++k) {
-        SendSlot& slot = slots_[(first + k) % capacity];
-        send_iovecs_[iov_used + k] = iovec{slot.data, slot.bytes};
-      }
-      if (count > 1) {
-        h.msg_control = send_controls_[headers].data();
-        h.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
-        cmsghdr* c = CMSG_FIRSTHDR(&h);
-        c->cmsg_level = SOL_UDP;
-        c->cmsg_type = UDP_SEGMENT;
-        c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-        uint16_t segment = lead.bytes;
-        std::memcpy(CMSG_DATA(c), &segment, sizeof segment);
-      }
-      iov_used += count;
-      slots_in_header[headers] = count;
-      covered += count;
-      ++headers;
-    }
-
+    const size_t headers = build_send_batch();
     int sent = sendmmsg(fd_.get(), send_headers_.data(), static_cast<unsigned>(headers), 0);
     if (sent < 0) {
-      int err = errno;
-      if (err == EINTR) continue;
-      if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) {
-        ++stats_.would_block;
-        waiting_writable_ = true;
-        update_watch();
-        return;
-      }
-      if (slots_in_header[0] > 1 && (err == EIO || err == EINVAL || err == EOPNOTSUPP)) {
-        // The kernel or device cannot segment: fall back to one datagram per packet.
-        gso_ = false;
-        continue;
-      }
-      if (!retried) {
-        // Possibly a pending error left by an ICMP message about an earlier datagram
-        // (sendmmsg returns it once, sending nothing): read the error queue and try again.
-        retried = true;
-        drain_error_queue();
-        continue;
-      }
-      // The first datagram is refused for good (unreachable, too big, filtered): drop it
-      // and carry on with the rest. CurveCP's retransmission covers the loss.
-      retried = false;
-      if (reachability_error(err)) {
-        const SendSlot& lost = slots_[head_];
-        pending_errors_.push_back(
-            PendingError{from_sockaddr(reinterpret_cast<const sockaddr*>(&lost.to), lost.to_len), err});
-      }
-      stats_.send_errors += slots_in_header[0];
-      head_ = (head_ + slots_in_header[0]) % capacity;
-      queued_ -= slots_in_header[0];
+      retried = handle_send_error(errno, retried);
       continue;
     }
     retried = false;
-    ++stats_.send_calls;
-    size_t done = 0;
-    for (int i = 0; i < sent; ++i) {
-      done += slots_in_header[i];
-      if (slots_in_header[i] > 1) ++stats_.gso_sends;
-    }
-    stats_.datagrams_sent += done;
-    head_ = (head_ + done) % capacity;
-    queued_ -= done;
+    complete_send(static_cast<size_t>(sent));
   }
+}
+
+size_t UdpSocket::build_send_batch() {
+  size_t headers = 0;
+  size_t iov_used = 0;
+  size_t covered = 0;  // slots covered by the headers so far
+  while (headers < kSendBatch && covered < queued_) {
+    const size_t first = (head_ + covered) % slots_.size();
+    const size_t count = gso_ ? gso_run_length(first, queued_ - covered) : 1;
+    fill_send_header(headers, first, count, iov_used);
+    iov_used += count;
+    send_run_slots_[headers] = count;
+    covered += count;
+    ++headers;
+  }
+  return headers;
+}
+
+size_t UdpSocket::gso_run_length(size_t first, size_t available) const {
+  const size_t capacity = slots_.size();
+  const SendSlot& lead = slots_[first];
+  size_t count = 1;
+  size_t bytes = lead.bytes;
+  while (count < available && count < kMaxGsoSegments) {
+    const SendSlot& prev = slots_[(first + count - 1) % capacity];
+    const SendSlot& next = slots_[(first + count) % capacity];
+    if (prev.bytes != lead.bytes || next.bytes > lead.bytes || bytes + next.bytes > kMaxGsoBytes ||
+        next.to_len != lead.to_len || std::memcmp(&next.to, &lead.to, lead.to_len) != 0) {
+      break;
+    }
+    bytes += next.bytes;
+    ++count;
+  }
+  return count;
+}
+
+void UdpSocket::fill_send_header(size_t header, size_t first, size_t count, size_t iov_first) {
+  const SendSlot& lead = slots_[first];
+  msghdr& h = send_headers_[header].msg_hdr;
+  h = msghdr{};
+  h.msg_name = const_cast<sockaddr_storage*>(&lead.to);
+  h.msg_namelen = lead.to_len;
+  h.msg_iov = &send_iovecs_[iov_first];
+  h.msg_iovlen = count;
+  for (size_t k = 0; k < count; ++k) {
+    SendSlot& slot = slots_[(first + k) % slots_.size()];
+    send_iovecs_[iov_first + k] = iovec{slot.data, slot.bytes};
+  }
+  if (count > 1) {
+    // UDP_SEGMENT: the kernel cuts the super-datagram into lead.bytes pieces.
+    h.msg_control = send_controls_[header].data();
+    h.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+    cmsghdr* c = CMSG_FIRSTHDR(&h);
+    c->cmsg_level = SOL_UDP;
+    c->cmsg_type = UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    uint16_t segment = lead.bytes;
+    std::memcpy(CMSG_DATA(c), &segment, sizeof segment);
+  }
+}
+
+bool UdpSocket::handle_send_error(int err, bool retried) {
+  if (err == EINTR) return retried;
+  if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) {
+    ++stats_.would_block;
+    waiting_writable_ = true;
+    update_watch();
+    return retried;
+  }
+  if (send_run_slots_[0] > 1 && (err == EIO || err == EINVAL || err == EOPNOTSUPP)) {
+    // The kernel or device cannot segment: fall back to one datagram per packet.
+    gso_ = false;
+    return retried;
+  }
+  if (!retried) {
+    // Possibly a pending error left by an ICMP message about an earlier datagram
+    // (sendmmsg returns it once, sending nothing): read the error queue and try again.
+    drain_error_queue();
+    return true;
+  }
+  drop_refused_run(err);
+  return false;
+}
+
+void UdpSocket::drop_refused_run(int err) {
+  // The first datagram is refused for good (unreachable, too big, filtered): drop it
+  // and carry on with the rest. CurveCP's retransmission covers the loss.
+  if (reachability_error(err)) {
+    const SendSlot& lost = slots_[head_];
+    pending_errors_.push_back(PendingError{from_sockaddr(reinterpret_cast<const sockaddr*>(&lost.to), lost.to_len), err});
+  }
+  stats_.send_errors += send_run_slots_[0];
+  release_slots(send_run_slots_[0]);
+}
+
+void UdpSocket::complete_send(size_t sent_headers) {
+  ++stats_.send_calls;
+  size_t done = 0;
+  for (size_t i = 0; i < sent_headers; ++i) {
+    done += send_run_slots_[i];
+    if (send_run_slots_[i] > 1) ++stats_.gso_sends;
+  }
+  stats_.datagrams_sent += done;
+  release_slots(done);
+}
+
+void UdpSocket::release_slots(size_t count) {
+  head_ = (head_ + count) % slots_.size();
+  queued_ -= count;
 }
 
 }  // namespace curvecp

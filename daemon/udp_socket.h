@@ -20,6 +20,7 @@
 
 #include <sys/socket.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -132,11 +133,53 @@ class UdpSocket {
     int error;
   };
 
+  // Headers per sendmmsg call.
+  static constexpr size_t kSendBatch = 64;
+
   UdpSocket(EventLoop& loop, ReceiveHandler on_receive) : loop_(loop), on_receive_(std::move(on_receive)) {}
+  // --- set-up (open) ---
+  // UDP_SEGMENT and UDP_GRO where the options allow them and the kernel accepts them.
+  void enable_offloads(const UdpSocketOptions& options);
+  // Every receive and send buffer, once (the receive buffer size depends on gro_).
+  void allocate_buffers(const UdpSocketOptions& options);
+
   void on_ready(int events, Timestamp now);
-  void receive(Timestamp now);
   void update_watch();
+
+  // --- receiving ---
+  // Up to kReceiveRounds recvmmsg calls, each batch handed to the receive handler.
+  void receive(Timestamp now);
+  // Points the kReceiveBatch headers at their buffers again (recvmmsg overwrote the
+  // name and control lengths, flags and msg_len).
+  void reset_receive_headers();
+  // Splits the first `messages` received buffers into batch_ and hands it over.
+  void deliver_received(size_t messages, Timestamp now);
+  // Appends the datagrams of buffer `message` (several with GRO) to batch_, handing a
+  // full batch over first.
+  void append_datagrams(size_t message, Timestamp now);
+
+  // --- sending ---
+  // sendmmsg until the queue is empty or the socket buffer is full.
   void flush_queue();
+  // Fills send_headers_ from the queue (at most kSendBatch headers, each one packet or a
+  // GSO run) and send_run_slots_ with the slots each covers; returns the header count.
+  size_t build_send_batch();
+  // How many of the `available` queued slots from `first` on can share one GSO header:
+  // same destination, same size (the last may be shorter), within the kernel's limits.
+  size_t gso_run_length(size_t first, size_t available) const;
+  // Header `header` for `count` slots from `first`, using iovecs from `iov_first` on.
+  void fill_send_header(size_t header, size_t first, size_t count, size_t iov_first);
+  // Acts on a failed sendmmsg (errno `err`): wait for writability, give up GSO, drain
+  // the error queue for a retry or drop the first run. `retried` says whether this
+  // failure came right after such a retry; returns that for the next failure.
+  bool handle_send_error(int err, bool retried);
+  // Drops the first header's slots, reporting a reachability error for its destination.
+  void drop_refused_run(int err);
+  // Counts and releases the slots of the first `sent_headers` headers.
+  void complete_send(size_t sent_headers);
+  // Frees `count` slots at the head of the queue.
+  void release_slots(size_t count);
+
   // Reads the error queue (bounded per call) into pending_errors_.
   void drain_error_queue();
   // Hands pending_errors_ to the error handler (not re-entrantly).
@@ -172,6 +215,8 @@ class UdpSocket {
   std::vector<mmsghdr> send_headers_;
   std::vector<iovec> send_iovecs_;
   std::vector<std::array<uint8_t, 64>> send_controls_;
+  // Slots covered by each header of the batch being sent (build_send_batch).
+  std::array<size_t, kSendBatch> send_run_slots_{};
 
   UdpSocketStats stats_;
 };
