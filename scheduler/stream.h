@@ -45,8 +45,8 @@ enum class StreamRole : uint8_t { client, server };
 
 struct StreamConfig {
   StreamRole role = StreamRole::server;
-  // Bounded memory per connection (issue 3, item 1). The receive window we announce to
-  // curvecp peers equals receive_buffer_bytes.
+  // Memory per connection is bounded by these two buffers (plus small tables). The
+  // receive window we announce to curvecp peers equals receive_buffer_bytes.
   size_t send_buffer_bytes = 4 << 20;
   size_t receive_buffer_bytes = 4 << 20;
   std::string controller = "chicago";
