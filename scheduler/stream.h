@@ -94,7 +94,7 @@ class Stream {
   // Blocks already transmitted are still retransmitted until acknowledged. After
   // close_write(): a SUCC not yet sent becomes FAIL; a SUCC already sent stays (the
   // peer may have it). Idempotent. send_space() is 0 afterwards, and write_finished()
-  // becomes true once the end is acknowledged.
+  // becomes true once the FAIL and the bytes before it are acknowledged.
   void abort();
   // Everything we wrote, and our EOF, has been acknowledged.
   bool write_finished() const;
