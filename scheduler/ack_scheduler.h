@@ -9,7 +9,6 @@
 #pragma once
 
 #include <array>
-#include <compare>  // core/time.h uses <=> without including <compare>
 #include <cstddef>
 #include <cstdint>
 

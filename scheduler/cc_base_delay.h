@@ -8,8 +8,6 @@
 #include <cstddef>
 #include <vector>
 
-#include <compare>  // core/time.h uses <=> without including it
-
 #include "core/time.h"
 
 namespace curvecp {

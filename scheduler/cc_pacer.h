@@ -10,8 +10,6 @@
 
 #include <cstdint>
 
-#include <compare>  // core/time.h uses <=> without including it
-
 #include "core/time.h"
 
 namespace curvecp {

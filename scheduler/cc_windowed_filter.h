@@ -6,8 +6,6 @@
 
 #include <array>
 
-#include <compare>  // core/time.h uses <=> without including it
-
 #include "core/time.h"
 
 namespace curvecp {

@@ -1,30 +1,9 @@
 // `chicago`: a rate-based controller in the spirit of CurveCP's decongestion design.
-//
-// Design in one paragraph. The controller sets a pacing rate (bytes/s); a window of
-// about two RTTs of that rate only stops the sender when acknowledgements stop. The
-// queueing delay, the minimum RTT of the last max(srtt/4, 10 ms) minus the base delay,
-// is the main congestion signal: the rate grows by a constant amount per unit of time
-// while the queue is short, and is cut multiplicatively when the queue passes a
-// high-water mark of clamp(base/8, 5 ms, 8 ms), but a first delay-triggered cut never
-// paces below 0.9 of the largest delivery rate of the last max(10 RTTs, 100 ms) (BBR's
-// bandwidth filter); after it the controller waits for the queue to reach the low-water
-// mark (half the high one) before another delay-triggered cut. Loss alone is congestion
-// only when it clearly exceeds the path's long-term loss rate. Four modes: startup
-// (rate doubles per RTT, at most 2.89x the delivery rate, until the queue rises), drain
-// (below the delivery rate until the start-up queue is gone), cruise (the delay-based
-// AIMD just described) and competitive (loss-based AIMD while a buffer-filling flow
-// keeps the queue high whatever we do, with periodic probes that return to cruise once
-// the queue empties without us).
-//
-// Fast local paths (loopback, a LAN): the base RTT (~50 us) is far below the host's
-// scheduling noise (several ms on a loaded machine) and the bottleneck is often the
-// receiver's CPU, with its socket buffer as the queue. Four things keep the noise from
-// reading as congestion: the 10 ms floor of the queue filter (a stall shorter than that
-// leaves low samples in the window), the delivery-rate floor of a delay cut (a cut that
-// noise triggered costs at most 10%), a retransmission timeout of at least 50 ms (a
-// 5 ms one fired on every descheduled receiver and, twice in a row, halved the rate), and
-// an additive increase scaled up by 40 ms / base RTT (at most 40x) on paths shorter than
-// 40 ms, so a cut at 300 MB/s is recovered in a fraction of a second.
+// It paces at a rate (bytes/s) set from the queueing delay (RTT minus the base delay in
+// PathState), with four modes: startup, drain, cruise (delay-based AIMD) and competitive
+// (loss-based AIMD while another flow keeps the queue full). The modes as a state
+// diagram, the figures measured in the simulator and on loopback, the tuning history
+// behind the constants and the known limits are in docs/CHICAGO.md.
 //
 // What it follows
 // - CurveCP / the reference "Chicago" scheduler (CURVECP.md 7): a sending rate, not a
@@ -33,7 +12,8 @@
 //   that waits for the bottom before the next decrease (rtt_phase, 7.3 steps 3-5d); a
 //   timeout that adds the packet interval (the 8 N term of 7.3 step 2).
 // - LEDBAT (RFC 6817): queueing delay = RTT - base delay, the base delay kept as a
-//   history of per-interval minima (cc_base_delay.h); a small target queue delay.
+//   history of per-interval minima (cc_base_delay.h, kept in PathState); a small target
+//   queue delay.
 // - HyStart (Ha & Rhee 2011) and BBR (Cardwell et al. 2016): start-up ends when the
 //   queue delay exceeds clamp(base/8, 5 ms, 16 ms); a drain phase paces below the
 //   delivery rate measured then (cc_ack_rate.h), like BBR's DRAIN; BBR's windowed
@@ -55,22 +35,6 @@
 // pacing banks up to 2 ms of credit so a 1 ms timer still reaches hundreds of MB/s
 // (cc_pacer.h); a single timeout is one lost packet, two in a row halve the rate (the
 // reference doubles N on every timeout); the timeout is at least 50 ms.
-//
-// Measured in the simulator (tests/sim, tests/bench/sim_report): 20 Mbit/s, 40 ms, 100 ms
-// buffer: 0.99 utilisation, p95 queue 8 ms; the same with 1% loss: 0.99; four flows:
-// Jain 1.00; against one CUBIC flow 0.58 of the link; 100 Mbit/s at 100 ms: 90% within
-// ~1.1 s; a loopback-like path with a 1 ms timer grid: ~415 MB/s. On real loopback (this
-// project's 2-core test machine, shared, 256 MiB pushed into `cat > /dev/null`, medians
-// in one session): under heavy load (a parallel build) 3.9 MB/s before the fast-path
-// changes above, 129 MB/s after, 188 MB/s with pacing and the window switched off; at
-// load ~1.5, 78 MB/s before, ~300 MB/s after, ~320 MB/s without pacing (the receiver's
-// CPU is the limit). Known limits: a
-// chicago flow that starts while a loss-based flow keeps a standing queue measures an
-// inflated base delay (the latecomer problem of delay-based control) and relies on
-// competitive mode; a longer path (route change) looks like a standing queue until the
-// base-delay history forgets (2 min) and meanwhile runs in competitive mode; flows with
-// base RTTs above 40 ms gain less than shorter ones; the constants were tuned in the
-// simulator, not yet on real paths.
 //
 // Units: rates in bytes per second (double), times as Duration/Timestamp (ns), sizes in
 // bytes. Every constant below carries its unit in its name or comment.
@@ -107,9 +71,8 @@ constexpr double kMinWindowBytes = 10 * kPacketBytes;
 // late wake-up of the 1 ms runtime timer.
 constexpr Duration kPacingCredit = Duration::milliseconds(2);
 // The queue signal is the minimum RTT over the last max(srtt / 4, 10 ms). The 10 ms floor
-// is for short paths: a host that deschedules sender or receiver for a few ms, or a
-// receiver that acknowledges a batch late, delays every sample taken meanwhile, but the
-// samples from before the stall are still in the window; a real queue persists.
+// is for short paths: a stall of sender or receiver delays every sample taken meanwhile,
+// but the samples from before it are still in the window; a real queue persists.
 constexpr int64_t kQueueFilterRttDivisor = 4;
 constexpr Duration kQueueFilterMin = Duration::milliseconds(10);
 
@@ -120,34 +83,28 @@ constexpr Duration kStartupExitMax = Duration::milliseconds(16);
 // Drain: pace at kDrainGain of the delivery rate measured when start-up ended, until
 // the queue is below half the high-water mark or kDrainMaxRounds RTTs have passed; then
 // cruise at kCruiseEntryGain of that delivery rate or of the windowed maximum delivery
-// rate, whichever is larger (on loopback a noise-triggered exit measured far too little).
+// rate, whichever is larger (docs/CHICAGO.md 4).
 constexpr double kDrainGain = 0.6;
 constexpr int64_t kDrainMaxRounds = 8;
 constexpr double kCruiseEntryGain = 0.9;
 
 // Cruise (delay mode). High-water mark of the queue delay: clamp(base / 8, 5 ms, 8 ms).
-// The 5 ms floor is for short paths: on loopback (base ~0.1 ms) the RTT samples carry
-// the peer's delayed acknowledgement (up to 1 ms) and host scheduling delays of a few
-// ms, which must not read as a queue. Measured on this project's 2-core test machine
-// under load, a 256 MiB loopback download took 219 s with a 2 ms floor, 14-20 s with
-// 5 ms and 13 s with 20 ms.
-// low-water mark: half of it. Above the high mark: multiply the rate by kCruiseBeta,
+// The 5 ms floor is for short paths, where delayed acknowledgements (up to 1 ms) and
+// host scheduling delays must not read as a queue (docs/CHICAGO.md 4).
+// Low-water mark: half of it. Above the high mark: multiply the rate by kCruiseBeta,
 // then no further delay-triggered decrease until the queue has fallen to the low mark
 // (the reference's rtt_phase), unless max(two RTTs, 10 ms) after the decrease the queue
 // has not fallen below the level that triggered it. At or below the high mark: add
 // kCruiseIncrease x max(1, sqrt(rate / kIncreaseReferenceRate)) bytes/s per second of
 // time, whatever the RTT (CURVECP.md 7.3 step 5c; at 20 Mbit/s and below ~36x the
-// reference's 27.8 blocks/s per second, so that flows converge within seconds). The
-// square root is HighSpeed TCP's idea (RFC 3649): a 15% decrease at 300 MB/s is
-// recovered in seconds rather than a minute, while the increase still grows slower than
-// the rate, so AIMD's convergence to fairness is kept (a(R)/R decreases with R).
-// Stability: the queue signal arrives about one base RTT late, and in that time an
-// increase a adds about a x base^2 / 2 bytes of queue, so beyond kIncreaseReferenceRtt
-// the increase is scaled by (kIncreaseReferenceRtt / base)^2 (5 Mbit/s at 200 ms would
-// otherwise fill a 100 ms buffer every cycle). The factor depends on the path, not on
-// the rate, so flows sharing a path keep AIMD's convergence (a cap proportional to the
-// rate was tried and froze unequal shares in place). Like TCP, flows with longer RTTs
-// then gain less than those with shorter ones, but only beyond 40 ms. The increase
+// reference's 27.8 blocks/s per second). The square root is HighSpeed TCP's idea
+// (RFC 3649): the increase grows slower than the rate, so AIMD's convergence to fairness
+// is kept (a(R)/R decreases with R). Stability: the queue signal arrives about one base
+// RTT late, and in that time an increase a adds about a x base^2 / 2 bytes of queue, so
+// beyond kIncreaseReferenceRtt the increase is scaled by (kIncreaseReferenceRtt / base)^2.
+// The factor depends on the path, not on the rate, so flows sharing a path keep AIMD's
+// convergence (docs/CHICAGO.md 4). Like TCP, flows with longer RTTs then gain less than
+// those with shorter ones, but only beyond 40 ms. The increase
 // never falls below kMinIncrease bytes/s per second (~the reference's 27.8 blocks/s
 // per second, CURVECP.md 7.3 step 5c).
 constexpr Duration kHighWaterMin = Duration::milliseconds(5);
@@ -160,8 +117,7 @@ constexpr double kMinIncreaseBytesPerS2 = 30e3;
 // Below kIncreaseReferenceRtt the increase is multiplied by kIncreaseReferenceRtt / base,
 // at most kShortPathMaxGain: the queue signal arrives within a base RTT, so a short path
 // can afford a steeper ramp, and the factor depends on the path only (flows sharing it
-// keep AIMD's convergence). At 300 MB/s on loopback: ~440 MB/s per second, a 10% cut
-// recovered in ~70 ms (with the factor 1, seconds: the rate never climbed back).
+// keep AIMD's convergence).
 constexpr double kShortPathMaxGain = 40;
 // Delivery-rate floor (BBR's max-filtered bottleneck bandwidth, Cardwell et al. 2016):
 // the first delay-triggered decrease of an episode never paces below kDelayFloorGain x
@@ -171,9 +127,8 @@ constexpr double kShortPathMaxGain = 40;
 // max(srtt, kDeliverySpanMin), capped by the bytes sent per second over the same span, as
 // BBR takes the slower of its send and ack rates (a draining queue or a receiver that
 // was descheduled releases acknowledgements faster than the path delivers). Start-up
-// paces at most kStartupMaxGain x that rate (BBR's 2/ln 2 start-up gain): on loopback a
-// 1 ms RTT otherwise doubled the rate every millisecond to ~1 GB/s before the queue
-// signal, 10 ms late, could stop it.
+// paces at most kStartupMaxGain x that rate (BBR's 2/ln 2 start-up gain), so a 1 ms RTT
+// cannot double the rate far past the path before the 10 ms queue signal stops it.
 constexpr double kDelayFloorGain = 0.9;
 constexpr int64_t kDeliveryWindowRtts = 10;
 constexpr Duration kDeliveryWindowMin = Duration::milliseconds(100);
@@ -184,9 +139,8 @@ constexpr double kStartupMaxGain = 2.89;
 // loss fraction (EWMA, gain 1/256 per transmission: a memory of ~256 packets) exceeds
 // kLossBurstFactor x the long-term fraction plus kLossBurstMargin. The long-term fraction
 // is the plain average over the first kLongTermPackets transmissions, then an EWMA with
-// gain 1/kLongTermPackets. With 1% random loss the recent EWMA has a standard deviation
-// of ~0.44 points, so the 4% threshold is ~7 sigma away; a drop-tail overflow during a
-// doubling loses tens of percent and crosses it within ~10 packets.
+// gain 1/kLongTermPackets. With 1% random loss the threshold is ~7 standard deviations
+// of the recent EWMA away (docs/CHICAGO.md 4).
 constexpr double kLossBurstFactor = 2.0;
 constexpr double kLossBurstMargin = 0.02;
 constexpr double kRecentLossGain = 1.0 / 256;
@@ -200,13 +154,13 @@ constexpr double kTimeoutBeta = 0.5;
 // margin and two packet intervals at the current rate added, as the reference adds
 // 8 N (CURVECP.md 7.3 step 2). At a few packets per RTT RTTVAR learns too slowly that
 // a queue may add 10% to the RTT; every spurious timeout then counts as a loss and, two
-// in a row, as congestion, which trapped a slow flow at the rate floor in the simulator.
+// in a row, as congestion (docs/CHICAGO.md 4).
 constexpr int64_t kRtoMarginDivisor = 4;
 constexpr double kRtoPacketIntervals = 2;
 // At least kMinRto (RFC 6298's 1 s minimum and Linux's 200 ms are for delayed acks of up
 // to 200 ms; ours ack within 1 ms, but a loaded host deschedules a receiver for several
-// ms, and on loopback a 5 ms timeout fired spuriously and, twice in a row, halved the
-// rate). Losses on a busy path are found by the packet threshold long before this.
+// ms, docs/CHICAGO.md 4). Losses on a busy path are found by the packet threshold long
+// before this.
 constexpr Duration kMinRto = Duration::milliseconds(50);
 
 // Competition detector: over max(kCompetitionWindow, kCompetitionRtts RTTs), the queue
@@ -216,8 +170,7 @@ constexpr Duration kCompetitionWindow = Duration::seconds(3);
 constexpr int64_t kCompetitionRtts = 10;
 // Competitive mode: loss-based AIMD (decrease kCompetitiveBeta per loss event, at most
 // once per RTT; increase kCompetitiveIncrease bytes/s per second, sqrt- and RTT-scaled
-// like the cruise increase; 0.3 MB/s per second holds about half of a 20 Mbit/s link
-// against one CUBIC or NewReno flow in the simulator, without starving it). On entry the rate
+// like the cruise increase; docs/CHICAGO.md 4). On entry the rate
 // resumes at kCompetitiveEntryGain x the highest rate of the last two detector windows.
 constexpr double kCompetitiveBeta = 0.7;
 constexpr double kCompetitiveIncreaseBytesPerS2 = 0.3e6;

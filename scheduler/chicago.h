@@ -1,4 +1,5 @@
-// `chicago`: our rate-based congestion controller (design notes in chicago.cpp).
+// `chicago`: our rate-based congestion controller (chicago.cpp; design notes, figures
+// and modes in docs/CHICAGO.md).
 // Exposed as a class, not only through the registry, so tests and the simulator can
 // read its mode; everything else creates it by name (make_controller("chicago", ...)).
 #pragma once

@@ -45,8 +45,8 @@ enum class StreamRole : uint8_t { client, server };
 
 struct StreamConfig {
   StreamRole role = StreamRole::server;
-  // Bounded memory per connection (issue 3, item 1). The receive window we announce to
-  // curvecp peers equals receive_buffer_bytes.
+  // Memory per connection is bounded by these two buffers (plus small tables). The
+  // receive window we announce to curvecp peers equals receive_buffer_bytes.
   size_t send_buffer_bytes = 4 << 20;
   size_t receive_buffer_bytes = 4 << 20;
   std::string controller = "chicago";
@@ -94,7 +94,7 @@ class Stream {
   // Blocks already transmitted are still retransmitted until acknowledged. After
   // close_write(): a SUCC not yet sent becomes FAIL; a SUCC already sent stays (the
   // peer may have it). Idempotent. send_space() is 0 afterwards, and write_finished()
-  // becomes true once the end is acknowledged.
+  // becomes true once the FAIL and the bytes before it are acknowledged.
   void abort();
   // Everything we wrote, and our EOF, has been acknowledged.
   bool write_finished() const;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "core/rng.h"
 #include "tests/sim/sim_metrics.h"
 
 namespace curvecp::sim {
@@ -19,9 +20,9 @@ std::string Subject::label() const {
 std::string ScenarioResult::describe() const {
   char line[512];
   std::snprintf(line, sizeof line,
-                "%s seed=%llu end=%.1fs util=%.3f goodput=%.2fMbit/s q50=%.1fms q95=%.1fms loss=%.4f jain=%.3f t90=%s",
+                "%s seed=%llu end=%.1fs util=%.3f goodput=%.2fMbit/s (%.3f of the link) q50=%.1fms q95=%.1fms loss=%.4f jain=%.3f t90=%s",
                 name.c_str(), static_cast<unsigned long long>(seed), static_cast<double>(end.ns) / 1e9, utilisation,
-                goodput_bytes_per_s * 8 / 1e6, queue_p50.seconds_f() * 1e3, queue_p95.seconds_f() * 1e3, loss, jain,
+                goodput_bytes_per_s * 8 / 1e6, goodput_fraction(), queue_p50.seconds_f() * 1e3, queue_p95.seconds_f() * 1e3, loss, jain,
                 time_to_90_percent == Timestamp::never()
                     ? "never"
                     : std::to_string(static_cast<double>(time_to_90_percent.ns) / 1e9).c_str());
@@ -37,9 +38,13 @@ std::string ScenarioResult::describe() const {
 
 Result<ScenarioResult> run_scenario(const Scenario& scenario) {
   Network net(scenario.seed, scenario.path);
+  SeededRng start_rng(scenario.seed * 7 + 5);
   bool any_finite = false;
   for (const FlowSpec& spec : scenario.flows) {
-    const Timestamp start = Timestamp{0} + spec.start;
+    Timestamp start = Timestamp{0} + spec.start;
+    if (scenario.start_jitter.ns > 0) {
+      start += Duration::nanoseconds(static_cast<int64_t>(start_rng.uniform(static_cast<uint64_t>(scenario.start_jitter.ns))));
+    }
     if (spec.subject.kind == FlowKind::stream) {
       StreamFlowConfig config;
       config.controller = spec.subject.controller;
@@ -78,6 +83,7 @@ Result<ScenarioResult> run_scenario(const Scenario& scenario) {
   // A run that stopped early is measured up to its end, rounded up to a whole bin.
   if (r.measure_to > r.end) r.measure_to = r.end + scenario.path.bin;
   r.utilisation = utilisation(net.forward(), r.measure_from, r.measure_to);
+  r.capacity_bytes_per_s = scenario.path.rate_bits_per_s / 8;
   r.queue_p50 = queue_delay_percentile(net.forward(), 50, r.measure_from, r.measure_to);
   r.queue_p95 = queue_delay_percentile(net.forward(), 95, r.measure_from, r.measure_to);
   r.loss = loss_fraction(net.forward(), r.measure_from, r.measure_to);
@@ -118,6 +124,14 @@ PathConfig standard_path() {
   return p;
 }
 
+// Seed-dependent variation of a path without random impairments, so that seeds are
+// different experiments rather than one repeated (documented in sim_scenario.h).
+void vary_with_seed(Scenario& sc) {
+  sc.start_jitter = std::max(sc.path.rtt, Duration::milliseconds(1));
+  sc.path.reverse_reorder = 0.02;
+  sc.path.reorder_delay = std::clamp(sc.path.rtt / 40, Duration::microseconds(10), Duration::milliseconds(1));
+}
+
 }  // namespace
 
 Scenario scenario_single(const Subject& s, uint64_t seed) {
@@ -128,6 +142,7 @@ Scenario scenario_single(const Subject& s, uint64_t seed) {
   sc.duration = Duration::seconds(60);
   sc.measure_from = Duration::seconds(10);
   sc.flows.push_back(FlowSpec{s, Duration{0}, 0, false});
+  vary_with_seed(sc);
   return sc;
 }
 
@@ -146,6 +161,7 @@ Scenario scenario_staggered(const Subject& s, uint64_t seed) {
   sc.duration = Duration::seconds(70);
   sc.measure_from = Duration::seconds(40);
   for (int i = 0; i < 4; ++i) sc.flows.push_back(FlowSpec{s, Duration::seconds(10 * i), 0, false});
+  vary_with_seed(sc);
   return sc;
 }
 
@@ -158,6 +174,7 @@ Scenario scenario_vs_cubic(const Subject& s, uint64_t seed) {
   sc.measure_from = Duration::seconds(20);
   sc.flows.push_back(FlowSpec{s, Duration{0}, 0, false});
   sc.flows.push_back(FlowSpec{Subject{FlowKind::cubic, ""}, Duration{0}, 0, false});
+  vary_with_seed(sc);
   return sc;
 }
 
@@ -171,6 +188,7 @@ Scenario scenario_fast_start(const Subject& s, uint64_t seed) {
   sc.duration = Duration::seconds(20);
   sc.measure_from = Duration::seconds(10);
   sc.flows.push_back(FlowSpec{s, Duration{0}, 0, false});
+  vary_with_seed(sc);
   return sc;
 }
 
@@ -186,6 +204,7 @@ Scenario scenario_loopback(const Subject& s, uint64_t seed) {
   sc.duration = Duration::seconds(1);
   sc.measure_from = Duration::milliseconds(500);
   sc.flows.push_back(FlowSpec{s, Duration{0}, 0, false});
+  vary_with_seed(sc);
   return sc;
 }
 

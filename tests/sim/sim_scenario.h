@@ -1,6 +1,6 @@
 // Scenarios: a path, a set of flows and a measurement window, run on a fresh Network and
-// summarised. The standard congestion-control scenarios are defined here once, so the
-// doctest scenario tests and the sim_report benchmark run exactly the same experiments.
+// summarised. The standard scenarios (docs/CHICAGO.md 3) are defined here once, so the doctest
+// scenario tests and the sim_report benchmark run exactly the same experiments.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +38,9 @@ struct Scenario {
   Duration measure_from{0};
   Duration measure_to{0};
   std::vector<FlowSpec> flows;
+  // Each flow starts up to this much after its FlowSpec::start, uniformly at random from
+  // the seed (0: exactly then).
+  Duration start_jitter{0};
   // End early once every finite flow has finished.
   bool stop_when_finished = false;
   // Runs once at `hook_at` with the network (tests use it to act on a live flow).
@@ -64,8 +67,12 @@ struct ScenarioResult {
   Timestamp measure_from{0};
   Timestamp measure_to{0};
   Timestamp end{0};
-  double utilisation = 0;
-  double goodput_bytes_per_s = 0;  // all flows
+  double utilisation = 0;          // link busy time, retransmissions and headers included
+  double goodput_bytes_per_s = 0;  // application bytes delivered per second, all flows
+  double capacity_bytes_per_s = 0; // the bottleneck's rate
+  // Goodput as a fraction of the bottleneck's rate (at most ~0.87: message, crypto and
+  // UDP/IP headers take the rest of each full packet).
+  double goodput_fraction() const { return capacity_bytes_per_s > 0 ? goodput_bytes_per_s / capacity_bytes_per_s : 0; }
   Duration queue_p50{0};
   Duration queue_p95{0};
   double loss = 0;
@@ -81,8 +88,11 @@ struct ScenarioResult {
 // Runs the scenario to completion. Fails when a flow cannot be created.
 Result<ScenarioResult> run_scenario(const Scenario& scenario);
 
-// --- The standard scenarios, parameterised by the algorithm: every controller runs the
-// same set, so sim_report compares like with like. ---
+// --- The standard scenarios, parameterised by the algorithm. ---
+// On the paths without random impairments the seed still makes each run a different
+// experiment: flows start up to one base RTT (at least 1 ms, one timer tick) late, and 2%
+// of acknowledgements are delayed by rtt / 40 (10 us to 1 ms), as a busy host delays
+// some of them (see vary_with_seed in sim_scenario.cpp).
 // 20 Mbit/s, 40 ms RTT, 100 ms buffer, one flow for 60 s, measured over [10 s, 60 s).
 Scenario scenario_single(const Subject& s, uint64_t seed);
 // The same with 1% random loss on the data path.
@@ -95,9 +105,8 @@ Scenario scenario_vs_cubic(const Subject& s, uint64_t seed);
 // 100 Mbit/s, 100 ms RTT, 100 ms buffer, 20 s: how soon utilisation reaches 90 %.
 Scenario scenario_fast_start(const Subject& s, uint64_t seed);
 // Loopback-like: 4 Gbit/s, 100 us RTT, 4 ms (2 MB) buffer, endpoints that wake only on a 1 ms
-// timer grid or on packet arrival; 1 s. Shows whether pacing credit lets a millisecond
-// timer (such as a libuv uv_timer) reach hundreds of MB/s. Our runtime's timer is a
-// nanosecond timerfd (daemon/timer.h); the grid is the pessimistic case.
+// timer grid (libuv) or on packet arrival; 1 s. Shows whether pacing credit lets a
+// millisecond timer reach hundreds of MB/s.
 Scenario scenario_loopback(const Subject& s, uint64_t seed);
 // `bytes` across 100 Mbit/s, 20 ms RTT with 10% loss both ways, 5% reordering by 5 ms and
 // 2% duplication; ends when the transfer has finished (at most 300 s).
