@@ -56,6 +56,13 @@ start_server() {
   fail "server did not start"
 }
 
+# Waits (at most 5 s) until the server has handled a first SIGTERM with one connection
+# running: its "finishing 1 connection(s)" line (-v).
+wait_finishing() {
+  for _ in $(seq 100); do grep -q 'finishing 1 connection' server.log && return 0; sleep 0.05; done
+  fail "no 'finishing 1 connection(s)' line within 5 s of SIGTERM"
+}
+
 # Stops the server with SIGTERM and expects a graceful exit 0 within 30 s.
 stop_server() {
   kill -TERM "$SERVER"
@@ -111,7 +118,7 @@ CLIENT=$!
 for _ in $(seq 200); do grep -q started drain.out 2>/dev/null && break; sleep 0.05; done
 grep -q started drain.out || fail "drain: program output did not arrive"
 kill -TERM "$SERVER"
-sleep 0.5
+wait_finishing
 kill -0 "$SERVER" 2>/dev/null || fail "drain: server exited with a connection still running"
 touch go
 rc=0
@@ -140,7 +147,7 @@ SLEEPER=""
 for _ in $(seq 100); do SLEEPER=$(pgrep -P "$SERVER" -x sleep || true); [ -n "$SLEEPER" ] && break; sleep 0.05; done
 [ -n "$SLEEPER" ] || fail "the connection's program (sleep) was not found among the server's children"
 kill -TERM "$SERVER"
-sleep 0.5
+wait_finishing
 kill -0 "$SERVER" 2>/dev/null || fail "server exited with a connection still running"
 kill -TERM "$SERVER"
 for _ in $(seq 40); do kill -0 "$SERVER" 2>/dev/null || break; sleep 0.05; done

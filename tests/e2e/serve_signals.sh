@@ -30,6 +30,7 @@ kill -0 "$SERVER_PID" 2>/dev/null || fail "the server exited on SIGUSR1"
 note "SIGUSR1: $(grep -o 'connections=1 .*' "$WORK/server.log" | head -n 1 | cut -c1-120)..."
 
 kill -INT "$SERVER_PID"
+wait_log_line "$WORK/server.log" 'Interrupt: finishing 1 connection' 5 || fail "no 'Interrupt: finishing 1 connection(s)' line after SIGINT"
 # A client that comes during the drain is not served: its program never runs.
 timeout 4 "${CLIENT_CMD[@]}" </dev/null >"$WORK/late.out" 2>"$WORK/client-late.log" &
 LATE=$!
@@ -65,7 +66,9 @@ SECOND=$!
 wait_for_file "$WORK/program2" 10 || fail "the second server's program never started"
 wait_log_line "$WORK/second.out" started 10 || fail "the program's first line never reached the client"
 kill -INT "$SERVER_PID"
-sleep 0.3
+# The first SIGINT must have been handled before the second is sent (two pending signals
+# of one kind would merge into one).
+wait_log_line "$WORK/server.log" 'Interrupt: finishing 1 connection' 5 || fail "no 'Interrupt: finishing 1 connection(s)' line after SIGINT"
 kill -0 "$SERVER_PID" 2>/dev/null || fail "the server exited on the first SIGINT with a connection running"
 kill -INT "$SERVER_PID"
 for (( i = 0; i < 40; i++ )); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.05; done
