@@ -23,6 +23,7 @@ WORK=$(mktemp -d /tmp/curvecp-serve-test.XXXXXX)
 SERVER=""
 CLIENT=""
 cleanup() {
+  trap - ERR
   set +e
   [ -n "$SERVER" ] && kill -9 "$SERVER" 2>/dev/null
   [ -n "$CLIENT" ] && kill -9 "$CLIENT" 2>/dev/null
@@ -31,7 +32,9 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$WORK"
-fail() { echo "FAIL: $*"; echo "--- server log (last 30 lines)"; tail -n 30 server.log 2>/dev/null; exit 1; }
+fail() { trap - ERR; echo "FAIL: $*"; echo "--- server log (last 30 lines)"; tail -n 30 server.log 2>/dev/null; exit 1; }
+# A command that fails where no check expected it (set -e) still ends with a reason.
+trap 'fail "unexpected exit status $? at line $LINENO: $BASH_COMMAND"' ERR
 # Sanitizer and runtime-error reports in the server's log fail the test.
 check_log() {
   if grep -qE 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer|SUMMARY: [A-Za-z]*Sanitizer|UndefinedBehaviorSanitizer' server.log; then

@@ -26,6 +26,7 @@ SANITIZER_PATTERN='ERROR: AddressSanitizer|runtime error:|LeakSanitizer|SUMMARY:
 
 cleanup() {
   local pg
+  trap - ERR
   set +e
   for pg in "${GROUPS_STARTED[@]}"; do
     kill -TERM -- "-$pg" 2>/dev/null
@@ -40,6 +41,7 @@ trap cleanup EXIT
 
 # fail REASON: one line, then the tail of every log of this test; exits 1.
 fail() {
+  trap - ERR
   echo "FAIL: $*" >&2
   local f
   for f in "$WORK"/*.log; do
@@ -51,6 +53,10 @@ fail() {
 }
 
 note() { echo "# $*"; }
+
+# A command that fails where no test expected it (set -e) still ends with a reason.
+set -E
+trap 'fail "unexpected exit status $? at ${BASH_SOURCE[0]##*/}:$LINENO: $BASH_COMMAND"' ERR
 
 # A missing reference tool: exit 77 (ctest SKIP_RETURN_CODE) for users' builds, a failure
 # when the build requires interop (CURVECP_REQUIRE_INTEROP=1, set by ctest).
