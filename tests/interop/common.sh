@@ -205,8 +205,8 @@ stop_server() {
   fi
   wait "$SERVER_PID" || rc=$?
   note "server ($SERVER_IMPL) exited $rc after SIGTERM"
+  check_logs  # first, so that a crash is reported with its sanitizer report
   [[ "$rc" = "$want" ]] || fail "server ($SERVER_IMPL) exited $rc after SIGTERM, expected $want"
-  check_logs
 }
 
 # check_logs: fails on any sanitizer or runtime-error report in the test's logs.
