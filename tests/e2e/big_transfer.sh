@@ -54,7 +54,7 @@ elapsed=$(awk -v a="$start" -v b="$(now_s)" 'BEGIN { printf "%.2f", b - a }')
 note "$DIRECTION $BYTES bytes over $SERVER_IP: client exit $rc after ${elapsed}s"
 if [[ $rc -eq 124 ]]; then
   kill -USR1 "$SERVER_PID" 2>/dev/null || true
-  sleep 0.5
+  wait_log_line "$WORK/server.log" " program=" 3 || true  # the per-connection lines of SIGUSR1
   fail "client did not finish within ${LIMIT}s (the test's limit; the server's state follows)"
 fi
 [[ $rc -eq 0 ]] || fail "client exited $rc"

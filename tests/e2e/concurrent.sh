@@ -24,7 +24,7 @@ timeout $(( LIMIT + 10 )) "$LOADGEN" --name "$SNAME" --server-key "$(cat "$WORK/
 cat "$WORK/loadgen.out"
 if [[ $rc -ne 0 ]]; then
   kill -USR1 "$SERVER_PID" 2>/dev/null || true
-  sleep 0.5
+  wait_log_line "$WORK/server.log" " program=" 3 || true  # the per-connection lines of SIGUSR1
   fail "load generator exited $rc (124: killed after $(( LIMIT + 10 )) s): $(tail -n 1 "$WORK/loadgen.out")"
 fi
 grep -q " $CONNECTIONS ok, 0 failed, 0 unfinished" "$WORK/loadgen.out" || fail "not every connection succeeded: $(tail -n 1 "$WORK/loadgen.out")"
