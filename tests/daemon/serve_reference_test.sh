@@ -171,9 +171,14 @@ echo "double SIGTERM OK"
 # disaster; with no connection running the server exits 111 at once ------------------
 start_server cat
 rm -f serverkey/.expertsonly/noncekey
-timeout 3 curvecpclient "$NAME" "$PK" 127.0.0.1 "$PORT" "$EXT" curvecpmessage -c true >/dev/null 2>&1 || true
-for _ in $(seq 100); do kill -0 "$SERVER" 2>/dev/null || break; sleep 0.05; done
-kill -0 "$SERVER" 2>/dev/null && fail "server still running after a nonce-generation disaster"
+# The client keeps sending Hellos (1 s apart, then further) until the server is gone.
+timeout 20 curvecpclient "$NAME" "$PK" 127.0.0.1 "$PORT" "$EXT" curvecpmessage -c true >/dev/null 2>&1 &
+CLIENT=$!
+for _ in $(seq 300); do kill -0 "$SERVER" 2>/dev/null || break; sleep 0.05; done
+kill "$CLIENT" 2>/dev/null || true
+wait "$CLIENT" 2>/dev/null || true
+CLIENT=""
+kill -0 "$SERVER" 2>/dev/null && fail "server still running 15 s after the client's first Hello with the nonce key gone"
 rc=0
 wait "$SERVER" || rc=$?
 SERVER=""
