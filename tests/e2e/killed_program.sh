@@ -21,7 +21,7 @@ KEY_IMPL=ours make_key "$WORK/serverkey"
 # C's connection outlives its client: the server ends it only at the idle timeout (not by
 # the 10 s silent-client rule of curvecp-serve(1); reported), so a short --idle-timeout
 # keeps the drain after SIGTERM bounded.
-SERVER_FLAGS="--idle-timeout 20" start_server ours "$WORK/serverkey" sh -c '
+SERVER_FLAGS="--idle-timeout 8" start_server ours "$WORK/serverkey" sh -c '
   read tag; echo $$ > "'"$WORK"'/server-pid.$tag"
   if [ "$tag" = A ]; then exec cat /dev/zero; fi
   exec sh -c "sleep 1; cat '"$WORK"'/dataB; sleep 2; cat '"$WORK"'/dataB"'
@@ -55,5 +55,5 @@ for t in A B C; do note "connection $t: exit $(cat "$WORK/rc.$t"): $(tr '\n' ' '
 [[ "$(sha_of "$WORK/out.B")" = "$(sha_of "$WORK/wantB")" ]] || fail "B's data differs ($(stat -c %s "$WORK/out.B") bytes)"
 kill -0 "$SERVER_PID" 2>/dev/null || fail "server died"
 note "B's data arrived intact alongside both failures"
-stop_server 0 45
+stop_server 0 30
 finish
