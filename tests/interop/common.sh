@@ -140,7 +140,7 @@ udp_port_owned_by() {
   local hex inode
   hex=$(printf '0100007F:%04X' "$1")
   for inode in $(awk -v a="$hex" '$2 == a { print $10 }' /proc/net/udp 2>/dev/null); do
-    ls -l "/proc/$2/fd" 2>/dev/null | grep -q "socket:\[$inode\]" && return 0
+    [[ "$(ls -l "/proc/$2/fd" 2>/dev/null || true)" == *"socket:[$inode]"* ]] && return 0
   done
   return 1
 }
