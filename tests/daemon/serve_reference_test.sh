@@ -90,7 +90,7 @@ stop_server() {
 head -c 1500000 /dev/urandom > down.in
 start_server sh -c 'env | grep -E "^(PROTO|CURVECP)" | sort > env.out; cat down.in'
 rc=0
-timeout 120 curvecpclient "$NAME" "$PK" 127.0.0.1 "$PORT" "$EXT" \
+timeout 40 curvecpclient "$NAME" "$PK" 127.0.0.1 "$PORT" "$EXT" \
   curvecpmessage -c sh -c 'cat <&6 > down.out' || rc=$?
 [ "$rc" -eq 0 ] || fail "download client exit status $rc"
 [ "$(sha256sum < down.in)" = "$(sha256sum < down.out)" ] || fail "download differs"
@@ -109,7 +109,7 @@ echo "download OK"
 head -c 1500000 /dev/urandom > up.in
 start_server sh -c 'cat > up.tmp && mv up.tmp up.out'
 rc=0
-timeout 120 curvecpclient "$NAME" "$PK" 127.0.0.1 "$PORT" "$EXT" \
+timeout 40 curvecpclient "$NAME" "$PK" 127.0.0.1 "$PORT" "$EXT" \
   curvecpmessage -C sh -c 'cat up.in >&7' || rc=$?
 [ "$rc" -eq 0 ] || fail "upload client exit status $rc"
 for _ in $(seq 100); do [ -e up.out ] && break; sleep 0.1; done
@@ -121,7 +121,7 @@ echo "upload OK"
 # --- SIGTERM during a connection: no new clients, the running one finishes byte-exact,
 # then the server exits 0 by itself (curvecp-serve(1), SIGNALS) --------------------------
 start_server sh -c 'echo started; while [ ! -e go ]; do sleep 0.05; done; cat down.in'
-timeout 60 curvecpclient "$NAME" "$PK" 127.0.0.1 "$PORT" "$EXT" curvecpmessage -c sh -c 'cat <&6 > drain.out' &
+timeout 40 curvecpclient "$NAME" "$PK" 127.0.0.1 "$PORT" "$EXT" curvecpmessage -c sh -c 'cat <&6 > drain.out' &
 CLIENT=$!
 for _ in $(seq 200); do grep -q started drain.out 2>/dev/null && break; sleep 0.05; done
 grep -q started drain.out || fail "drain: program output did not arrive"

@@ -18,7 +18,7 @@ head -c 8388608 /dev/urandom >"$WORK/data"
 start_server ours "$WORK/serverkey" cat "$WORK/data"
 client_cmd ours "$WORK/serverkey" "$PORT"
 # The client's program waits for the test's go before it reads fd 6.
-timeout 60 "${CLIENT_CMD[@]}" sh -c "while [ ! -e '$WORK/go' ]; do sleep 0.05; done; cat <&6 > '$WORK/out'" \
+timeout 40 "${CLIENT_CMD[@]}" sh -c "while [ ! -e '$WORK/go' ]; do sleep 0.05; done; cat <&6 > '$WORK/out'" \
   </dev/null >/dev/null 2>"$WORK/client.log" &
 CLIENT=$!
 

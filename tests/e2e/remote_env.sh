@@ -24,7 +24,7 @@ run() {  # run TAG [connect flags]: one connection whose client program stores i
   local tag=$1 rc=0
   shift
   CLIENT_FLAGS="$*" client_cmd ours "$WORK/serverkey" "$PORT"
-  timeout 30 "${CLIENT_CMD[@]}" sh -c "env > '$WORK/client-env.$tag'; echo $tag >&7; exec 7>&-; cat <&6" \
+  timeout 15 "${CLIENT_CMD[@]}" sh -c "env > '$WORK/client-env.$tag'; echo $tag >&7; exec 7>&-; cat <&6" \
     </dev/null >"$WORK/out.$tag" 2>"$WORK/client-$tag.log" || rc=$?
   [[ $rc -eq 0 ]] || fail "connection $tag: client exited $rc"
   [[ "$(cat "$WORK/out.$tag")" = ok ]] || fail "connection $tag: got '$(cat "$WORK/out.$tag")'"

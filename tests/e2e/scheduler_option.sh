@@ -18,14 +18,14 @@ CLIENT_FLAGS="--scheduler reference-chicago" client_cmd ours "$WORK/serverkey" "
 unset 'CLIENT_CMD[${#CLIENT_CMD[@]}-1]'  # netcat mode
 
 rc=0
-{ echo up; cat "$WORK/data"; } | timeout 60 "${CLIENT_CMD[@]}" >"$WORK/reply" 2>"$WORK/client-up.log" || rc=$?
+{ echo up; cat "$WORK/data"; } | timeout $(( ($(time_left) - 25) / 2 )) "${CLIENT_CMD[@]}" >"$WORK/reply" 2>"$WORK/client-up.log" || rc=$?
 [[ $rc -eq 0 ]] || fail "upload: client exited $rc"
 # The server's program read "up\n" first, then hashed the rest.
 [[ "$(cut -d' ' -f1 <"$WORK/reply")" = "$want" ]] || fail "upload: sha256 differs: sent $want, server saw '$(cat "$WORK/reply")'"
 note "upload of 4 MiB with reference-chicago both ends: sha256 matches"
 
 rc=0
-echo down | timeout 60 "${CLIENT_CMD[@]}" >"$WORK/down" 2>"$WORK/client-down.log" || rc=$?
+echo down | timeout $(( $(time_left) - 25 )) "${CLIENT_CMD[@]}" >"$WORK/down" 2>"$WORK/client-down.log" || rc=$?
 [[ $rc -eq 0 ]] || fail "download: client exited $rc"
 [[ "$(sha_of "$WORK/down")" = "$want" ]] || fail "download: sha256 differs ($(stat -c %s "$WORK/down") of 4194304 bytes)"
 note "download of 4 MiB with reference-chicago both ends: sha256 matches"

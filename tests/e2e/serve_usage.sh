@@ -15,7 +15,7 @@ K=$WORK/serverkey
 expect() {  # expect STATUS DESCRIPTION ARGS...: runs serve with ARGS
   local want=$1 what=$2 rc=0
   shift 2
-  timeout 10 "$CURVECP" serve "$@" </dev/null >"$WORK/out" 2>"$WORK/err" || rc=$?
+  timeout 5 "$CURVECP" serve "$@" </dev/null >"$WORK/out" 2>"$WORK/err" || rc=$?
   [[ $rc -eq $want ]] || fail "$what: exit $rc, expected $want (stderr: $(cat "$WORK/err"))"
   [[ $(wc -l <"$WORK/err") -eq 1 ]] || fail "$what: expected exactly one line on stderr, got: $(cat "$WORK/err")"
   grep -q '^curvecp: ' "$WORK/err" || fail "$what: stderr line does not start with 'curvecp: '"
