@@ -23,6 +23,7 @@ CURVECP=$1 TCP_HELPER=$2
 SIZE=${SIZE:-200000000} REF_SIZE=${REF_SIZE:-20000000} RUNS=${RUNS:-3}
 RUN_LIMIT=${RUN_LIMIT:-900}  # seconds per transfer; a run over it counts as failed
 source "$(dirname "$0")/../interop/common.sh"
+set +e +o pipefail  # a benchmark reports what it measured; it does not stop at the first failed probe
 require_curvecp
 TCP_HELPER=$(readlink -f "$TCP_HELPER")
 [[ -x /usr/bin/time ]] || fail "GNU time (/usr/bin/time) is needed to measure CPU seconds"

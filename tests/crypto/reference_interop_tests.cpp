@@ -56,6 +56,13 @@ bool have_reference_tools() {
                      "command -v curvecpmessage >/dev/null") == 0;
 }
 
+// Builds with CURVECP_REQUIRE_INTEROP=ON run their tests with CURVECP_REQUIRE_INTEROP=1
+// (tests/CMakeLists.txt): there a missing reference tool fails the test, never skips it.
+bool interop_required() {
+  const char* v = std::getenv("CURVECP_REQUIRE_INTEROP");
+  return v != nullptr && std::string(v) == "1";
+}
+
 Buf read_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   return Buf(std::istreambuf_iterator<char>(f), {});
@@ -198,6 +205,7 @@ uint64_t safenonce_counter(const Buf& key, Bytes nonce) {
 
 TEST_CASE("reference curvecpclient against our ServerCrypto" * doctest::timeout(60)) {
   if (!have_reference_tools()) {
+    if (interop_required()) FAIL("nacl-tools (curvecpclient, curvecpserver, curvecpmessage) missing and CURVECP_REQUIRE_INTEROP=1");
     MESSAGE("nacl-tools not installed: skipped");
     return;
   }
@@ -303,6 +311,7 @@ TEST_CASE("reference curvecpclient against our ServerCrypto" * doctest::timeout(
 
 TEST_CASE("our ClientHandshake against reference curvecpserver" * doctest::timeout(60)) {
   if (!have_reference_tools()) {
+    if (interop_required()) FAIL("nacl-tools (curvecpclient, curvecpserver, curvecpmessage) missing and CURVECP_REQUIRE_INTEROP=1");
     MESSAGE("nacl-tools not installed: skipped");
     return;
   }

@@ -112,7 +112,7 @@ class Relay {
 
 int main(int argc, char** argv) {
   if (argc != 5) {
-    std::fprintf(stderr, "usage: chaos_relay LISTEN_PORT SERVER_PORT PROBABILITY SEED\n");
+    std::fprintf(stderr, "usage: chaos_relay LISTEN_PORT|0 SERVER_PORT PROBABILITY SEED\n");
     return 100;
   }
   const uint16_t listen_port = static_cast<uint16_t>(std::atoi(argv[1]));
@@ -129,6 +129,16 @@ int main(int argc, char** argv) {
     std::perror("chaos_relay: socket");
     return 111;
   }
+  // LISTEN_PORT 0 binds any free port; the line below tells the test which one, so no
+  // port is ever picked "free" and bound later by another process.
+  sockaddr_in bound{};
+  socklen_t bound_len = sizeof bound;
+  if (getsockname(client_side, reinterpret_cast<sockaddr*>(&bound), &bound_len) != 0) {
+    std::perror("chaos_relay: getsockname");
+    return 111;
+  }
+  std::printf("chaos_relay: listening on 127.0.0.1:%u\n", static_cast<unsigned>(ntohs(bound.sin_port)));
+  std::fflush(stdout);
   sockaddr_in server{};
   server.sin_family = AF_INET;
   server.sin_port = htons(server_port);

@@ -3,22 +3,21 @@
 # exit 100, before anything is sent; a missing program is a temporary failure (111).
 #
 # usage: connect_usage.sh CURVECP_BINARY
-set -u
+set -euo pipefail
 CURVECP=$1
 source "$(dirname "$0")/../interop/common.sh"
 require_curvecp
-cd "$WORK" || exit 1
+cd "$WORK"
 KEY=$(printf '%064d' 0 | tr 0 a)
 
 expect() {  # expect STATUS DESCRIPTION ARGS...: runs connect with ARGS
-  local want=$1 what=$2
+  local want=$1 what=$2 rc=0
   shift 2
-  timeout 10 "$CURVECP" connect "$@" </dev/null >"$WORK/out" 2>"$WORK/err"
-  local rc=$?
+  timeout 10 "$CURVECP" connect "$@" </dev/null >"$WORK/out" 2>"$WORK/err" || rc=$?
   [[ $rc -eq $want ]] || fail "$what: exit $rc, expected $want (stderr: $(cat "$WORK/err"))"
   [[ $(wc -l <"$WORK/err") -eq 1 ]] || fail "$what: expected exactly one line on stderr, got: $(cat "$WORK/err")"
   grep -q '^curvecp: ' "$WORK/err" || fail "$what: stderr line does not start with 'curvecp: '"
-  [[ -s "$WORK/out" ]] && fail "$what: unexpected output on stdout"
+  [[ ! -s "$WORK/out" ]] || fail "$what: unexpected output on stdout"
   note "$what: exit $rc: $(cat "$WORK/err")"
 }
 
@@ -33,4 +32,4 @@ expect 100 "unknown scheduler" --name n --server-key "$KEY" --scheduler no-such 
 expect 100 "server name label over 63 bytes" --name "$(printf '%064d' 0)" --server-key "$KEY" 127.0.0.1 1
 expect 100 "missing port" --name n --server-key "$KEY" 127.0.0.1
 expect 100 "missing --name" --server-key "$KEY" 127.0.0.1 1
-echo "PASS"
+finish

@@ -5,21 +5,20 @@
 # program sees the connection's environment variables.
 #
 # usage: client_keydir_env.sh CURVECP_BINARY
-set -u
+set -euo pipefail
 CURVECP=$1
 source "$(dirname "$0")/common.sh"
 require_curvecp
-cd "$WORK" || exit 1
+cd "$WORK"
 
 make_key "$WORK/serverkey"
 curvecpmakekey "$WORK/clientkey" || fail "curvecpmakekey failed"
-PORT=$(free_udp_port)
-start_server ref "$WORK/serverkey" "$PORT" sh -c 'echo hi'
+start_server ref "$WORK/serverkey" sh -c 'echo hi'
 CLIENT_FLAGS="--key $WORK/clientkey" client_cmd ours "$WORK/serverkey" "$PORT"
 
 for run in 1 2; do
-  timeout 30 "${CLIENT_CMD[@]}" sh -c "env > '$WORK/env.$run'; cat <&6" </dev/null >"$WORK/out.$run" 2>"$WORK/client.log"
-  rc=$?
+  rc=0
+  timeout 30 "${CLIENT_CMD[@]}" sh -c "env > '$WORK/env.$run'; cat <&6" </dev/null >"$WORK/out.$run" 2>"$WORK/client.log" || rc=$?
   [[ $rc -eq 0 ]] || fail "run $run: client exited $rc"
   [[ "$(cat "$WORK/out.$run")" = hi ]] || fail "run $run: got '$(cat "$WORK/out.$run")' instead of 'hi'"
 done
@@ -28,7 +27,7 @@ counter=$(od -An -tu8 -N8 "$WORK/clientkey/.expertsonly/noncecounter" | tr -d ' 
 note "noncecounter after two runs: $counter"
 [[ "$counter" = 2 ]] || fail "noncecounter is $counter, expected 2 (one vouch nonce per run)"
 
-env_value() { grep "^$1=" "$WORK/env.1" | head -1 | cut -d= -f2-; }
+env_value() { grep "^$1=" "$WORK/env.1" | head -1 | cut -d= -f2- || true; }
 [[ "$(env_value PROTO)" = CURVECP ]] || fail "PROTO is '$(env_value PROTO)'"
 [[ "$(env_value CURVECPREMOTEPK)" = "$(cat "$WORK/serverkey.hex")" ]] || fail "CURVECPREMOTEPK is '$(env_value CURVECPREMOTEPK)'"
 [[ "$(env_value CURVECPREMOTEIP)" = 127.0.0.1 ]] || fail "CURVECPREMOTEIP is '$(env_value CURVECPREMOTEIP)'"
@@ -36,5 +35,5 @@ env_value() { grep "^$1=" "$WORK/env.1" | head -1 | cut -d= -f2-; }
 [[ "$(env_value CURVECPLOCALIP)" = 127.0.0.1 ]] || fail "CURVECPLOCALIP is '$(env_value CURVECPLOCALIP)'"
 [[ "$(env_value CURVECPLOCALPORT)" =~ ^[1-9][0-9]*$ ]] || fail "CURVECPLOCALPORT is '$(env_value CURVECPLOCALPORT)'"
 note "environment: $(grep -E '^(PROTO|CURVECP)' "$WORK/env.1" | tr '\n' ' ')"
-stop_group "$SERVER_PID"
-echo "PASS"
+stop_server
+finish

@@ -1,8 +1,13 @@
 // libFuzzer target for the message parser (CURVECP.md 6.1) and for a Stream fed
 // arbitrary messages: neither may crash, overflow or break its invariants.
+#include <sys/stat.h>
+
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <string>
+#include <vector>
 
 #include "core/rng.h"
 #include "scheduler/message.h"
@@ -10,6 +15,67 @@
 #include "scheduler/window_extension.h"
 
 using namespace curvecp;
+
+namespace {
+
+// Real messages from two streams talking back to back (data with the window extension,
+// acknowledgements, the end of stream, both controllers), as seeds. Each message is a seed
+// by itself (the parser's view of the whole input) and also framed the way the stream half
+// reads its input: a byte len/16, then the message.
+std::vector<std::vector<uint8_t>> seeds() {
+  std::vector<std::vector<uint8_t>> out;
+  std::vector<uint8_t> framed;
+  for (const char* controller : {"reference-chicago", "chicago"}) {
+    SeededRng rng(7);
+    StreamConfig config;
+    config.controller = controller;
+    auto a = std::move(Stream::create(config, rng, Timestamp{0}).value());
+    auto b = std::move(Stream::create(config, rng, Timestamp{0}).value());
+    static const uint8_t payload[5000] = {9, 8, 7};
+    (void)a->write(Bytes(payload, sizeof payload));
+    a->close_write();
+    (void)b->write(Bytes(payload, 100));
+    uint8_t buf[1088];
+    int64_t t = 0;
+    for (int round = 0; round < 20 && out.size() < 40; ++round) {
+      t += 2'000'000;
+      for (Stream* from : {a.get(), b.get()}) {
+        Stream* to = from == a.get() ? b.get() : a.get();
+        while (size_t n = from->poll_transmit(Timestamp{t}, MutableBytes(buf, sizeof buf), sizeof buf)) {
+          out.emplace_back(buf, buf + n);
+          framed.push_back(static_cast<uint8_t>(n / 16));
+          framed.insert(framed.end(), buf, buf + n);
+          to->on_message(Timestamp{t}, Bytes(buf, n));
+        }
+        uint8_t sink[8192];
+        while (to->read(MutableBytes(sink, sizeof sink)) > 0) {
+        }
+      }
+    }
+  }
+  out.push_back(std::move(framed));
+  return out;
+}
+
+}  // namespace
+
+// With CURVECP_FUZZ_SEEDS=DIR in the environment, writes the seeds into DIR first (how the
+// checked-in corpus tests/scheduler/corpus/fuzz_message was made; see its README).
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  const char* dir = std::getenv("CURVECP_FUZZ_SEEDS");
+  if (dir == nullptr) return 0;
+  ::mkdir(dir, 0755);
+  int i = 0;
+  for (const auto& seed : seeds()) {
+    char name[32];
+    std::snprintf(name, sizeof name, "/seed-%02d", i++);
+    if (FILE* f = std::fopen((std::string(dir) + name).c_str(), "wb")) {
+      std::fwrite(seed.data(), 1, seed.size(), f);
+      std::fclose(f);
+    }
+  }
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Message m;

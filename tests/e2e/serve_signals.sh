@@ -1,0 +1,111 @@
+#!/bin/bash
+# Signals of `curvecp serve` (curvecp-serve(1), SIGNALS):
+#   SIGUSR1 with -v prints the counters and one line per connection, and serving goes on;
+#   without -v it prints nothing and the server stays up;
+#   SIGINT drains like SIGTERM: no new clients (their programs never run), the running
+#   connection finishes byte-exact, then exit 0;
+#   a second SIGINT exits at once and sends SIGTERM to the programs still running.
+#
+# usage: serve_signals.sh CURVECP_BINARY
+set -euo pipefail
+CURVECP=$1
+source "$(dirname "$0")/../interop/common.sh"
+require_curvecp
+cd "$WORK"
+KEY_IMPL=ours make_key "$WORK/serverkey"
+
+# --- SIGUSR1, then SIGINT drains -------------------------------------------------------
+# Each connection's program records that it ran, waits for the test's go, then answers.
+start_server ours "$WORK/serverkey" sh -c \
+  "echo \$\$ >> '$WORK/programs'; while [ ! -e '$WORK/go' ]; do sleep 0.05; done; echo done"
+client_cmd ours "$WORK/serverkey" "$PORT"
+unset 'CLIENT_CMD[${#CLIENT_CMD[@]}-1]'  # netcat mode
+timeout 30 "${CLIENT_CMD[@]}" </dev/null >"$WORK/first.out" 2>"$WORK/client-first.log" &
+FIRST=$!
+wait_for_file "$WORK/programs" 10 || fail "the first connection's program never started"
+
+kill -USR1 "$SERVER_PID"
+wait_log_line "$WORK/server.log" 'connections=1 ' 5 || fail "SIGUSR1 printed no counters line with connections=1"
+wait_log_line "$WORK/server.log" ' program=running ' 5 || fail "SIGUSR1 printed no line for the running connection"
+kill -0 "$SERVER_PID" 2>/dev/null || fail "the server exited on SIGUSR1"
+note "SIGUSR1: $(grep -o 'connections=1 .*' "$WORK/server.log" | head -n 1 | cut -c1-120)..."
+
+kill -INT "$SERVER_PID"
+wait_log_line "$WORK/server.log" 'Interrupt: finishing 1 connection' 5 || fail "no 'Interrupt: finishing 1 connection(s)' line after SIGINT"
+# A client that comes during the drain is not served: its program never runs.
+timeout 4 "${CLIENT_CMD[@]}" </dev/null >"$WORK/late.out" 2>"$WORK/client-late.log" &
+LATE=$!
+late_rc=0
+wait "$LATE" || late_rc=$?
+kill -0 "$SERVER_PID" 2>/dev/null || fail "the server exited on SIGINT with a connection running"
+[[ $(wc -l <"$WORK/programs") -eq 1 ]] || fail "a client that came after SIGINT was served"
+[[ $late_rc -ne 0 && ! -s "$WORK/late.out" ]] || fail "the late client exited $late_rc with output '$(cat "$WORK/late.out")'"
+note "during the drain a new client got nothing (exit $late_rc after its 4 s limit)"
+touch "$WORK/go"
+rc=0
+wait "$FIRST" || rc=$?
+[[ $rc -eq 0 ]] || fail "the running connection's client exited $rc after SIGINT"
+[[ "$(cat "$WORK/first.out")" = done ]] || fail "the running connection got '$(cat "$WORK/first.out")' instead of 'done'"
+# The server exits 0 by itself once the connection has finished (within its 2 s linger).
+for (( i = 0; i < 200; i++ )); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.05; done
+kill -0 "$SERVER_PID" 2>/dev/null && fail "the server was still running 10 s after its last connection finished"
+rc=0
+wait "$SERVER_PID" || rc=$?
+[[ $rc -eq 0 ]] || fail "the server exited $rc after draining on SIGINT, expected 0"
+note "SIGINT: the running connection finished, then the server exited 0"
+check_logs
+mv "$WORK/server.log" "$WORK/server-1.log.txt"
+rm -f "$WORK/go"
+
+# --- a second SIGINT exits at once; the program gets SIGTERM ---------------------------
+start_server ours "$WORK/serverkey" sh -c \
+  "trap 'echo term > \"$WORK/program-got-term\"; exit 0' TERM; echo \$\$ > '$WORK/program2'; echo started; while :; do sleep 0.05; done"
+client_cmd ours "$WORK/serverkey" "$PORT"
+unset 'CLIENT_CMD[${#CLIENT_CMD[@]}-1]'
+timeout 20 "${CLIENT_CMD[@]}" </dev/null >"$WORK/second.out" 2>"$WORK/client-second.log" &
+SECOND=$!
+wait_for_file "$WORK/program2" 10 || fail "the second server's program never started"
+wait_log_line "$WORK/second.out" started 10 || fail "the program's first line never reached the client"
+kill -INT "$SERVER_PID"
+# The first SIGINT must have been handled before the second is sent (two pending signals
+# of one kind would merge into one).
+wait_log_line "$WORK/server.log" 'Interrupt: finishing 1 connection' 5 || fail "no 'Interrupt: finishing 1 connection(s)' line after SIGINT"
+kill -0 "$SERVER_PID" 2>/dev/null || fail "the server exited on the first SIGINT with a connection running"
+kill -INT "$SERVER_PID"
+for (( i = 0; i < 40; i++ )); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.05; done
+kill -0 "$SERVER_PID" 2>/dev/null && fail "the server was still running 2 s after a second SIGINT"
+rc=0
+wait "$SERVER_PID" || rc=$?
+note "second SIGINT: server exited $rc at once"
+[[ $rc -eq 0 ]] || fail "the server exited $rc after a second SIGINT, expected 0"
+wait_for_file "$WORK/program-got-term" 5 || fail "the running program was not sent SIGTERM"
+# --- SIGUSR1 without -v: nothing printed, still serving ----------------------------------
+bg quiet "$CURVECP" serve --name "$SNAME" --key "$WORK/serverkey" --ext "$EXT" 127.0.0.1 0 cat
+QUIET=$BG_PID
+# No "listening on" line without -v: wait until the process catches SIGUSR1 (bit 10 of
+# SigCgt in /proc/PID/status), i.e. its handler is installed.
+caught=0
+for (( i = 0; i < 100; i++ )); do
+  mask=$(awk '/^SigCgt:/ { print $2 }' "/proc/$QUIET/status" 2>/dev/null || true)
+  if [[ -n "$mask" ]] && (( (16#$mask >> 9) & 1 )); then caught=1; break; fi
+  sleep 0.05
+done
+[[ $caught = 1 ]] || fail "a server without -v never installed a SIGUSR1 handler"
+kill -USR1 "$QUIET"
+kill -USR1 "$QUIET"
+sleep 0.5  # a negative check: time for the (absent) output to appear
+kill -0 "$QUIET" 2>/dev/null || fail "a server without -v died of SIGUSR1"
+[[ ! -s "$WORK/quiet.log" ]] || fail "a server without -v printed on SIGUSR1: $(head -n 2 "$WORK/quiet.log")"
+kill -TERM "$QUIET"
+qrc=0
+wait "$QUIET" || qrc=$?
+[[ $qrc -eq 0 ]] || fail "a server without -v exited $qrc after SIGTERM with no connections"
+note "SIGUSR1 without -v: nothing printed, server kept running, then exited 0 on SIGTERM"
+
+# The client of the cut connection is not told (no FAIL reaches it): it sits until its own
+# limit. Reported to the lead; not asserted here beyond "not a success".
+kill -TERM "$SECOND" 2>/dev/null || true
+crc=0
+wait "$SECOND" || crc=$?
+[[ $crc -ne 0 ]] || fail "the client of a connection cut by the server's exit exited 0"
+finish
