@@ -144,7 +144,8 @@ int run_connect(const ConnectArgs& args) {
   }
 
   // The same variables the server gives its programs (the reference sets none, 5.4).
-  options.program_env = {"PROTO=CURVECP", "CURVECPREMOTEPK=" + encode_hex(crypto.server_long_term.bytes)};
+  options.program_env = {"PROTO=CURVECP", "CURVECPREMOTEPK=" + encode_hex(crypto.server_long_term.bytes),
+                         "CURVECPREMOTEEXT=" + encode_hex(crypto.server_extension)};
   return run_connect_session(std::move(options), rng);
 }
 

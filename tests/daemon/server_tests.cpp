@@ -351,6 +351,20 @@ TEST_CASE("server: a client's FAIL stops the program group before its input clos
   CHECK(::access((dir + "/done").c_str(), F_OK) != 0);
 }
 
+TEST_CASE("server: a program that cannot be started fails its client at once") {
+  Fixture f;
+  // serve checks the program at start-up; this one vanished afterwards.
+  f.start({f.keys.root + "/no-such-program"});
+  auto c = f.client("hello", false);
+  const Timestamp began = f.loop->update_now();
+  CHECK(f.run_until([&] { return c->engine->finished(); }, Duration::seconds(10)));
+  CHECK(c->engine->reason() == EndReason::peer_failed);
+  // The FAIL comes within a round trip or two on loopback, not after an idle timeout.
+  CHECK(f.loop->update_now() - began < Duration::seconds(3));
+  CHECK(f.run_until([&] { return f.server->connection_count() == 0; }, Duration::seconds(5)));
+  CHECK(f.server->endpoint().events().get(ServerEvent::connection_failed) == 1);
+}
+
 TEST_CASE("server: draining refuses newcomers and reports when the last connection is done") {
   Fixture f;
   f.start({"cat"});

@@ -51,8 +51,7 @@ e=client-env.keyed
 [[ "$(value $e CURVECPREMOTEPORT)" = "$PORT" ]] || fail "client program's CURVECPREMOTEPORT is '$(value $e CURVECPREMOTEPORT)'"
 [[ "$(value $e CURVECPLOCALIP)" = 127.0.0.1 ]] || fail "client program's CURVECPLOCALIP is '$(value $e CURVECPLOCALIP)'"
 [[ "$(value $e CURVECPLOCALPORT)" =~ ^[1-9][0-9]*$ ]] || fail "client program's CURVECPLOCALPORT is '$(value $e CURVECPLOCALPORT)'"
-# curvecp-connect(1) lists no CURVECPREMOTEEXT for client programs; report what is there.
-note "client program's CURVECPREMOTEEXT: '$(value $e CURVECPREMOTEEXT)' (server's --ext is $EXT)"
+[[ "$(value $e CURVECPREMOTEEXT)" = "$EXT" ]] || fail "client program's CURVECPREMOTEEXT is '$(value $e CURVECPREMOTEEXT)', expected the server's --ext $EXT"
 note "client program's environment: $(grep -E '^(PROTO|CURVECP)' "$WORK/$e" | sort | tr '\n' ' ')"
 stop_server
 finish
