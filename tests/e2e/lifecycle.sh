@@ -128,7 +128,7 @@ stop_server server2
 # --- 3. a quiet session outlives several idle timeouts ---
 start_server server3 2 cat
 mkfifo "$WORK/quiet.in"
-setsid "$CURVECP" connect --name "$NAME" --server-key "$KEY" 127.0.0.1 "$PORT" <"$WORK/quiet.in" \
+setsid "$CURVECP" connect -v --name "$NAME" --server-key "$KEY" 127.0.0.1 "$PORT" <"$WORK/quiet.in" \
   >"$WORK/quiet.out" 2>"$WORK/client3.log" &
 CPID=$!
 PIDS+=("$CPID")
@@ -142,6 +142,9 @@ exec 8>&-
 status=0
 wait "$CPID" || status=$?
 [ "$status" = 0 ] || fail "quiet session client exited $status (expected 0)"
+for step in "sending Hellos to 127.0.0.1:$PORT" "Hello 1 sent" "Cookie received" "server accepted"; do
+  grep -q "$step" "$WORK/client3.log" || fail "connect -v did not show the handshake step '$step'"
+done
 wait_for 10 "the quiet session to finish cleanly on the server" grep -q "ended (finished)" "$WORK/server3.log"
 grep -q "idle_timeout" "$WORK/server3.log" && fail "the quiet session hit an idle timeout"
 stop_server server3

@@ -87,6 +87,8 @@ TEST_CASE("endpoints: 100 MB upload over a lossy path arrives byte-exact, determ
     // Goodput floor: 100 Mbit/s with 1% loss each way; CurveCP framing is ~90% of the IP
     // rate, and chicago keeps well above half of the link here (about 9 s measured).
     CHECK(m.finish_time.ns < Duration::seconds(20).ns);
+    MESSAGE("100 MB over 100 Mbit/s, 20 ms, 1% loss/reorder/duplication each way: finished at ",
+            m.finish_time.ns / 1000000, " ms virtual, ", r.flow->datagrams(), " datagrams");
     datagrams[round] = r.flow->datagrams();
     finished[round] = m.finish_time;
   }
@@ -131,6 +133,24 @@ TEST_CASE("endpoints: a quiet connection outlives several idle timeouts through 
     CHECK(r.net->events().run_until(Timestamp{0} + Duration::seconds(35),
                                     [&] { return r.flow->client_echo() == "still there?\n"; }));
   }
+}
+
+TEST_CASE("endpoints: with keepalives off, a quiet connection sends nothing and stays up") {
+  EndpointFlowConfig config;
+  config.hold_open = true;
+  config.server.connection.keepalive = Duration::infinite();
+  config.client.connection.keepalive = Duration::infinite();
+  config.server.connection.idle_timeout = Duration::seconds(3);
+  Run r = start(5, quiet_path(), std::move(config));
+  r.net->run_until(Timestamp{0} + Duration::seconds(2));
+  const uint64_t datagrams = r.flow->datagrams();
+  r.net->run_until(Timestamp{0} + Duration::seconds(30));
+  // Nothing outstanding, nothing awaited: no idle failure, and the line stays silent.
+  CHECK(r.flow->datagrams() == datagrams);
+  CHECK(r.flow->server_log() == "opened ");
+  CHECK(r.flow->client().phase() == ClientEngine::Phase::connected);
+  r.flow->client_write("hi\n");
+  CHECK(r.net->events().run_until(Timestamp{0} + Duration::seconds(31), [&] { return r.flow->client_echo() == "hi\n"; }));
 }
 
 TEST_CASE("endpoints: the client's abort reaches the server within about a round trip") {
