@@ -48,10 +48,11 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { prin
 
 run_curvecp() {
   local port pid before after
-  port=$(free_udp_port)
-  bg curvecp-server "$CURVECP" serve --name "$SNAME" --key "$WORK/curvecpkey" "$SERVER_IP" "$port" -- sh -c 'exec cat > /dev/null'
+  # Port 0 and read back: nothing else can take it between the probe and the bind.
+  bg curvecp-server "$CURVECP" serve -v --name "$SNAME" --key "$WORK/curvecpkey" "$SERVER_IP" 0 -- sh -c 'exec cat > /dev/null'
   pid=$BG_PID
-  wait_udp_bound "$port" || return
+  wait_log_line "$WORK/curvecp-server.log" 'listening on ' 10 "$pid" || return
+  port=$(listening_port "$WORK/curvecp-server.log")
   before=$(proc_cpu "$pid")
   /usr/bin/time -f '%e %U %S' -o "$WORK/client.time" timeout "$RUN_LIMIT" "$CURVECP" connect --name "$SNAME" \
     --server-key "$(cat "$WORK/curvecpkey.hex")" "$SERVER_IP" "$port" <"$WORK/data" >/dev/null 2>>"$WORK/curvecp-client.log" || return
@@ -70,7 +71,9 @@ run_reference() {
   bg ref-server curvecpserver "$SNAME" "$WORK/refkey" 127.0.0.1 "$port" "$EXT" \
     /usr/bin/time -f '%e %U %S' -o "$WORK/refprog.time" curvecpmessage sh -c 'exec cat > /dev/null'
   pid=$BG_PID
-  wait_udp_bound "$port" || return
+  local i
+  for (( i = 0; i < 200; i++ )); do udp_port_owned_by "$port" "$pid" && break; sleep 0.05; done
+  udp_port_owned_by "$port" "$pid" || return
   before=$(proc_cpu "$pid")
   /usr/bin/time -f '%e %U %S' -o "$WORK/client.time" timeout "$RUN_LIMIT" curvecpclient "$SNAME" "$(cat "$WORK/refkey.hex")" 127.0.0.1 \
     "$port" "$EXT" curvecpmessage -c sh -c "exec cat '$WORK/data.ref' >&7" </dev/null >/dev/null 2>>"$WORK/ref-client.log" || return
