@@ -23,13 +23,20 @@ echo "demo: server public key $server_key"
 
 head -c "$((size_mb * 1024 * 1024))" /dev/urandom > "$work/data.in"
 
-# A free UDP port on loopback, chosen by the kernel.
-port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-
-echo "demo: curvecp serve on 127.0.0.1:$port, storing what a client sends"
-(cd "$work" && exec "$bin" serve --key serverkey --name demo.example 127.0.0.1 "$port" -- sh -c 'cat > data.out') &
+echo "demo: curvecp serve on 127.0.0.1 (a port the kernel picks), storing what a client sends"
+(cd "$work" && exec "$bin" serve -v --key serverkey --name demo.example 127.0.0.1 0 -- sh -c 'cat > data.out') \
+  2> "$work/server.log" &
 server_pid=$!
-sleep 0.3
+# Wait for "listening on 127.0.0.1:PORT": a client that came earlier would be refused.
+port=
+for _ in $(seq 1 100); do
+  port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$work/server.log")
+  [ -n "$port" ] && break
+  kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log" >&2; exit 111; }
+  sleep 0.05
+done
+[ -n "$port" ] || { echo "demo: the server did not start listening" >&2; cat "$work/server.log" >&2; exit 111; }
+echo "demo: server listening on 127.0.0.1:$port"
 
 echo "demo: pushing $size_mb MiB with curvecp connect"
 t0=$(date +%s.%N)
