@@ -82,8 +82,6 @@ bool Attachment::failed() const {
   return !child_ && input_failed_ && input_failed_();
 }
 
-pid_t Attachment::pid() const { return child_ ? child_->pid() : -1; }
-
 void Attachment::stop(Duration grace) {
   if (stopped_) return;
   stopped_ = true;

@@ -66,9 +66,6 @@ class Attachment {
   bool failed() const;
   // The program's exit status once it has exited (none in relay mode).
   const std::optional<ExitStatus>& exit_status() const { return exit_; }
-  bool has_program() const { return child_ != nullptr; }
-  pid_t pid() const;
-  const Pump& pump() const { return *pump_; }
 
   // The stream failed: SIGTERM to the program's process group now, SIGKILL after
   // `grace` if any of it is left, then our pipe ends are closed. Idempotent.
