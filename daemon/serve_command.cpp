@@ -8,9 +8,9 @@
 // found or not executable, key, nonce files not writable, bind) or nonce-generation
 // disaster. What can be checked before "listening" is checked then, so a supervisor sees
 // a refusal at start rather than a server that fails its first client.
-// Signals: first SIGTERM/SIGINT/SIGHUP drains (no new clients, running connections finish);
+// Signals: first SIGTERM/SIGINT drains (no new clients, running connections finish);
 // the second fails every connection (programs stopped, FAIL to the clients) and exits
-// within the abort timeout; SIGUSR1 prints counters (-v).
+// within the abort timeout; SIGUSR1 prints counters (-v); SIGHUP is caught and ignored.
 #include <sys/resource.h>
 
 #include <csignal>
@@ -203,14 +203,17 @@ void on_stop_request(Server& s, int signum, int request, bool verbose) {
 // Installs the signal handlers and runs the loop until the server has drained. Returns
 // the exit code: 0, or 111 when the loop failed or nonces ran into a disaster.
 int run_until_drained(EventLoop& l, Server& s, bool verbose) {
-  // One count for all three: SIGTERM then SIGINT is a second request. SIGHUP (the
-  // terminal went away, or a supervisor's stop) drains too, rather than killing the
-  // server and every connection without a word.
+  // One count for both signals: SIGTERM then SIGINT is a second request.
   int stop_requests = 0;
   auto on_stop = [&](int signum, Timestamp) { on_stop_request(s, signum, ++stop_requests, verbose); };
   auto term = SignalWatcher::create(l, SIGTERM, on_stop);
   auto intr = SignalWatcher::create(l, SIGINT, on_stop);
-  auto hup = SignalWatcher::create(l, SIGHUP, on_stop);
+  // SIGHUP is the daemon convention for "reload your configuration". There is nothing to
+  // reload yet, but a hang-up of the terminal that started the server must not kill it and
+  // every connection with it: it is caught and only noted.
+  auto hup = SignalWatcher::create(l, SIGHUP, [&](int, Timestamp) {
+    if (verbose) std::fprintf(stderr, "curvecp serve: SIGHUP: nothing to reload, still serving\n");
+  });
   auto usr1 = SignalWatcher::create(l, SIGUSR1, [&](int, Timestamp now) {
     if (!verbose) return;
     std::fprintf(stderr, "%s\n%s", s.counters_line().c_str(), s.connection_lines(now, 20).c_str());
