@@ -31,18 +31,28 @@ fail() {
   exit 1
 }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-# wait_for SECONDS WHAT CMD...: polls CMD every 20 ms.
+# The script's own limit, below ctest's TIMEOUT (TEST_TIME_LIMIT, tests/CMakeLists.txt), so
+# that a slow run ends here with a diagnosis rather than being killed by ctest.
+SCRIPT_END=$(( $(now_ms) + ${TEST_TIME_LIMIT:-110} * 1000 ))
+# wait_for SECONDS WHAT CMD...: polls CMD every 20 ms, within the script's own limit.
 wait_for() {
   local limit=$1 what=$2 end
   shift 2
   end=$(( $(now_ms) + limit * 1000 ))
+  (( end < SCRIPT_END )) || end=$SCRIPT_END
   until "$@"; do
-    (( $(now_ms) < end )) || fail "timed out after ${limit}s waiting for $what"
+    (( $(now_ms) < end )) || fail "timed out after ${limit}s (or the script's own limit) waiting for $what"
     sleep 0.02
   done
 }
 # No live member left in process group $1. Zombies do not count: they have stopped, and
 # this container's init reaps orphans only every couple of seconds.
+# wait_exit PID SECONDS: waits (bounded) for our child PID to exit; its status in STATUS.
+wait_exit() {
+  wait_for "$2" "process $1 to exit" eval '! kill -0 "$1" 2>/dev/null'
+  STATUS=0
+  wait "$1" || STATUS=$?
+}
 group_gone() {
   ! ps -e -o pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'
 }
@@ -70,6 +80,7 @@ start_server() {
 stop_server() {
   local name=$1 status=0
   kill -TERM "$SPID"
+  wait_for 15 "$name to exit after SIGTERM" eval '! kill -0 "$SPID" 2>/dev/null'
   wait "$SPID" || status=$?
   [ "$status" = 0 ] || fail "$name exited $status after SIGTERM (expected 0)"
   no_sanitizer_report "$WORK/$name.log" || fail "$name: sanitizer report in its log"
@@ -91,11 +102,10 @@ wait_for 5 "the server program group to go" group_gone "$PGID"
 elapsed=$(( $(now_ms) - start ))
 echo "# SIGINT on the client: server program group gone after ${elapsed} ms"
 (( elapsed < 1000 )) || fail "program group took ${elapsed} ms to go (expected about one round trip)"
-status=0
-wait "$CPID" || status=$?
+wait_exit "$CPID" 10
 client_ms=$(( $(now_ms) - start ))
 echo "# SIGINT on the client: client exited after ${client_ms} ms"
-[ "$status" = 130 ] || fail "client exited $status after SIGINT (expected 130)"
+[ "$STATUS" = 130 ] || fail "client exited $STATUS after SIGINT (expected 130)"
 grep -q "interrupted by signal 2" "$WORK/client1.log" || fail "client did not say it was interrupted"
 [ ! -e "$WORK/up/done" ] || fail "the interrupted upload looked complete to the program (done exists)"
 wait_for 5 "the server to log the failure" grep -q "ended (peer_failed)" "$WORK/server1.log"
@@ -115,7 +125,7 @@ wait_for 20 "data to arrive" test -s "$WORK/kill/f"
 PGID=$(cat "$WORK/kill/pgid")
 start=$(now_ms)
 kill -KILL "$CPID"
-wait "$CPID" 2>/dev/null || true
+wait_exit "$CPID" 5
 exec 7>&-
 # keepalive every 2/3 s (a third of the idle timeout), idle timeout 2 s, stop grace 2 s.
 wait_for 8 "the server program group to go after the client vanished" group_gone "$PGID"
@@ -139,9 +149,8 @@ sleep 7  # three and a half server idle timeouts of silence from both programs
 echo "after the silence" >&8
 wait_for 10 "the echo after the silence" grep -q "after the silence" "$WORK/quiet.out"
 exec 8>&-
-status=0
-wait "$CPID" || status=$?
-[ "$status" = 0 ] || fail "quiet session client exited $status (expected 0)"
+wait_exit "$CPID" 10
+[ "$STATUS" = 0 ] || fail "quiet session client exited $STATUS (expected 0)"
 for step in "sending Hellos to 127.0.0.1:$PORT" "Hello 1 sent" "Cookie received" "server accepted"; do
   grep -q "$step" "$WORK/client3.log" || fail "connect -v did not show the handshake step '$step'"
 done
@@ -153,7 +162,7 @@ stop_server server3
 probe_port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 start=$(now_ms)
 status=0
-timeout 10 "$CURVECP" connect --name "$NAME" --server-key "$KEY" 127.0.0.1 "$probe_port" </dev/null \
+timeout 5 "$CURVECP" connect --name "$NAME" --server-key "$KEY" 127.0.0.1 "$probe_port" </dev/null \
   >/dev/null 2>"$WORK/refused.log" || status=$?
 elapsed=$(( $(now_ms) - start ))
 echo "# connect to a closed loopback port: exit $status after ${elapsed} ms"
