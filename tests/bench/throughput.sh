@@ -45,17 +45,19 @@ add() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", a + b }'; }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # Each run_X prints "wall_seconds cpu_seconds" for one transfer, or nothing on failure.
+# They run inside $(...): a server they start is stopped by them on every path, since the
+# EXIT trap of the parent shell never learns of process groups started in a subshell.
 
 run_curvecp() {
   local port pid before after
   # Port 0 and read back: nothing else can take it between the probe and the bind.
   bg curvecp-server "$CURVECP" serve -v --name "$SNAME" --key "$WORK/curvecpkey" "$SERVER_IP" 0 -- sh -c 'exec cat > /dev/null'
   pid=$BG_PID
-  wait_log_line "$WORK/curvecp-server.log" 'listening on ' 10 "$pid" || return
+  wait_log_line "$WORK/curvecp-server.log" 'listening on ' 10 "$pid" || { stop_group "$pid"; return 1; }
   port=$(listening_port "$WORK/curvecp-server.log")
   before=$(proc_cpu "$pid")
   /usr/bin/time -f '%e %U %S' -o "$WORK/client.time" timeout "$RUN_LIMIT" "$CURVECP" connect --name "$SNAME" \
-    --server-key "$(cat "$WORK/curvecpkey.hex")" "$SERVER_IP" "$port" <"$WORK/data" >/dev/null 2>>"$WORK/curvecp-client.log" || return
+    --server-key "$(cat "$WORK/curvecpkey.hex")" "$SERVER_IP" "$port" <"$WORK/data" >/dev/null 2>>"$WORK/curvecp-client.log" || { stop_group "$pid"; return 1; }
   sleep 0.3  # let the server reap its program, so its CPU is in cutime/cstime
   after=$(proc_cpu "$pid")
   stop_group "$pid"
@@ -73,11 +75,11 @@ run_reference() {
   pid=$BG_PID
   local i
   for (( i = 0; i < 200; i++ )); do udp_port_owned_by "$port" "$pid" && break; sleep 0.05; done
-  udp_port_owned_by "$port" "$pid" || return
+  udp_port_owned_by "$port" "$pid" || { stop_group "$pid"; return 1; }
   before=$(proc_cpu "$pid")
   /usr/bin/time -f '%e %U %S' -o "$WORK/client.time" timeout "$RUN_LIMIT" curvecpclient "$SNAME" "$(cat "$WORK/refkey.hex")" 127.0.0.1 \
-    "$port" "$EXT" curvecpmessage -c sh -c "exec cat '$WORK/data.ref' >&7" </dev/null >/dev/null 2>>"$WORK/ref-client.log" || return
-  wait_for_file "$WORK/refprog.time" 30 || return
+    "$port" "$EXT" curvecpmessage -c sh -c "exec cat '$WORK/data.ref' >&7" </dev/null >/dev/null 2>>"$WORK/ref-client.log" || { stop_group "$pid"; return 1; }
+  wait_for_file "$WORK/refprog.time" 30 || { stop_group "$pid"; return 1; }
   sleep 0.1
   after=$(proc_cpu "$pid")
   stop_group "$pid"
