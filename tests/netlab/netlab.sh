@@ -45,14 +45,26 @@ netlab_time_left() {
 }
 
 # netlab_bg NAME NS CMD...: runs CMD inside namespace NS in the background, in its own
-# process group, output to $NETLAB_WORK/NAME.log; sets NETLAB_PID (pid == process group,
-# since ip netns exec and setsid exec in place).
+# process group, stdin from $NETLAB_STDIN (default /dev/null), stdout to $NETLAB_STDOUT
+# (default $NETLAB_WORK/NAME.log), stderr to $NETLAB_WORK/NAME.log; sets NETLAB_PID
+# (pid == process group, since ip netns exec and setsid exec in place).
 netlab_bg() {
   local name=$1 ns=$2
   shift 2
-  setsid ip netns exec "$ns" "$@" >"$NETLAB_WORK/$name.log" 2>&1 &
+  setsid ip netns exec "$ns" "$@" <"${NETLAB_STDIN:-/dev/null}" \
+    >"${NETLAB_STDOUT:-$NETLAB_WORK/$name.log}" 2>>"$NETLAB_WORK/$name.log" &
   NETLAB_PID=$!
   NETLAB_PIDS+=("$NETLAB_PID")
+}
+
+# netlab_run NAME NS CMD...: netlab_bg, then waits for CMD; returns its exit status. Waiting
+# with the wait builtin (not a foreground command) lets SIGTERM/SIGINT reach the script's
+# trap at once, and the teardown then stops CMD's process group too.
+netlab_run() {
+  local rc=0
+  netlab_bg "$@"
+  wait "$NETLAB_PID" || rc=$?
+  return "$rc"
 }
 
 netlab_teardown() {
@@ -92,7 +104,8 @@ netlab_offloads_off() {
 }
 
 # netlab_up DELAYBOX RATE_MBIT BUFFER_MS DELAY_MS: builds the topology above and starts the
-# delay box (DELAY_MS each way). The tbf limit is BUFFER_MS of the rate, in bytes.
+# delay box (DELAY_MS each way; more delaybox options, e.g. "--loss 0.01 --seed 7", in
+# NETLAB_DELAYBOX_ARGS). The tbf limit is BUFFER_MS of the rate, in bytes.
 netlab_up() {
   local delaybox=$1 rate_mbit=$2 buffer_ms=$3 delay_ms=$4 burst limit
   NETLAB_ETHTOOL=$(command -v ethtool || true)
@@ -138,7 +151,7 @@ netlab_up() {
     || netlab_fail "tbf on r0"
 
   netlab_bg delaybox "$NETLAB_ROUTER" "$delaybox" --a "$NETLAB_ROUTER:r1" --b "$NETLAB_RCV:c0" \
-    --delay-ms "$delay_ms" --time-limit-s "$(netlab_time_left)"
+    --delay-ms "$delay_ms" --time-limit-s "$(netlab_time_left)" ${NETLAB_DELAYBOX_ARGS:-}
   NETLAB_DELAYBOX_PID=$NETLAB_PID
   local i
   for (( i = 0; i < 100; i++ )); do

@@ -54,9 +54,9 @@ LIMIT=$(( $(netlab_time_left) - 25 ))
 (( LIMIT > 5 )) || netlab_fail "no time left for the transfer"
 start_ns=$(date +%s%N)
 rc=0
-ip netns exec "$NETLAB_SND" timeout "$LIMIT" "$CURVECP" connect --name "$SNAME" \
-  --server-key "$(cat "$W/serverkey.hex")" --ext "$EXT" "$NETLAB_RCV_IP" "$PORT" -- \
-  <"$W/data" >/dev/null 2>"$W/client.log" || rc=$?
+NETLAB_STDIN=$W/data NETLAB_STDOUT=/dev/null netlab_run client "$NETLAB_SND" timeout "$LIMIT" \
+  "$CURVECP" connect --name "$SNAME" --server-key "$(cat "$W/serverkey.hex")" --ext "$EXT" \
+  "$NETLAB_RCV_IP" "$PORT" -- || rc=$?
 end_ns=$(date +%s%N)
 kill -TERM -- "-$PING_PID" 2>/dev/null || true
 wait "$PING_PID" 2>/dev/null || true
@@ -91,8 +91,8 @@ if command -v iperf3 >/dev/null; then
     netlab_bg ping_tcp "$NETLAB_SND" ping -n -i 0.1 "$NETLAB_RCV_IP"
     PING_PID=$NETLAB_PID
     rc=0
-    ip netns exec "$NETLAB_SND" timeout 15 iperf3 -c "$NETLAB_RCV_IP" -C cubic -t 10 -J \
-      >"$W/iperf3.json" 2>"$W/iperf3_client.log" || rc=$?
+    NETLAB_STDOUT=$W/iperf3.json netlab_run iperf3_client "$NETLAB_SND" \
+      timeout 15 iperf3 -c "$NETLAB_RCV_IP" -C cubic -t 10 -J || rc=$?
     kill -TERM -- "-$PING_PID" 2>/dev/null || true
     wait "$PING_PID" 2>/dev/null || true
     if [[ $rc -eq 0 ]]; then
