@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced helpers for the real-path testbed: network namespaces joined by veths, a tbf
 # bottleneck in a middle router namespace, and the user-space delay box (delaybox.cpp),
 # because these kernels have no netem. The topology and its reasons are those measured for
@@ -117,7 +118,7 @@ netlab_up() {
     netlab_note "ethtool missing: offloads stay on, tbf burst raised to 64 KiB"
     burst=65536
   fi
-  limit=$(( rate_mbit * 1000000 / 8 * buffer_ms / 1000 ))
+  limit=$(( rate_mbit * 1000000 * buffer_ms / 8000 ))
   for ns in "$NETLAB_SND" "$NETLAB_ROUTER" "$NETLAB_RCV"; do
     ip netns add "$ns" || netlab_fail "ip netns add $ns"
     NETLAB_NAMESPACES+=("$ns")
@@ -150,6 +151,7 @@ netlab_up() {
   ip netns exec "$NETLAB_ROUTER" tc qdisc add dev r0 root tbf rate "${rate_mbit}mbit" burst "$burst" limit "$limit" \
     || netlab_fail "tbf on r0"
 
+  # shellcheck disable=SC2086  # NETLAB_DELAYBOX_ARGS is a word list
   netlab_bg delaybox "$NETLAB_ROUTER" "$delaybox" --a "$NETLAB_ROUTER:r1" --b "$NETLAB_RCV:c0" \
     --delay-ms "$delay_ms" --time-limit-s "$(netlab_time_left)" ${NETLAB_DELAYBOX_ARGS:-}
   NETLAB_DELAYBOX_PID=$NETLAB_PID

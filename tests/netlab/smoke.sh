@@ -15,6 +15,7 @@ CURVECP=$(realpath "$1")
 DELAYBOX=$(realpath "$2")
 BYTES=${3:-20000000}
 RATE_MBIT=20
+# shellcheck source=tests/netlab/netlab.sh
 source "$(dirname "$0")/netlab.sh"
 netlab_init
 SANITIZER_PATTERN='ERROR: AddressSanitizer|runtime error:|LeakSanitizer|SUMMARY: [A-Za-z]*Sanitizer|AddressSanitizer:DEADLYSIGNAL'
