@@ -9,6 +9,7 @@ packages=(
   nacl-tools            # reference CurveCP tools for the interoperability tests
   clang libclang-rt-14-dev  # libFuzzer targets and sanitizer runtime
   iproute2 procps psmisc coreutils python3
+  iputils-ping ethtool iperf3  # netlab: base RTT probes, offloads off, kernel-TCP anchor
 )
 
 as_root() {
