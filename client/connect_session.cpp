@@ -185,14 +185,7 @@ void ConnectSession::step(Timestamp now) {
   stepping_ = true;
   ClientEngine& engine = connection_->engine();
   Connection& c = engine.connection();
-  if (attachment_ && !attachment_->stopped() && !c.failed() && !c.closed()) {
-    bool changed = attachment_->transfer(c.stream(), now);
-    if (attachment_->done() && !c.application_done()) {
-      c.set_application_done(now, attachment_->failed());
-      changed = true;
-    }
-    if (changed) connection_->service(now);
-  }
+  if (attachment_ && attachment_->transfer(c, now)) connection_->service(now);
   report_handshake(now);
   if (engine.phase() == ClientEngine::Phase::failed) {
     // Stop the program before its pipes close: a failure never reads as end of input.

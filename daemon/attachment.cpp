@@ -66,9 +66,14 @@ Attachment::~Attachment() {
   if (!done()) stop(kProgramStopGrace);
 }
 
-bool Attachment::transfer(Stream& stream, Timestamp now) {
-  if (stopped_ || !pump_) return false;
-  return pump_->transfer(stream, now);
+bool Attachment::transfer(Connection& connection, Timestamp now) {
+  if (stopped_ || !pump_ || connection.failed() || connection.closed()) return false;
+  bool changed = pump_->transfer(connection.stream(), now);
+  if (done() && !connection.application_done()) {
+    connection.set_application_done(now, failed());
+    changed = true;
+  }
+  return changed;
 }
 
 bool Attachment::done() const {

@@ -14,8 +14,6 @@
 // transfer(); pipe readiness, the program's exit and timers call the wake handler.
 #pragma once
 
-#include <sys/types.h>
-
 #include <functional>
 #include <memory>
 #include <optional>
@@ -25,6 +23,7 @@
 #include "core/result.h"
 #include "core/time.h"
 #include "daemon/child_process.h"
+#include "daemon/connection.h"
 #include "daemon/event_loop.h"
 #include "daemon/pump.h"
 #include "daemon/unique_fd.h"
@@ -57,9 +56,10 @@ class Attachment {
   Attachment(const Attachment&) = delete;
   Attachment& operator=(const Attachment&) = delete;
 
-  // Moves what it can between the pipes and `stream` (see Pump::transfer); true if the
-  // stream changed and the owner has something to transmit.
-  bool transfer(Stream& stream, Timestamp now);
+  // Moves what it can between the pipes and the connection's stream (see Pump::transfer)
+  // and, once the application is done(), tells the connection so (with whether it
+  // failed). True if the connection changed and the owner has something to transmit.
+  bool transfer(Connection& connection, Timestamp now);
   // The application is done: the program (if any) has exited and both pipes are finished.
   bool done() const;
   // The program failed (non-zero status or a signal), or the relay's input failed.

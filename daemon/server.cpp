@@ -203,18 +203,15 @@ void Server::open_program(uint32_t id, Timestamp now) {
 void Server::transfer(uint32_t id, Timestamp now) {
   Connection* c = endpoint_->connection(id);
   Attachment* program = programs_[id].get();
-  if (c == nullptr || program == nullptr || c->failed()) return;
-  bool changed = program->transfer(c->stream(), now);
-  if (program->done() && !c->application_done()) {
-    if (config_.verbose && program->exit_status()) {
-      const ExitStatus& st = *program->exit_status();
-      std::fprintf(stderr, "curvecp serve: %s program exited (%s %lld)\n", endpoint_->peer(id).to_string().c_str(),
-                   st.signal ? "signal" : "status", static_cast<long long>(st.signal ? st.signal : st.code));
-    }
-    c->set_application_done(now, program->failed());
-    changed = true;
+  if (c == nullptr || program == nullptr) return;
+  const bool was_done = c->application_done();
+  if (!program->transfer(*c, now)) return;
+  if (config_.verbose && !was_done && c->application_done() && program->exit_status()) {
+    const ExitStatus& st = *program->exit_status();
+    std::fprintf(stderr, "curvecp serve: %s program exited (%s %lld)\n", endpoint_->peer(id).to_string().c_str(),
+                 st.signal ? "signal" : "status", static_cast<long long>(st.signal ? st.signal : st.code));
   }
-  if (changed) endpoint_->wake(id);
+  endpoint_->wake(id);
 }
 
 // --- shutdown and reporting ---

@@ -131,7 +131,7 @@ void EndpointFlow::run_client() {
     ++datagrams_;
     to_server_(std::move(p));
   }
-  arm_client(client_->next_timeout());
+  arm(client_timer_, client_->next_timeout(), &EndpointFlow::run_client);
 }
 
 void EndpointFlow::run_server() {
@@ -149,7 +149,7 @@ void EndpointFlow::run_server() {
     to_client_(std::move(p));
   }
   drain_server_events();
-  arm_server(server_->next_timeout());
+  arm(server_timer_, server_->next_timeout(), &EndpointFlow::run_server);
 }
 
 void EndpointFlow::drain_server_events() {
@@ -176,29 +176,16 @@ void EndpointFlow::drain_server_events() {
   }
 }
 
-void EndpointFlow::arm_client(Timestamp deadline) {
+void EndpointFlow::arm(Timestamp& timer_at, Timestamp deadline, void (EndpointFlow::*run)()) {
   if (deadline == Timestamp::never()) return;
   const Timestamp now = events_.now();
   if (deadline <= now) deadline = now + Duration::microseconds(1);
-  if (deadline >= client_timer_) return;
-  client_timer_ = deadline;
-  events_.at(deadline, [this, deadline] {
-    if (client_timer_ != deadline) return;
-    client_timer_ = Timestamp::never();
-    run_client();
-  });
-}
-
-void EndpointFlow::arm_server(Timestamp deadline) {
-  if (deadline == Timestamp::never()) return;
-  const Timestamp now = events_.now();
-  if (deadline <= now) deadline = now + Duration::microseconds(1);
-  if (deadline >= server_timer_) return;
-  server_timer_ = deadline;
-  events_.at(deadline, [this, deadline] {
-    if (server_timer_ != deadline) return;
-    server_timer_ = Timestamp::never();
-    run_server();
+  if (deadline >= timer_at) return;  // an earlier wake-up is already pending
+  timer_at = deadline;
+  events_.at(deadline, [this, &timer_at, deadline, run] {
+    if (timer_at != deadline) return;  // superseded by an earlier one
+    timer_at = Timestamp::never();
+    (this->*run)();
   });
 }
 

@@ -82,8 +82,8 @@ class EndpointFlow final : public Flow {
   void client_app();
   void server_app();
   void drain_server_events();
-  void arm_client(Timestamp deadline);
-  void arm_server(Timestamp deadline);
+  // Schedules `run` at `deadline` unless an earlier wake-up is pending in `timer_at`.
+  void arm(Timestamp& timer_at, Timestamp deadline, void (EndpointFlow::*run)());
 
   EventQueue& events_;
   uint32_t flow_id_;
