@@ -22,6 +22,11 @@ case "${1:-}" in
 esac
 
 jobs=$(nproc 2>/dev/null || echo 2)
+# ccache, when the machine has it, makes rebuilds in several checkouts cheap.
+if command -v ccache >/dev/null 2>&1; then
+  args+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+  export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$(cd .. && pwd)}"
+fi
 mkdir -p "$dir"
 log="$dir/configure.log"
 if ! cmake -S . -B "$dir" -G Ninja "${args[@]}" >"$log" 2>&1; then
