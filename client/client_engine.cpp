@@ -4,6 +4,8 @@
 #include <cstring>
 #include <variant>
 
+#include "daemon/refusal.h"
+
 namespace curvecp {
 
 Result<std::unique_ptr<ClientEngine>> ClientEngine::create(ClientEngineConfig config, Rng& rng, Timestamp now) {
@@ -58,6 +60,7 @@ std::string ClientEngine::failure() const {
       return "the server at " + to + " answered but did not accept the connection within " +
              std::to_string(timeout_s) + " s: check --name (and that the server lets this client in)";
     case EndReason::peer_failed:
+      if (refused_by_server_) return "refused by the server: this client's key is not allowed";
       return "the server ended the connection with a failure";
     case EndReason::idle_timeout:
       return "connection timed out: no packet from the server for " +
@@ -100,7 +103,9 @@ void ClientEngine::handle_datagram(Timestamp now, const Address& from, Bytes dat
     drops_.add(*reason);
     return;
   }
-  connection_->on_message(now, Bytes(message_buffer_.data(), std::get<size_t>(opened)));
+  const Bytes message(message_buffer_.data(), std::get<size_t>(opened));
+  if (carries_refusal(message)) refused_by_server_ = true;  // serve --allow said no
+  connection_->on_message(now, message);
 }
 
 void ClientEngine::handle_unreachable(Timestamp now, const Address& to, int error) {

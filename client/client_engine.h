@@ -68,6 +68,9 @@ class ClientEngine {
   // True once the first authentic Server Message has arrived.
   bool established() const { return handshake_.state() == ClientHandshake::State::established; }
   const Address& server() const { return server_; }
+  // The server refused this client's key (its FAIL carried the refusal flag,
+  // docs/EXTENSIONS.md section 5).
+  bool refused_by_server() const { return refused_by_server_; }
   uint32_t hellos_sent() const { return hellos_sent_; }
 
   // The byte stream. The application may write before the Cookie: the bytes wait in the
@@ -111,6 +114,7 @@ class ClientEngine {
   bool got_cookie_ = false;
   EndReason handshake_failure_ = EndReason::none;
   int unreachable_error_ = 0;
+  bool refused_by_server_ = false;
   uint32_t hellos_sent_ = 0;
   DropCounters drops_;
   uint64_t datagrams_sent_ = 0;

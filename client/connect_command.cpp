@@ -24,6 +24,7 @@
 #include "crypto/sodium_rng.h"
 #include "daemon/child_process.h"
 #include "daemon/command_registry.h"
+#include "daemon/log.h"
 #include "scheduler/congestion.h"
 
 namespace curvecp {
@@ -39,6 +40,7 @@ struct ConnectArgs {
   double idle_timeout_s = 60;
   double keepalive_s = 15;
   bool verbose = false;
+  bool quiet = false;
   std::string ip;
   std::string port;
   std::vector<std::string> program;
@@ -93,6 +95,10 @@ int run_connect(const ConnectArgs& args) {
   auto timeout = parse_seconds(args.timeout_s, Duration{0});
   if (!timeout || timeout->ns == 0) return usage_error("--timeout must be a positive number of seconds");
   engine.handshake_timeout = *timeout;
+  if (args.quiet && args.verbose) return usage_error("-q and -v exclude each other");
+  // The log module shared with serve (daemon/log.h): no timestamps for an interactive tool.
+  log_configure("curvecp: connect", args.quiet ? LogLevel::quiet : args.verbose ? LogLevel::verbose : LogLevel::normal,
+                false);
   options.verbose = args.verbose;
   options.program = args.program;
   // Checked before any packet leaves: a program that cannot run would otherwise only
@@ -173,6 +179,7 @@ const CommandRegistration connect_registration{"connect", 20, [](CLI::App& app, 
                   "After this many quiet seconds, send a keepalive the server must acknowledge (0: off)")
       ->capture_default_str();
   cmd->add_flag("-v,--verbose", args->verbose, "Show the handshake steps and the end of the connection");
+  cmd->add_flag("-q,--quiet", args->quiet, "Print errors only");
   cmd->add_option("IP", args->ip, "Server IPv4 or IPv6 address")->required();
   cmd->add_option("PORT", args->port, "Server UDP port")->required();
   cmd->add_option("PROG", args->program, "Program to run, with its arguments (put -- before it)");

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -11,6 +12,7 @@
 #include "client/stdio_relay.h"
 #include "daemon/attachment.h"
 #include "daemon/event_loop.h"
+#include "daemon/log.h"
 #include "daemon/signal_watcher.h"
 
 namespace curvecp {
@@ -91,8 +93,8 @@ Status ConnectSession::start() {
   if (!connection) return connection.error();
   connection_ = std::move(*connection);
   if (options_.verbose) {
-    std::fprintf(stderr, "curvecp: connect: sending Hellos to %s from %s\n",
-                 connection_->engine().server().to_string().c_str(), connection_->local_address().to_string().c_str());
+    log_verbose("sending Hellos to " + connection_->engine().server().to_string() + " from " +
+                connection_->local_address().to_string());
   }
   return netcat() ? start_relay() : Status{};
 }
@@ -162,21 +164,28 @@ void ConnectSession::on_progress(Timestamp now) {
   step(now);
 }
 
+// Milliseconds with one decimal, as the handshake lines print them.
+std::string format_ms(double ms) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", ms);
+  return buf;
+}
+
 void ConnectSession::report_handshake(Timestamp now) {
   if (!options_.verbose) return;
   ClientEngine& engine = connection_->engine();
   const double ms = static_cast<double>((now - started_).ns) / 1e6;
   if (engine.hellos_sent() > reported_hellos_) {
     reported_hellos_ = engine.hellos_sent();
-    std::fprintf(stderr, "curvecp: connect: Hello %u sent at %.0f ms\n", reported_hellos_, ms);
+    log_verbose("Hello " + std::to_string(reported_hellos_) + " sent at " + std::to_string(std::lround(ms)) + " ms");
   }
   if (engine.has_cookie() && !reported_cookie_) {
     reported_cookie_ = true;
-    std::fprintf(stderr, "curvecp: connect: Cookie received at %.1f ms; sending Initiate\n", ms);
+    log_verbose("Cookie received at " + format_ms(ms) + " ms; sending Initiate");
   }
   if (engine.established() && !reported_established_) {
     reported_established_ = true;
-    std::fprintf(stderr, "curvecp: connect: server accepted (first Server Message) at %.1f ms\n", ms);
+    log_verbose("server accepted (first Server Message) at " + format_ms(ms) + " ms");
   }
 }
 

@@ -32,6 +32,12 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::string what = e.what();
     std::replace(what.begin(), what.end(), '\n', ' ');
+    // serve's own form (curvecp-serve(1)): its prefix, and its help named.
+    const auto subcommands = app.get_subcommands();
+    if (!subcommands.empty() && subcommands.front()->get_name() == "serve") {
+      std::fprintf(stderr, "curvecp serve: %s; see 'curvecp serve --help'\n", what.c_str());
+      return kExitUsage;
+    }
     print_error("usage: " + what + " (see curvecp --help)");
     return kExitUsage;
   }

@@ -1,16 +1,21 @@
 // `curvecp serve`: the CurveCP server (daemon/server.h) as a command, see curvecp-serve(1).
 //
 //   curvecp serve --key DIR --name NAME [--ext HEX] [--max-connections N]
-//                 [--scheduler NAME] [--idle-timeout S] [--keepalive S] [-v]
+//                 [--scheduler NAME] [--idle-timeout S] [--keepalive S] [--allow FILE]
+//                 [--user USER] [-q|-v] [--no-timestamps]
 //                 IP PORT [--] PROG [ARG...]
 //
 // Exit codes: 0 after a shutdown by signal; 100 usage; 111 start-up failure (program not
-// found or not executable, key, nonce files not writable, bind) or nonce-generation
-// disaster. What can be checked before "listening" is checked then, so a supervisor sees
-// a refusal at start rather than a server that fails its first client.
+// found or not executable, key, nonce files not writable, allow file, user, bind) or
+// nonce-generation disaster. What can be checked before "listening" is checked then, so
+// a supervisor sees a refusal at start rather than a server that fails its first client.
+// Errors are one "curvecp serve: ..." line; usage errors end with a pointer to --help.
+// Log lines (daemon/log.h): start-up ("listening on IP:PORT"), each connection's start
+// and end, each refusal; -q keeps errors only, -v adds diagnostics.
 // Signals: first SIGTERM/SIGINT drains (no new clients, running connections finish);
 // the second fails every connection (programs stopped, FAIL to the clients) and exits
-// within the abort timeout; SIGUSR1 prints counters (-v); SIGHUP is caught and ignored.
+// within the abort timeout; SIGUSR1 prints counters (-v); SIGHUP reloads --allow FILE
+// (a broken file keeps the old list) and is otherwise caught and ignored.
 #include <sys/resource.h>
 
 #include <csignal>
@@ -27,8 +32,12 @@
 #include "crypto/server_name.h"
 #include "crypto/sodium_rng.h"
 #include "daemon/child_process.h"
+#include "daemon/allow_list.h"
 #include "daemon/command_registry.h"
 #include "daemon/event_loop.h"
+#include "daemon/log.h"
+#include "daemon/privileges.h"
+#include "daemon/sd_notify.h"
 #include "daemon/server.h"
 #include "daemon/signal_watcher.h"
 #include "scheduler/congestion.h"
@@ -45,7 +54,16 @@ struct ServeArgs {
   double idle_timeout_s = 120;
   double keepalive_s = 15;
   bool verbose = false;
+  bool quiet = false;
+  bool no_timestamps = false;
+  std::string allow_path;  // --allow: empty admits every client
+  std::string user;        // --user: empty keeps our credentials
 };
+
+// One usage line (exit 100 follows): no timestamp, it is for the person typing.
+void usage_error(const std::string& what) {
+  std::fprintf(stderr, "curvecp serve: %s; see 'curvecp serve --help'\n", what.c_str());
+}
 
 // 1000 connections need two pipes each: take whatever the hard limit allows.
 void raise_fd_limit() {
@@ -56,7 +74,7 @@ void raise_fd_limit() {
   }
 }
 
-// --- command line (each check prints one "usage: ..." line and returns false: exit 100) ---
+// --- command line (each check prints one usage line and returns false: exit 100) ---
 // The checks run in a fixed order, so a command line with several faults always gets the
 // same message.
 
@@ -64,27 +82,27 @@ void raise_fd_limit() {
 // config.program.
 bool parse_positionals(const std::vector<std::string>& rest, ServerConfig& config) {
   if (!rest.empty() && rest[0].size() > 1 && rest[0][0] == '-') {
-    print_error("usage: serve: unknown option " + rest[0]);
+    usage_error("unknown option " + rest[0]);
     return false;
   }
   if (rest.size() < 3) {
-    print_error("usage: curvecp serve --key DIR --name NAME [options] IP PORT [--] PROG [ARG...]");
+    usage_error("expected IP PORT [--] PROG [ARG...] after the options");
     return false;
   }
   // Port 0 asks the kernel for a free port (shown by -v): handy for tests.
   auto port = rest[1] == "0" ? std::optional<uint16_t>(0) : parse_port(rest[1]);
   if (!port) {
-    print_error("usage: serve: bad port: " + rest[1]);
+    usage_error("bad port: " + rest[1]);
     return false;
   }
   auto bind = Address::parse(rest[0], *port);
   if (!bind) {
-    print_error("usage: serve: bad IP address: " + rest[0]);
+    usage_error("bad IP address: " + rest[0]);
     return false;
   }
   size_t first = rest[2] == "--" ? 3 : 2;
   if (first >= rest.size()) {
-    print_error("usage: serve: no program given");
+    usage_error("no program given");
     return false;
   }
   config.bind = *bind;
@@ -95,12 +113,12 @@ bool parse_positionals(const std::vector<std::string>& rest, ServerConfig& confi
 // --idle-timeout and --keepalive (seconds on the command line) into `connection`.
 bool parse_timeouts(const ServeArgs& args, ConnectionConfig& connection) {
   if (!(args.idle_timeout_s > 0) || args.idle_timeout_s > 86400.0 * 365) {
-    print_error("usage: serve: --idle-timeout must be a positive number of seconds");
+    usage_error("--idle-timeout must be a positive number of seconds");
     return false;
   }
   connection.idle_timeout = Duration::nanoseconds(static_cast<int64_t>(args.idle_timeout_s * 1e9));
   if (!(args.keepalive_s >= 0) || args.keepalive_s > 86400.0 * 365) {
-    print_error("usage: serve: --keepalive must be between 0 (off) and one year");
+    usage_error("--keepalive must be between 0 (off) and one year");
     return false;
   }
   connection.keepalive = args.keepalive_s == 0 ? Duration::infinite()
@@ -113,28 +131,28 @@ bool check_scheduler(const std::string& scheduler) {
   SeededRng probe(1);
   if (make_controller(scheduler, probe, Timestamp{})) return true;
   // append, not an operator+ chain: gcc 12 -O3 warns falsely (-Wrestrict) on the chain.
-  std::string message = "usage: serve: unknown --scheduler ";
+  std::string message = "unknown --scheduler ";
   message.append(scheduler).append(" (known:");
   for (const auto& n : controller_names()) message.append(" ").append(n);
   message.append(")");
-  print_error(message);
+  usage_error(message);
   return false;
 }
 
 // --max-connections, --ext, --scheduler and --name into `endpoint` (after the timeouts).
 bool parse_endpoint_options(const ServeArgs& args, ServerEndpointConfig& endpoint) {
   if (endpoint.max_connections < 1 || endpoint.max_connections > 65535) {
-    print_error("usage: serve: --max-connections must be 1..65535");
+    usage_error("--max-connections must be 1..65535");
     return false;
   }
   if (!args.ext_hex.empty() && !parse_extension(args.ext_hex, endpoint.extension)) {
-    print_error("usage: serve: --ext must be 32 hex digits");
+    usage_error("--ext must be 32 hex digits");
     return false;
   }
   if (!check_scheduler(args.scheduler)) return false;
   auto name = encode_server_name(args.name);
   if (!name) {
-    print_error("usage: serve: bad --name: " + name.error().message);
+    usage_error("bad --name: " + name.error().message);
     return false;
   }
   endpoint.name = name.value();
@@ -144,11 +162,19 @@ bool parse_endpoint_options(const ServeArgs& args, ServerEndpointConfig& endpoin
 // The whole command line as a ServerConfig, or nothing after one usage line.
 std::optional<ServerConfig> parse_command_line(const ServeArgs& args, const std::vector<std::string>& rest) {
   ServerConfig config;
+  // Checked here rather than by CLI11, so the message names this command's help.
+  if (args.key_dir.empty() || args.name.empty()) {
+    usage_error(args.key_dir.empty() ? "--key DIR is required" : "--name NAME is required");
+    return std::nullopt;
+  }
+  if (args.quiet && args.verbose) {
+    usage_error("-q and -v exclude each other");
+    return std::nullopt;
+  }
   if (!parse_positionals(rest, config)) return std::nullopt;
   ServerEndpointConfig& endpoint = config.endpoint;
   endpoint.max_connections = args.max_connections;
   endpoint.scheduler = args.scheduler;
-  config.verbose = args.verbose;
   if (!parse_timeouts(args, endpoint.connection) || !parse_endpoint_options(args, endpoint)) return std::nullopt;
   return config;
 }
@@ -165,18 +191,18 @@ struct ServerKeys {
 std::optional<ServerKeys> load_server_keys(const std::string& key_dir, Rng& rng) {
   auto secret = load_secret_key(key_dir);
   if (!secret) {
-    print_error("fatal: " + secret.error().message);
+    log_error(secret.error().message);
     return std::nullopt;
   }
   // A key directory whose nonce counter cannot be updated would let us say "listening"
   // and then fail on the first client's Hello: refuse now, naming the file.
   if (Status usable = check_nonce_files(key_dir); !usable) {
-    print_error("serve: " + usable.error().message);
+    log_error(usable.error().message);
     return std::nullopt;
   }
   auto nonces = KeyDirNonceSource::open(key_dir, /*long_term=*/true, rng);
   if (!nonces) {
-    print_error("fatal: " + nonces.error().message);
+    log_error(nonces.error().message);
     return std::nullopt;
   }
   return ServerKeys{std::move(secret.value()), std::move(nonces.value())};
@@ -186,85 +212,163 @@ std::optional<ServerKeys> load_server_keys(const std::string& key_dir, Rng& rng)
 
 // SIGTERM/SIGINT number `request` (counted from 1 over both signals): the first drains,
 // any later one fails every connection.
-void on_stop_request(Server& s, int signum, int request, bool verbose) {
+void on_stop_request(Server& s, int signum, int request) {
   if (request > 1) {
     // Past the drain. Every connection fails: programs are stopped, clients hear FAIL;
     // the drained handler stops the loop once they are gone.
-    if (verbose) std::fprintf(stderr, "curvecp serve: %s again: aborting connections\n", strsignal(signum));
+    log_info(std::string(strsignal(signum)) + " again: aborting connections");
     s.abort_all();
     return;
   }
-  if (verbose) {
-    std::fprintf(stderr, "curvecp serve: %s: finishing %zu connection(s)\n", strsignal(signum), s.connection_count());
-  }
+  log_info(std::string(strsignal(signum)) + ": finishing " + std::to_string(s.connection_count()) + " connection(s)");
   s.begin_drain();
+}
+
+// SIGHUP: reads --allow FILE again. A file that does not parse keeps the old list (one
+// line says why); running connections are never touched.
+void reload_allow_list(Server& s, const std::string& path) {
+  if (path.empty()) {
+    log_info("SIGHUP: nothing to reload, still serving");
+    return;
+  }
+  auto list = AllowList::load(path);
+  if (!list) {
+    log_error("SIGHUP: keeping the old allow list: " + list.error().message);
+    return;
+  }
+  const size_t keys = list->size();
+  s.set_allow_list(std::make_shared<const AllowList>(std::move(list.value())));
+  log_info("SIGHUP: reloaded " + path + " (" + std::to_string(keys) + " key(s))");
 }
 
 // Installs the signal handlers and runs the loop until the server has drained. Returns
 // the exit code: 0, or 111 when the loop failed or nonces ran into a disaster.
-int run_until_drained(EventLoop& l, Server& s, bool verbose) {
+int run_until_drained(EventLoop& l, Server& s, const std::string& allow_path) {
   // One count for both signals: SIGTERM then SIGINT is a second request.
   int stop_requests = 0;
-  auto on_stop = [&](int signum, Timestamp) { on_stop_request(s, signum, ++stop_requests, verbose); };
+  auto on_stop = [&](int signum, Timestamp) { on_stop_request(s, signum, ++stop_requests); };
   auto term = SignalWatcher::create(l, SIGTERM, on_stop);
   auto intr = SignalWatcher::create(l, SIGINT, on_stop);
-  // SIGHUP is the daemon convention for "reload your configuration". There is nothing to
-  // reload yet, but a hang-up of the terminal that started the server must not kill it and
-  // every connection with it: it is caught and only noted.
-  auto hup = SignalWatcher::create(l, SIGHUP, [&](int, Timestamp) {
-    if (verbose) std::fprintf(stderr, "curvecp serve: SIGHUP: nothing to reload, still serving\n");
-  });
+  // SIGHUP is the daemon convention for "reload your configuration": the allow list.
+  // Without one, a hang-up of the terminal that started the server must still not kill
+  // it and every connection with it: it is caught and only noted.
+  auto hup = SignalWatcher::create(l, SIGHUP, [&](int, Timestamp) { reload_allow_list(s, allow_path); });
   auto usr1 = SignalWatcher::create(l, SIGUSR1, [&](int, Timestamp now) {
-    if (!verbose) return;
-    std::fprintf(stderr, "%s\n%s", s.counters_line().c_str(), s.connection_lines(now, 20).c_str());
+    if (!log_enabled(LogLevel::verbose)) return;
+    log_verbose(s.counters_line());
+    std::string lines = s.connection_lines(now, 20);
+    for (size_t start = 0, nl; start < lines.size(); start = nl + 1) {
+      nl = lines.find('\n', start);
+      if (nl == std::string::npos) nl = lines.size();
+      log_verbose(std::string_view(lines).substr(start, nl - start));
+    }
   });
   if (!term || !intr || !hup || !usr1) {
-    print_error("fatal: cannot install signal handlers");
+    log_error("cannot install signal handlers");
     return kExitTemporary;
   }
   int exit_code = 0;
   if (Status run = l.run(); !run) {
-    print_error("fatal: " + run.error().message);
+    log_error(run.error().message);
     exit_code = kExitTemporary;
   }
   if (s.nonce_disaster()) exit_code = kExitTemporary;
-  if (verbose) std::fprintf(stderr, "%s\n", s.counters_line().c_str());
+  log_verbose(s.counters_line());
   return exit_code;
 }
 
-// Creates the loop and the server (bound, "listening" with -v) and runs them. `nonces`
-// and `rng` outlive both. Returns the exit code.
-int serve(ServerConfig config, SecretKey secret, NonceSource& nonces, Rng& rng, bool verbose) {
+// --user: gives up root now that the socket is bound and the key loaded, then checks that
+// the key directory's nonce files are still writable (the cookie nonces need them).
+bool become_user(const std::optional<UserIds>& user, const std::string& key_dir) {
+  if (!user) return true;
+  if (Status dropped = drop_privileges(*user); !dropped) {
+    log_error("--user " + user->name + ": " + dropped.error().message);
+    return false;
+  }
+  if (Status usable = check_nonce_files(key_dir); !usable) {
+    log_error("--user " + user->name + ": " + usable.error().message + " (the key directory's .expertsonly files must be the user's)");
+    return false;
+  }
+  return true;
+}
+
+// "READY=1" to systemd (Type=notify) once we listen; nothing without $NOTIFY_SOCKET.
+void notify_ready(const std::optional<SdNotifier>& notifier, const Address& bound) {
+  if (!notifier) return;
+  if (Status sent = notifier->send("READY=1\nSTATUS=listening on " + bound.to_string()); !sent) {
+    log_error(sent.error().message);
+  }
+}
+
+// Creates the loop and the server (bound, then "listening on IP:PORT") and runs them.
+// `nonces` and `rng` outlive both. Returns the exit code.
+int serve(ServerConfig config, SecretKey secret, NonceSource& nonces, Rng& rng, const ServeArgs& args,
+          const std::optional<UserIds>& user, const std::optional<SdNotifier>& notifier) {
   auto loop = EventLoop::create();
   if (!loop) {
-    print_error("fatal: " + loop.error().message);
+    log_error(loop.error().message);
     return kExitTemporary;
   }
   EventLoop& l = *loop.value();
   // Declared after the loop, so the server is destroyed before it.
   auto server = Server::create(l, std::move(config), std::move(secret), nonces, rng);
   if (!server) {
-    print_error("fatal: " + server.error().message);
+    log_error(server.error().message);
     return kExitTemporary;
   }
   Server& s = *server.value();
   s.set_drained_handler([&l] { l.stop(); });
-  if (verbose) std::fprintf(stderr, "curvecp serve: listening on %s\n", s.local_address().to_string().c_str());
-  return run_until_drained(l, s, verbose);
+  if (!become_user(user, args.key_dir)) return kExitTemporary;
+  log_info("listening on " + s.local_address().to_string());
+  notify_ready(notifier, s.local_address());
+  const int exit_code = run_until_drained(l, s, args.allow_path);
+  if (notifier) (void)notifier->send("STOPPING=1");
+  return exit_code;
+}
+
+// --allow FILE at start-up: nullptr without the option; nothing after one line on error.
+std::optional<std::shared_ptr<const AllowList>> load_allow_list(const std::string& path) {
+  if (path.empty()) return std::shared_ptr<const AllowList>();
+  auto list = AllowList::load(path);
+  if (!list) {
+    log_error("--allow: " + list.error().message);
+    return std::nullopt;
+  }
+  log_verbose("allowing " + std::to_string(list->size()) + " client key(s) from " + path);
+  return std::make_shared<const AllowList>(std::move(list.value()));
 }
 
 int run_serve(const ServeArgs& args, const std::vector<std::string>& rest) {
+  log_configure("curvecp serve", args.quiet ? LogLevel::quiet : args.verbose ? LogLevel::verbose : LogLevel::normal,
+                !args.no_timestamps);
   auto config = parse_command_line(args, rest);
   if (!config) return kExitUsage;
   // The program is looked up as execvp will (PATH, or as given with a '/'). 111, not
   // 100: the command line is well-formed, and the file may appear later (a package
   // being upgraded, a mount not yet up), so a supervisor should retry.
   if (auto found = find_executable(config->program[0]); !found) {
-    print_error("serve: " + found.error().message);
+    log_error(found.error().message);
     return kExitTemporary;
   }
   if (!crypto_initialize()) {
-    print_error("fatal: libsodium failed to initialise");
+    log_error("libsodium failed to initialise");
+    return kExitTemporary;
+  }
+  std::optional<UserIds> user;
+  if (!args.user.empty()) {
+    auto found_user = resolve_user(args.user);
+    if (!found_user) {
+      log_error("--user: " + found_user.error().message);
+      return kExitTemporary;
+    }
+    user = found_user.value();
+  }
+  auto allow = load_allow_list(args.allow_path);
+  if (!allow) return kExitTemporary;
+  config->allow = std::move(*allow);
+  auto notifier = SdNotifier::from_environment();
+  if (!notifier) {
+    log_error(notifier.error().message);
     return kExitTemporary;
   }
   raise_fd_limit();
@@ -272,15 +376,15 @@ int run_serve(const ServeArgs& args, const std::vector<std::string>& rest) {
   SodiumRng rng;
   auto keys = load_server_keys(args.key_dir, rng);
   if (!keys) return kExitTemporary;
-  return serve(std::move(*config), std::move(keys->secret), *keys->nonces, rng, args.verbose);
+  return serve(std::move(*config), std::move(keys->secret), *keys->nonces, rng, args, user, notifier.value());
 }
 
 const CommandRegistration serve_registration{"serve", 10, [](CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("serve", "Run a CurveCP server: PROG per connection, fd 0 from and fd 1 to the client");
   auto args = std::make_shared<ServeArgs>();
-  cmd->add_option("--key", args->key_dir, "Server key directory (made by curvecp keygen or curvecpmakekey)")
-      ->required();
-  cmd->add_option("--name", args->name, "Server name clients must use (DNS-style, case-sensitive)")->required();
+  cmd->set_version_flag("--version", "curvecp 0.1.0");
+  cmd->add_option("--key", args->key_dir, "Server key directory (made by curvecp keygen or curvecpmakekey); required");
+  cmd->add_option("--name", args->name, "Server name clients must use (DNS-style, case-sensitive); required");
   cmd->add_option("--ext", args->ext_hex, "Server extension, 32 hex digits (default: all zero)");
   cmd->add_option("--max-connections", args->max_connections, "Simultaneous connections, 1..65535")
       ->capture_default_str();
@@ -294,7 +398,14 @@ const CommandRegistration serve_registration{"serve", 10, [](CLI::App& app, int&
                   "After this many quiet seconds (at most a third of --idle-timeout), send a keepalive the "
                   "client must acknowledge (0: off)")
       ->capture_default_str();
-  cmd->add_flag("-v,--verbose", args->verbose, "Log connections and print counters on exit and on SIGUSR1");
+  cmd->add_option("--allow", args->allow_path,
+                  "Admit only the client keys listed in FILE (64 hex digits a line, optional priority= and "
+                  "label=); SIGHUP reloads it");
+  cmd->add_option("--user", args->user, "After binding and loading the key, run as USER (needs root)");
+  cmd->add_flag("-v,--verbose", args->verbose, "Also log diagnostics; counters on exit and on SIGUSR1");
+  cmd->add_flag("-q,--quiet", args->quiet, "Log errors only");
+  cmd->add_flag("--no-timestamps", args->no_timestamps,
+                "No time at the start of log lines (never added when stderr is the systemd journal)");
   // IP PORT [--] PROG [ARG...] are taken verbatim after the options, so PROG's own
   // options need no quoting.
   cmd->prefix_command();

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "core/bytes.h"
+#include "daemon/log.h"
 
 namespace curvecp {
 
@@ -28,11 +29,11 @@ Result<std::unique_ptr<Server>> Server::create(EventLoop& loop, ServerConfig con
                                                NonceSource& nonces, Rng& rng) {
   if (config.program.empty()) return make_error("no program to run");
   const Timestamp now = loop.update_now();
-  auto endpoint = ServerEndpoint::create(config.endpoint, std::move(long_term), nonces, rng, now);
-  if (!endpoint) return endpoint.error();
-
   std::unique_ptr<Server> s(new Server(loop, std::move(config)));
   Server* self = s.get();
+  s->config_.endpoint.admit = [self](const PublicKey& key, const Address& from) { return self->admit(key, from); };
+  auto endpoint = ServerEndpoint::create(s->config_.endpoint, std::move(long_term), nonces, rng, now);
+  if (!endpoint) return endpoint.error();
   s->endpoint_ = std::move(*endpoint);
   auto socket = UdpSocket::open(loop, s->config_.bind,
                                 [self](std::span<const Datagram> batch, Timestamp t) { self->on_datagrams(batch, t); });
@@ -45,6 +46,7 @@ Result<std::unique_ptr<Server>> Server::create(EventLoop& loop, ServerConfig con
 
   const uint32_t n = s->endpoint_->capacity();
   s->programs_.resize(n);
+  s->log_info_.resize(n);
   s->woken_.reserve(n);
   s->woken_flag_.assign(n, 0);
   s->process(now);
@@ -61,7 +63,7 @@ void Server::on_datagrams(std::span<const Datagram> batch, Timestamp now) {
   }
   if (endpoint_->nonce_disaster() && !disaster_reported_) {
     disaster_reported_ = true;
-    std::fprintf(stderr, "curvecp: fatal: nonce-generation disaster (key directory not writable?)\n");
+    log_error("nonce-generation disaster (key directory not writable?): draining");
   }
   process(now);
 }
@@ -142,9 +144,9 @@ bool Server::handle_events(Timestamp now) {
         mark_woken(id);
         break;
       case EndpointEvent::Kind::failed:
-        if (config_.verbose) {
-          std::fprintf(stderr, "curvecp serve: %s failed (%s): stopping its program\n", e->peer.to_string().c_str(),
-                       end_reason_name(e->reason));
+        if (!e->refused && log_enabled(LogLevel::verbose)) {
+          log_verbose("#" + std::to_string(log_info_[id].serial) + " " + e->peer.to_string() + " failed (" +
+                      end_reason_name(e->reason) + "): stopping its program");
         }
         // Stop the program's group before its pipes close (ARCHITECTURE.md, failure
         // semantics): it must not read the failure as end of input.
@@ -152,13 +154,8 @@ bool Server::handle_events(Timestamp now) {
         programs_[id].reset();
         break;
       case EndpointEvent::Kind::closed:
-        if (config_.verbose) {
-          std::fprintf(stderr, "curvecp serve: %s ended (%s) sent=%llu received=%llu retransmissions=%llu\n",
-                       e->peer.to_string().c_str(), end_reason_name(e->reason),
-                       static_cast<unsigned long long>(e->stats.bytes_sent),
-                       static_cast<unsigned long long>(e->stats.bytes_received),
-                       static_cast<unsigned long long>(e->stats.retransmissions));
-        }
+        if (!e->refused) log_end(*e);
+        log_info_[id] = LogInfo{};
         programs_[id].reset();
         break;
     }
@@ -175,24 +172,28 @@ void Server::open_program(uint32_t id, Timestamp now) {
   spec.argv = config_.program;
   spec.read_fd = 0;
   spec.write_fd = 1;
+  const std::string key_hex = encode_hex(session.client_long_term().view());
   spec.env_overrides = {
       "PROTO=CURVECP",
-      "CURVECPREMOTEPK=" + encode_hex(session.client_long_term().view()),
+      "CURVECPREMOTEPK=" + key_hex,
       "CURVECPREMOTEEXT=" + encode_hex(session.client_extension()),
       "CURVECPREMOTEIP=" + from.ip_string(),
       "CURVECPREMOTEPORT=" + std::to_string(from.port),
       "CURVECPLOCALIP=" + local.ip_string(),
       "CURVECPLOCALPORT=" + std::to_string(local.port),
   };
-  if (config_.verbose) {
-    std::fprintf(stderr, "curvecp serve: connection from %s key %s\n", from.to_string().c_str(),
-                 encode_hex(session.client_long_term().view()).c_str());
-  }
+  const AllowEntry* entry = config_.allow ? config_.allow->find(session.client_long_term()) : nullptr;
+  if (entry != nullptr && !entry->label.empty()) spec.env_overrides.push_back("CURVECPCLIENTLABEL=" + entry->label);
+  LogInfo& info = log_info_[id];
+  info = LogInfo{++serial_, key_hex, now};
+  std::string line = "#" + std::to_string(info.serial) + " start key=" + key_hex + " from=" + from.to_string();
+  if (entry != nullptr && !entry->label.empty()) line.append(" label=\"").append(entry->label).append("\"");
+  log_info(line);
   auto program = Attachment::spawn(loop_, spec, [this, id](Timestamp t) { on_wake(id, t); });
   if (!program) {
     // The client learns at once (FAIL), instead of waiting for a program that never came.
     ++spawn_failures_;
-    std::fprintf(stderr, "curvecp serve: %s: %s\n", from.to_string().c_str(), program.error().message.c_str());
+    log_error("#" + std::to_string(info.serial) + " " + from.to_string() + ": " + program.error().message);
     endpoint_->abort(id, now);
     return;
   }
@@ -206,12 +207,40 @@ void Server::transfer(uint32_t id, Timestamp now) {
   if (c == nullptr || program == nullptr) return;
   const bool was_done = c->application_done();
   if (!program->transfer(*c, now)) return;
-  if (config_.verbose && !was_done && c->application_done() && program->exit_status()) {
+  if (log_enabled(LogLevel::verbose) && !was_done && c->application_done() && program->exit_status()) {
     const ExitStatus& st = *program->exit_status();
-    std::fprintf(stderr, "curvecp serve: %s program exited (%s %lld)\n", endpoint_->peer(id).to_string().c_str(),
-                 st.signal ? "signal" : "status", static_cast<long long>(st.signal ? st.signal : st.code));
+    log_verbose("#" + std::to_string(log_info_[id].serial) + " " + endpoint_->peer(id).to_string() +
+                " program exited (" + (st.signal ? "signal " : "status ") +
+                std::to_string(st.signal ? st.signal : st.code) + ")");
   }
   endpoint_->wake(id);
+}
+
+// --- admission and connection log ---
+
+bool Server::admit(const PublicKey& key, const Address& from) {
+  if (!config_.allow || config_.allow->find(key) != nullptr) return true;
+  log_info("refused key=" + encode_hex(key.view()) + " from=" + from.to_string() + ": not in the allow list");
+  return false;
+}
+
+// "#N ended (REASON) key=HEX from=IP:PORT received=N sent=N duration=S.mmms": bytes
+// from the client and to it, time since the program started.
+void Server::log_end(const EndpointEvent& e) {
+  const LogInfo& info = log_info_[e.id];
+  if (info.serial == 0 || !log_enabled(LogLevel::normal)) return;
+  const int64_t ms = (loop_.now() - info.started).ns / 1000000;
+  char duration[32];
+  std::snprintf(duration, sizeof duration, "%lld.%03llds", static_cast<long long>(ms / 1000),
+                static_cast<long long>(ms % 1000));
+  std::string line = "#" + std::to_string(info.serial);
+  line.append(" ended (").append(end_reason_name(e.reason)).append(")");
+  line.append(" key=").append(info.key_hex).append(" from=").append(e.peer.to_string());
+  line.append(" received=").append(std::to_string(e.stats.bytes_received));
+  line.append(" sent=").append(std::to_string(e.stats.bytes_sent));
+  line.append(" duration=").append(duration);
+  line.append(" retransmissions=").append(std::to_string(e.stats.retransmissions));
+  log_info(line);
 }
 
 // --- shutdown and reporting ---
@@ -250,7 +279,7 @@ std::string Server::connection_lines(Timestamp now, size_t limit) const {
     const Attachment* program = programs_[id].get();
     const StreamStats st = s.stats();
     const Timestamp next = c->next_timeout();
-    out.append("curvecp serve: ").append(endpoint_->peer(id).to_string());
+    out.append(endpoint_->peer(id).to_string());
     field(out, "program", program == nullptr ? "none" : program->exit_status() ? "exited" : "running");
     field(out, "write_finished", s.write_finished() ? "1" : "0");
     field(out, "read_finished", s.read_finished() ? "1" : "0");
@@ -270,8 +299,7 @@ std::string Server::connection_lines(Timestamp now, size_t limit) const {
 
 std::string Server::counters_line() const {
   const UdpSocketStats& u = socket_->stats();
-  std::string line = "curvecp serve: ";
-  line.append(endpoint_->counters_text());
+  std::string line = endpoint_->counters_text();
   line.append(" spawn_failed=").append(std::to_string(spawn_failures_));
   line.append(" datagrams_in=").append(std::to_string(u.datagrams_received));
   line.append(" datagrams_out=").append(std::to_string(u.datagrams_sent));

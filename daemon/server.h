@@ -8,6 +8,9 @@
 //           CURVECP.md 5.3); a spawn failure aborts the connection (FAIL to the client).
 //   failed  stop the program's process group, then close its pipes.
 //   closed  drop the attachment (a clean end: the program has exited already).
+// With an allow list (serve --allow, daemon/allow_list.h) the endpoint asks the server
+// about each authenticated client key; a refused one is logged and never gets a program.
+// The log (daemon/log.h) has one line per connection start and end and per refusal.
 // Every libuv callback reads the clock once, feeds the endpoint, drains its datagrams
 // into the socket's send queue (sendmmsg/GSO), drains its events, and arms the one timer
 // at next_timeout().
@@ -22,6 +25,7 @@
 #include "core/result.h"
 #include "core/rng.h"
 #include "crypto/keys.h"
+#include "daemon/allow_list.h"
 #include "daemon/attachment.h"
 #include "daemon/event_loop.h"
 #include "daemon/server_endpoint.h"
@@ -37,7 +41,8 @@ struct ServerConfig {
   std::vector<std::string> program;
   // Between SIGTERM and SIGKILL when a failed connection's program group is stopped.
   Duration stop_grace = kProgramStopGrace;
-  bool verbose = false;  // one line per connection start and end on stderr
+  // Admitted client keys with their settings; nullptr admits every client.
+  std::shared_ptr<const AllowList> allow;
 };
 
 class Server {
@@ -54,6 +59,10 @@ class Server {
   size_t connection_count() const { return endpoint_->connection_count(); }
   const ServerEndpoint& endpoint() const { return *endpoint_; }
 
+  // Replaces the allow list (SIGHUP): new connections are checked against `allow`;
+  // running ones keep going. nullptr admits every client.
+  void set_allow_list(std::shared_ptr<const AllowList> allow) { config_.allow = std::move(allow); }
+
   // Runs once the server has drained (see begin_drain), e.g. to stop the loop. A nonce
   // disaster starts draining by itself, so set this before running.
   void set_drained_handler(std::function<void()> on_drained) { on_drained_ = std::move(on_drained); }
@@ -68,9 +77,10 @@ class Server {
   // the process should exit 111 afterwards.
   bool nonce_disaster() const { return endpoint_->nonce_disaster(); }
 
-  // One line: endpoint counters, spawn failures and socket figures. No secrets.
+  // One line (no prefix): endpoint counters, spawn failures and socket figures. No secrets.
   std::string counters_line() const;
-  // One line per connection (at most `limit`): peer, program and stream state. No secrets.
+  // One line per connection (at most `limit`, no prefix): peer, program and stream state.
+  // No secrets.
   std::string connection_lines(Timestamp now, size_t limit) const;
 
  private:
@@ -88,6 +98,9 @@ class Server {
   void open_program(uint32_t id, Timestamp now);
   void transfer(uint32_t id, Timestamp now);
   void check_drained();
+  // The endpoint's admission hook: whether the allow list (if any) has `key`.
+  bool admit(const PublicKey& key, const Address& from);
+  void log_end(const EndpointEvent& e);
 
   EventLoop& loop_;
   ServerConfig config_;
@@ -101,6 +114,14 @@ class Server {
   bool processing_ = false;
   bool disaster_reported_ = false;
   uint64_t spawn_failures_ = 0;
+  // What the start line said, for the end line, by connection id.
+  struct LogInfo {
+    uint64_t serial = 0;  // counts connections from 1 over the server's life
+    std::string key_hex;
+    Timestamp started;
+  };
+  std::vector<LogInfo> log_info_;
+  uint64_t serial_ = 0;
   std::function<void()> on_drained_;
 };
 

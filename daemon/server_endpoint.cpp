@@ -5,6 +5,7 @@
 #include <variant>
 
 #include "crypto/packets.h"
+#include "daemon/refusal.h"
 #include "scheduler/congestion.h"
 
 namespace curvecp {
@@ -40,6 +41,7 @@ const char* server_event_name(ServerEvent e) {
     case ServerEvent::refused_draining: return "refused_draining";
     case ServerEvent::roamed: return "roamed";
     case ServerEvent::cookie_queue_full: return "cookie_queue_full";
+    case ServerEvent::refused_not_allowed: return "refused_not_allowed";
     case ServerEvent::count_: break;
   }
   return "?";
@@ -163,6 +165,8 @@ void ServerEndpoint::accept(Timestamp now, const ClientPacketView& view, const A
     return;
   }
   AcceptedInitiate& a = std::get<AcceptedInitiate>(accepted);
+  // Authenticated: now, and only now, may the client's key decide (serve --allow).
+  const bool refused = config_.admit && !config_.admit(a.session.client_long_term(), from);
   StreamConfig sc;
   sc.role = StreamRole::server;
   sc.controller = config_.scheduler;
@@ -179,6 +183,16 @@ void ServerEndpoint::accept(Timestamp now, const ClientPacketView& view, const A
   Slot& s = *slot;
   slots_[id] = std::move(slot);
   by_key_.emplace(s.session.client_short_term(), id);
+  s.refused = refused;
+  if (refused) {
+    // A connection of its own, so the FAIL is retransmitted until acknowledged and a
+    // retransmitted Initiate gets the same answer; no program ever starts for it.
+    events_.add(ServerEvent::refused_not_allowed);
+    s.connection->on_message(now, Bytes(message_.data(), a.message_bytes));
+    s.connection->abort(now, EndReason::aborted);
+    queue(s);
+    return;
+  }
   events_.add(ServerEvent::connection_accepted);
   events_out_.push_back(event(EndpointEvent::Kind::opened, id));
   s.connection->on_message(now, Bytes(message_.data(), a.message_bytes));
@@ -216,6 +230,7 @@ size_t ServerEndpoint::poll_transmit(Timestamp now, MutableBytes out, Address& t
     }
     const size_t n = s->connection->poll_message(now, message_, kMaxMessageBytes);
     if (n > 0) {
+      if (s->refused) mark_refusal(MutableBytes(message_.data(), n));
       const size_t packet = s->session.seal(Bytes(message_.data(), n), out);
       if (packet > 0) {
         to = s->peer;
@@ -236,15 +251,19 @@ bool ServerEndpoint::settle(Slot& s, Timestamp now) {
     s.failure_reported = true;
     EndpointEvent failed = event(EndpointEvent::Kind::failed, s.id, c.reason());
     failed.peer = s.peer;
+    failed.refused = s.refused;
     events_out_.push_back(failed);
   }
   if (c.closed()) {
     const EndReason why = c.reason();
-    events_.add(why == EndReason::finished        ? ServerEvent::connection_finished
-                : why == EndReason::close_timeout ? ServerEvent::connection_close_timeout
-                                                  : ServerEvent::connection_failed);
+    if (!s.refused) {
+      events_.add(why == EndReason::finished        ? ServerEvent::connection_finished
+                  : why == EndReason::close_timeout ? ServerEvent::connection_close_timeout
+                                                    : ServerEvent::connection_failed);
+    }
     EndpointEvent closed = event(EndpointEvent::Kind::closed, s.id, why);
     closed.peer = s.peer;
+    closed.refused = s.refused;
     closed.stats = c.stream().stats();
     events_out_.push_back(closed);
     remove(s, now);

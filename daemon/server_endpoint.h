@@ -20,6 +20,7 @@
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -50,6 +51,13 @@ struct ServerEndpointConfig {
   // and a linger that re-acknowledges a lost final EOF.
   ConnectionConfig connection{Duration::seconds(120), Duration::seconds(15), Duration::seconds(2),
                               Duration::seconds(10), Duration::seconds(2)};
+  // Admission (serve --allow): asked once per new connection, after its Initiate is
+  // authenticated and before the opened event, with the client's long-term key and
+  // address. false refuses it: no opened event; the connection only answers with FAIL
+  // carrying the refusal flag (docs/EXTENSIONS.md section 5) until that is acknowledged
+  // or abort_timeout passes, and its failed/closed events have `refused` set. Unset:
+  // everyone is admitted.
+  std::function<bool(const PublicKey& client_long_term, const Address& from)> admit;
 };
 
 // Server-side happenings besides packet drops (those are DropCounters).
@@ -62,6 +70,7 @@ enum class ServerEvent : uint8_t {
   refused_draining,          // new client while shutting down
   roamed,                    // peer followed to a new address
   cookie_queue_full,         // a Hello could not be answered: too many Cookies waiting
+  refused_not_allowed,       // admit() said no (serve --allow)
   count_
 };
 const char* server_event_name(ServerEvent e);
@@ -78,6 +87,7 @@ struct EndpointEvent {
   EndReason reason = EndReason::none;  // failed and closed
   Address peer;                        // failed and closed: the peer's last address
   StreamStats stats;                   // closed: the stream's final figures
+  bool refused = false;                // failed and closed: a connection admit() refused
 };
 
 class ServerEndpoint {
@@ -135,6 +145,7 @@ class ServerEndpoint {
     bool queued = false;            // in ready_
     bool failure_reported = false;  // the failed event has been queued
     bool progress_pending = false;  // a progress event is queued
+    bool refused = false;           // admit() refused it: it only says FAIL (refusal flag)
   };
   struct PendingCookie {
     Address to;

@@ -57,7 +57,7 @@ start_server() {
     2> server.log &
   SERVER=$!
   for _ in $(seq 100); do
-    PORT=$(sed -n 's/^curvecp serve: listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' server.log 2>/dev/null || true)
+    PORT=$(sed -n 's/^.*curvecp serve: listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' server.log 2>/dev/null || true)
     [ -n "$PORT" ] && return 0
     sleep 0.05
   done

@@ -51,18 +51,18 @@ refuses() {
 }
 
 "$CURVECP" keygen "$WORK/key" >/dev/null
-SERVE=("$CURVECP" serve --key "$WORK/key" --name test.name 127.0.0.1 0)
+SERVE=("$CURVECP" serve --no-timestamps --key "$WORK/key" --name test.name 127.0.0.1 0)
 
 # --- 1. the program --------------------------------------------------------------------
-refuses "curvecp: serve: program not found or not executable: curvecp-no-such-program" \
+refuses "curvecp serve: program not found or not executable: curvecp-no-such-program" \
   "${SERVE[@]}" curvecp-no-such-program arg
 printf '#!/bin/sh\ncat\n' >"$WORK/not-executable"
 chmod 0644 "$WORK/not-executable"
-refuses "curvecp: serve: program not found or not executable: $WORK/not-executable" \
+refuses "curvecp serve: program not found or not executable: $WORK/not-executable" \
   "${SERVE[@]}" -- "$WORK/not-executable"
-refuses "curvecp: serve: program not found or not executable: $WORK" "${SERVE[@]}" "$WORK"
+refuses "curvecp serve: program not found or not executable: $WORK" "${SERVE[@]}" "$WORK"
 # Looked up in the PATH serve runs with, like execvp.
-refuses "curvecp: serve: program not found or not executable: not-executable" \
+refuses "curvecp serve: program not found or not executable: not-executable" \
   env PATH="$WORK:/usr/bin:/bin" "${SERVE[@]}" not-executable
 
 # --- 2a. a nonce counter nobody may write, as nobody -----------------------------------
@@ -91,21 +91,21 @@ SERVER_PID=
 note "control: nobody with a writable counter starts and stops cleanly"
 
 chmod 0400 "$COUNTER"
-refuses "curvecp: serve: nonce counter not writable: $COUNTER: Permission denied" \
-  "${AS_NOBODY[@]}" "$CURVECP" serve --key "$WORK/nobody-key" --name test.name 127.0.0.1 0 cat
+refuses "curvecp serve: nonce counter not writable: $COUNTER: Permission denied" \
+  "${AS_NOBODY[@]}" "$CURVECP" serve --no-timestamps --key "$WORK/nobody-key" --name test.name 127.0.0.1 0 cat
 [[ "$(od -An -tx1 "$COUNTER")" == "$before" ]] || fail "the check changed the counter"
 
 # A lock file nobody may write is refused the same way.
 chmod 0600 "$COUNTER"
 chmod 0400 "$WORK/nobody-key/.expertsonly/lock"
-refuses "curvecp: serve: nonce lock file not writable: $WORK/nobody-key/.expertsonly/lock: Permission denied" \
-  "${AS_NOBODY[@]}" "$CURVECP" serve --key "$WORK/nobody-key" --name test.name 127.0.0.1 0 cat
+refuses "curvecp serve: nonce lock file not writable: $WORK/nobody-key/.expertsonly/lock: Permission denied" \
+  "${AS_NOBODY[@]}" "$CURVECP" serve --no-timestamps --key "$WORK/nobody-key" --name test.name 127.0.0.1 0 cat
 
 # --- 2b. as root: a counter that is a directory ----------------------------------------
 cp -a "$WORK/key" "$WORK/dir-key"
 rm "$WORK/dir-key/.expertsonly/noncecounter"
 mkdir "$WORK/dir-key/.expertsonly/noncecounter"
-refuses "curvecp: serve: nonce counter not writable: $WORK/dir-key/.expertsonly/noncecounter: Is a directory" \
+refuses "curvecp serve: nonce counter not writable: $WORK/dir-key/.expertsonly/noncecounter: Is a directory" \
   "$CURVECP" serve --key "$WORK/dir-key" --name test.name 127.0.0.1 0 cat
 
 echo "PASS"

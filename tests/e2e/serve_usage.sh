@@ -1,6 +1,6 @@
 #!/bin/bash
 # `curvecp serve` command-line errors (curvecp-serve(1), EXIT STATUS): each is exactly one
-# "curvecp: ..." line on stderr and exit 100, before anything is bound or run; an
+# "curvecp serve: ..." line on stderr and exit 100, before anything is bound or run; an
 # unreadable key directory and an address in use are temporary failures, exit 111, one line.
 #
 # usage: serve_usage.sh CURVECP_BINARY
@@ -15,10 +15,13 @@ K=$WORK/serverkey
 expect() {  # expect STATUS DESCRIPTION ARGS...: runs serve with ARGS
   local want=$1 what=$2 rc=0
   shift 2
-  timeout 5 "$CURVECP" serve "$@" </dev/null >"$WORK/out" 2>"$WORK/err" || rc=$?
+  timeout 5 "$CURVECP" serve --no-timestamps "$@" </dev/null >"$WORK/out" 2>"$WORK/err" || rc=$?
   [[ $rc -eq $want ]] || fail "$what: exit $rc, expected $want (stderr: $(cat "$WORK/err"))"
   [[ $(wc -l <"$WORK/err") -eq 1 ]] || fail "$what: expected exactly one line on stderr, got: $(cat "$WORK/err")"
-  grep -q '^curvecp: ' "$WORK/err" || fail "$what: stderr line does not start with 'curvecp: '"
+  grep -q '^curvecp serve: ' "$WORK/err" || fail "$what: stderr line does not start with 'curvecp serve: '"
+  if [[ $want -eq 100 ]]; then
+    grep -q "; see 'curvecp serve --help'\$" "$WORK/err" || fail "$what: the usage line does not name serve's help"
+  fi
   [[ ! -s "$WORK/out" ]] || fail "$what: unexpected output on stdout"
   [[ ! -e "$WORK/ran" ]] || fail "$what: the program ran"
   note "$what: exit $rc: $(cat "$WORK/err")"
