@@ -190,8 +190,9 @@ constexpr Duration kRecheckWindow = Duration::seconds(1);
 
 }  // namespace
 
-ChicagoController::ChicagoController(Rng&, Timestamp now)
-    : rate_bytes_per_s_(kInitialRateBytesPerS),
+ChicagoController::ChicagoController(Rng&, Timestamp now, double weight)
+    : weight_(std::max(1.0, weight)),
+      rate_bytes_per_s_(kInitialRateBytesPerS),
       pacer_(kPacingCredit),
       recent_min_rtt_(kQueueFilterMin),
       recent_max_rate_(kCompetitionWindow * 2),
@@ -219,9 +220,8 @@ double ChicagoController::long_term_gain() const {
   return 1.0 / std::min(static_cast<double>(std::max<uint64_t>(transmissions_, 1)), kLongTermPackets);
 }
 
-double ChicagoController::increase_bytes_per_s2(double base) const {
-  double increase = base * std::max(1.0, std::sqrt(rate_bytes_per_s_ / kIncreaseReferenceRateBytesPerS));
-  const Duration base_rtt = base_delay_;
+double chicago_increase_bytes_per_s2(double base, double rate_bytes_per_s, Duration base_rtt) {
+  double increase = base * std::max(1.0, std::sqrt(rate_bytes_per_s / kIncreaseReferenceRateBytesPerS));
   if (base_rtt != Duration::infinite() && base_rtt > kIncreaseReferenceRtt) {
     const double ratio = kIncreaseReferenceRtt.seconds_f() / base_rtt.seconds_f();
     increase *= ratio * ratio;
@@ -230,6 +230,12 @@ double ChicagoController::increase_bytes_per_s2(double base) const {
     increase *= std::min(ratio, kShortPathMaxGain);
   }
   return std::max(kMinIncreaseBytesPerS2, increase);
+}
+
+double ChicagoController::increase_bytes_per_s2(double base) const {
+  // A weighted flow adds what `weight_` flows of rate_ / weight_ each would (weighted.cpp).
+  return weighted_increase(weight_, rate_bytes_per_s_,
+                           [&](double rate) { return chicago_increase_bytes_per_s2(base, rate, base_delay_); });
 }
 
 void ChicagoController::clamp_rate() {
@@ -451,10 +457,10 @@ void ChicagoController::on_loss(const LossSample& s, const PathState&) {
       // The queue delay has its own response (on_queue_sample); loss adds one only when
       // it clearly exceeds the path's long-term random loss, e.g. a buffer too small to
       // show a delay rise before it overflows.
-      if (loss_burst && !recently_decreased) decrease(now, kCruiseBeta);
+      if (loss_burst && !recently_decreased) decrease(now, weighted_loss_beta(kCruiseBeta, weight_));
       break;
     case Mode::competitive:
-      if (!probing_ && !recently_decreased) decrease(now, kCompetitiveBeta);
+      if (!probing_ && !recently_decreased) decrease(now, weighted_loss_beta(kCompetitiveBeta, weight_));
       break;
   }
 }
@@ -480,6 +486,25 @@ uint64_t ChicagoController::window_bytes() const {
   if (!has_rtt_) return static_cast<uint64_t>(kInitialWindowBytes);
   const double window = rate_bytes_per_s_ * (smoothed_rtt() + kPacingCredit).seconds_f() * kWindowRtts;
   return static_cast<uint64_t>(std::max(window, kMinWindowBytes));
+}
+
+void ChicagoController::on_handover(const ControllerHandover& h, const PathState& path) {
+  // Nothing learnt about the path yet: a start-up is right.
+  if (!path.has_rtt_sample) return;
+  // A switch of class on a live path (docs/PRIORITY.md): the path's RTT and base delay
+  // are known, and the previous rate is what the path gave this transfer. A start-up
+  // from there would overshoot into the queue that competitors keep, so continue in
+  // cruise at that rate and let the additive increase (weighted, for a weighted flow)
+  // and the competition detector find the new share.
+  has_rtt_ = true;
+  srtt_ = path.srtt;
+  base_delay_ = path.base_delay.base();
+  rate_bytes_per_s_ = h.rate_bytes_per_s > 0 ? h.rate_bytes_per_s : rate_bytes_per_s_;
+  clamp_rate();
+  pacer_.reset(h.now);
+  last_ack_time_ = h.now;
+  round_start_ = h.now;
+  enter(Mode::cruise, h.now);
 }
 
 void ChicagoController::on_idle(Timestamp now) {

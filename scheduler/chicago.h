@@ -17,6 +17,19 @@
 
 namespace curvecp {
 
+// Chicago's additive increase in bytes/s per second at `rate_bytes_per_s` on a path of
+// base RTT `base_rtt`, from `base` (bytes/s per second at 20 Mbit/s and 40 ms): grows as
+// sqrt(rate) above 20 Mbit/s, falls as (40 ms / base)^2 above 40 ms and grows as
+// 40 ms / base below it (chicago.cpp). Shared with background.cpp.
+double chicago_increase_bytes_per_s2(double base, double rate_bytes_per_s, Duration base_rtt);
+
+// MulTCP's arithmetic for a chicago flow that counts as `weight` flows (weighted.cpp).
+// A multiplicative decrease answering a loss, which only one of N flows would have seen:
+// the aggregate loses (1 - beta) / N of its rate.
+double weighted_loss_beta(double beta, double weight);
+// The aggregate increase of N flows sharing rate R: N x increase(R / N).
+double weighted_increase(double weight, double rate_bytes_per_s, const std::function<double(double)>& increase);
+
 class ChicagoController final : public CongestionController {
  public:
   enum class Mode : uint8_t {
@@ -26,10 +39,12 @@ class ChicagoController final : public CongestionController {
     competitive,  // loss-based AIMD while a buffer-filling flow holds the queue
   };
 
-  // `rng` is kept for future randomisation; chicago is deterministic today.
-  ChicagoController(Rng& rng, Timestamp now);
+  // `rng` is kept for future randomisation; chicago is deterministic today. `weight`
+  // (>= 1) makes it behave like that many chicago flows, MulTCP-style (weighted.cpp,
+  // docs/PRIORITY.md); 1 is plain chicago.
+  ChicagoController(Rng& rng, Timestamp now, double weight = 1.0);
 
-  std::string_view name() const override { return "chicago"; }
+  std::string_view name() const override { return weight_ > 1.0 ? "weighted" : "chicago"; }
   void on_ack(const AckSample& s, const PathState& path) override;
   void on_loss(const LossSample& s, const PathState& path) override;
   Timestamp next_send_time(Timestamp now) const override { return pacer_.next_send_time(now); }
@@ -39,8 +54,11 @@ class ChicagoController final : public CongestionController {
   Duration retransmit_timeout(const PathState& path) const override;
   void on_idle(Timestamp now) override;
   double rate_bytes_per_s() const override { return rate_bytes_per_s_; }
+  // Continues in cruise from the previous controller's rate (see chicago.cpp).
+  void on_handover(const ControllerHandover& h, const PathState& path) override;
 
   Mode mode() const { return mode_; }
+  double weight() const { return weight_; }
   // Base-delay estimate as of the last on_ack (PathState::base_delay; infinite before
   // the first RTT sample).
   Duration base_delay() const { return base_delay_; }
@@ -62,6 +80,8 @@ class ChicagoController final : public CongestionController {
   void on_queue_sample(Timestamp now, bool app_limited, double elapsed_s);
   void end_round(Timestamp now);
 
+  // Number of chicago flows this one counts as (MulTCP's N).
+  double weight_ = 1.0;
   Mode mode_ = Mode::startup;
   double rate_bytes_per_s_;
   CcPacer pacer_;

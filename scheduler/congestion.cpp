@@ -22,6 +22,7 @@ std::map<std::string, ControllerFactory, std::less<>>& registry() {
   static std::map<std::string, ControllerFactory, std::less<>> r = {
       {"chicago", make_chicago_controller},
       {"reference-chicago", make_reference_chicago_controller},
+      {"background", make_background_controller},
   };
   return r;
 }

@@ -58,6 +58,17 @@ struct LossSample {
   bool is_timeout = false;  // retransmission timer fired (vs. detected by selective acks)
 };
 
+// What a controller leaves to its successor when the stream switches controllers on a
+// live path (Stream::set_priority, Stream::set_controller). PathState (RTT, base delay,
+// loss counts) carries over by itself; this is the controller's own state that a
+// successor needs in order not to cold-start.
+struct ControllerHandover {
+  Timestamp now;
+  double rate_bytes_per_s = 0;     // the previous controller's pacing rate
+  uint64_t bytes_in_flight = 0;    // at the switch
+  std::string_view previous_name;  // the previous controller's name()
+};
+
 struct SendSample {
   Timestamp now;
   uint64_t bytes = 0;
@@ -83,8 +94,13 @@ class CongestionController {
   virtual Duration retransmit_timeout(const PathState& path) const;
   // Called when the stream has been idle (nothing in flight, nothing to send).
   virtual void on_idle(Timestamp) {}
-  // Current pacing rate, for statistics.
+  // Current pacing rate, for statistics and for the handover to a successor.
   virtual double rate_bytes_per_s() const = 0;
+  // Called once, right after construction, on a controller that replaces another on a
+  // live stream: continue from the path's current state (the previous rate, PathState's
+  // RTT and base delay) instead of a cold start, so that a class switch reaches its new
+  // share within seconds (docs/PRIORITY.md). The default ignores it (a cold start).
+  virtual void on_handover(const ControllerHandover&, const PathState&) {}
 };
 
 // Registry: create a controller by name ("chicago", "reference-chicago", ...).

@@ -15,4 +15,9 @@ std::unique_ptr<CongestionController> make_chicago_controller(Rng& rng, Timestam
 // reference_chicago.cpp: the reference curvecpmessage algorithm (CURVECP.md 7), a baseline.
 std::unique_ptr<CongestionController> make_reference_chicago_controller(Rng& rng, Timestamp now);
 
+// background.cpp: less than best effort (priority `background`, docs/PRIORITY.md).
+std::unique_ptr<CongestionController> make_background_controller(Rng& rng, Timestamp now);
+// weighted.cpp: chicago counting as `weight` (> 1) flows (priority `N`, docs/PRIORITY.md).
+std::unique_ptr<CongestionController> make_weighted_controller(double weight, Rng& rng, Timestamp now);
+
 }  // namespace curvecp

@@ -55,7 +55,9 @@ class Stream::Impl {
       : config_(config),
         rng_(rng),
         controller_(std::move(controller)),
-        controller_name_(config.controller),
+        controller_name_(config.priority.cls == Priority::Class::normal ? config.controller
+                                                                         : std::string(controller_->name())),
+        priority_(config.priority),
         send_(config.send_buffer_bytes, std::max<size_t>(256, config.send_buffer_bytes / 512)),
         recv_(config.receive_buffer_bytes, kMaxReceiveIntervals),
         last_now_(now),
@@ -87,14 +89,20 @@ class Stream::Impl {
   Status set_controller(std::string_view name, Timestamp now) {
     auto c = make_controller(name, rng_, now);
     if (!c) return make_error("unknown congestion controller: " + std::string(name));
-    controller_ = std::move(c);
-    controller_name_ = std::string(name);
+    config_.controller = std::string(name);
+    priority_ = Priority{};
+    hand_over(std::move(c), name, now);
     return {};
   }
   std::string_view controller_name() const { return controller_name_; }
+  Status set_priority(const Priority& p, Timestamp now);
+  Priority priority() const { return priority_; }
   StreamStats stats() const;
 
  private:
+  // Replaces the controller on the live path; the successor continues from its state.
+  // `name` is its registry name (controller_name()).
+  void hand_over(std::unique_ptr<CongestionController> next, std::string_view name, Timestamp now);
   void process_acks(Timestamp now, const AckFields& ack);
   AckFields take_ack_fields();
   size_t transmit_block(Timestamp now, uint64_t seq, MutableBytes out);
@@ -137,6 +145,7 @@ class Stream::Impl {
   Rng& rng_;
   std::unique_ptr<CongestionController> controller_;
   std::string controller_name_;
+  Priority priority_;
   SendBuffer send_;
   ReceiveBuffer recv_;
   PathState path_;
@@ -483,6 +492,31 @@ Timestamp Stream::Impl::next_timeout() const {
   return t;
 }
 
+void Stream::Impl::hand_over(std::unique_ptr<CongestionController> next, std::string_view name, Timestamp now) {
+  last_now_ = std::max(last_now_, now);
+  ControllerHandover h;
+  h.now = last_now_;
+  h.rate_bytes_per_s = controller_->rate_bytes_per_s();
+  h.bytes_in_flight = send_.bytes_in_flight();
+  h.previous_name = controller_->name();
+  next->on_handover(h, path_);
+  controller_ = std::move(next);
+  controller_name_ = std::string(name);
+}
+
+Status Stream::Impl::set_priority(const Priority& p, Timestamp now) {
+  const bool valid = p.cls != Priority::Class::weighted ||
+                     (p.weight >= 1.0 && p.weight <= kMaxPriorityWeight);
+  if (!valid) return make_error("invalid priority weight: " + format_priority(p));
+  if (p == priority_) return {};
+  auto c = make_priority_controller(p, config_.controller, rng_, now);
+  if (!c) return make_error("unknown congestion controller: " + config_.controller);
+  priority_ = p;
+  const std::string name = p.cls == Priority::Class::normal ? config_.controller : std::string(c->name());
+  hand_over(std::move(c), name, now);
+  return {};
+}
+
 StreamStats Stream::Impl::stats() const {
   StreamStats s = stats_;
   s.bytes_received = recv_.read_offset();
@@ -496,7 +530,11 @@ StreamStats Stream::Impl::stats() const {
 }
 
 Result<std::unique_ptr<Stream>> Stream::create(const StreamConfig& config, Rng& rng, Timestamp now) {
-  auto controller = make_controller(config.controller, rng, now);
+  const Priority& p = config.priority;
+  if (p.cls == Priority::Class::weighted && !(p.weight >= 1.0 && p.weight <= kMaxPriorityWeight)) {
+    return make_error("invalid priority weight: " + format_priority(p));
+  }
+  auto controller = make_priority_controller(p, config.controller, rng, now);
   if (!controller) return make_error("unknown congestion controller: " + config.controller);
   if (config.send_buffer_bytes == 0 || config.receive_buffer_bytes == 0) {
     return make_error("stream buffers must not be empty");
@@ -527,6 +565,8 @@ void Stream::send_keepalive(Timestamp now) { impl_->send_keepalive(now); }
 bool Stream::keepalive_outstanding() const { return impl_->keepalive_outstanding(); }
 Status Stream::set_controller(std::string_view name, Timestamp now) { return impl_->set_controller(name, now); }
 std::string_view Stream::controller_name() const { return impl_->controller_name(); }
+Status Stream::set_priority(const Priority& p, Timestamp now) { return impl_->set_priority(p, now); }
+Priority Stream::priority() const { return impl_->priority(); }
 StreamStats Stream::stats() const { return impl_->stats(); }
 
 }  // namespace curvecp

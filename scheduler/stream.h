@@ -38,6 +38,7 @@
 #include "core/rng.h"
 #include "core/time.h"
 #include "scheduler/congestion.h"
+#include "scheduler/priority.h"
 
 namespace curvecp {
 
@@ -49,7 +50,11 @@ struct StreamConfig {
   // receive window we announce to curvecp peers equals receive_buffer_bytes.
   size_t send_buffer_bytes = 4 << 20;
   size_t receive_buffer_bytes = 4 << 20;
+  // The controller of priority `normal` (a registry name, congestion.h).
   std::string controller = "chicago";
+  // The transfer's class (priority.h): normal is `controller`; background and weighted
+  // have their own controllers (docs/PRIORITY.md).
+  Priority priority;
   // Client side, "server speaks first": send an empty ping block at once (CURVECP.md 6.10)
   // so the Initiate goes out even if the program writes nothing.
   bool ping_at_start = false;
@@ -149,9 +154,18 @@ class Stream {
   bool keepalive_outstanding() const;
 
   // Switches the congestion controller on a live stream, keeping PathState (RTT and delay
-  // history). Fails on an unknown name.
+  // history); the new controller continues from the old one's rate
+  // (CongestionController::on_handover). The priority becomes normal, with `name` as the
+  // normal controller. Fails on an unknown name.
   Status set_controller(std::string_view name, Timestamp now);
   std::string_view controller_name() const;
+  // Switches the class on a live stream (docs/PRIORITY.md): the controller of `p`
+  // replaces the current one as set_controller does, keeping PathState (RTT, base-delay
+  // history) and continuing from the current rate; never touches the byte stream. Setting
+  // the current class again changes nothing. Fails only if `p` is invalid (a weight
+  // outside [1, 100]).
+  Status set_priority(const Priority& p, Timestamp now);
+  Priority priority() const;
 
   StreamStats stats() const;
 

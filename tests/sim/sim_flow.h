@@ -37,6 +37,9 @@ class Flow {
   virtual ~Flow() = default;
   // Called by the network at the flow's start time.
   virtual void start() = 0;
+  // Stops sending new data (a competitor leaving the path); what is in flight may still
+  // be retransmitted or acknowledged. Flows that cannot stop ignore it.
+  virtual void stop() {}
   virtual const FlowMetrics& metrics() const = 0;
 };
 

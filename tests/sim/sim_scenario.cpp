@@ -10,7 +10,8 @@ namespace curvecp::sim {
 
 std::string Subject::label() const {
   switch (kind) {
-    case FlowKind::stream: return controller;
+    case FlowKind::stream:
+      return priority.cls == Priority::Class::normal ? controller : "priority-" + format_priority(priority);
     case FlowKind::newreno: return "newreno";
     case FlowKind::cubic: return "cubic";
   }
@@ -48,13 +49,25 @@ Result<ScenarioResult> run_scenario(const Scenario& scenario) {
     if (spec.subject.kind == FlowKind::stream) {
       StreamFlowConfig config;
       config.controller = spec.subject.controller;
+      config.priority = spec.subject.priority;
       config.bytes = spec.bytes;
       config.fail_at_end = spec.fail_at_end;
       auto added = net.add_stream_flow(config, start);
       if (!added) return added.error();
+      for (const auto& [at, priority] : spec.priority_changes) {
+        StreamFlow* flow = added.value();
+        net.events().at(Timestamp{0} + at, [&net, flow, p = priority] {
+          // A valid class on a live stream cannot fail (Stream::set_priority).
+          if (flow->client().set_priority(p, net.now()).ok()) flow->poke();
+        });
+      }
       any_finite = any_finite || spec.bytes > 0;
     } else {
       net.add_tcp_flow(spec.subject.kind == FlowKind::cubic ? TcpAlgorithm::cubic : TcpAlgorithm::newreno, start);
+    }
+    if (spec.stop < scenario.duration) {
+      const size_t index = net.flow_count() - 1;
+      net.events().at(Timestamp{0} + spec.stop, [&net, index] { net.flow(index).stop(); });
     }
   }
   const Timestamp end = Timestamp{0} + scenario.duration;
@@ -111,6 +124,9 @@ Result<ScenarioResult> run_scenario(const Scenario& scenario) {
     f.share = r.goodput_bytes_per_s > 0 ? f.goodput_bytes_per_s / r.goodput_bytes_per_s : 0;
   }
   r.jain = jain_index(goodputs);
+  for (Timestamp t{0}; t < r.end; t += Duration::seconds(1)) {
+    r.utilisation_series.push_back(utilisation(net.forward(), t, t + Duration::seconds(1)));
+  }
   return r;
 }
 
@@ -225,6 +241,78 @@ Scenario scenario_lossy_transfer(const Subject& s, uint64_t seed, uint64_t bytes
   sc.duration = Duration::seconds(300);
   sc.stop_when_finished = true;
   sc.flows.push_back(FlowSpec{s, Duration{0}, bytes, fail_at_end});
+  return sc;
+}
+
+}  // namespace curvecp::sim
+
+namespace curvecp::sim {
+
+Subject background_subject() { return Subject{FlowKind::stream, "chicago", Priority{Priority::Class::background, 1.0}}; }
+
+Subject weighted_subject(double weight) {
+  return Subject{FlowKind::stream, "chicago", Priority{Priority::Class::weighted, weight}};
+}
+
+Scenario scenario_background_alone(uint64_t seed) {
+  Scenario sc = scenario_single(background_subject(), seed);
+  sc.name = "bg-alone";
+  return sc;
+}
+
+Scenario scenario_background_vs(const Subject& other, uint64_t seed) {
+  Scenario sc;
+  sc.name = "bg-vs-" + other.label();
+  sc.seed = seed;
+  sc.path = standard_path();
+  sc.duration = Duration::seconds(50);
+  sc.measure_from = Duration::seconds(15);
+  sc.measure_to = Duration::seconds(35);
+  sc.flows.push_back(FlowSpec{background_subject(), Duration{0}, 0, false});
+  FlowSpec competitor{other, Duration::seconds(5), 0, false};
+  competitor.stop = Duration::seconds(35);
+  sc.flows.push_back(competitor);
+  vary_with_seed(sc);
+  return sc;
+}
+
+Scenario scenario_background_staggered(uint64_t seed) {
+  Scenario sc;
+  sc.name = "bg-staggered2";
+  sc.seed = seed;
+  sc.path = standard_path();
+  sc.duration = Duration::seconds(50);
+  sc.measure_from = Duration::seconds(30);
+  for (int i = 0; i < 2; ++i) sc.flows.push_back(FlowSpec{background_subject(), Duration::seconds(10 * i), 0, false});
+  vary_with_seed(sc);
+  return sc;
+}
+
+Scenario scenario_weighted_vs(double weight, const Subject& other, uint64_t seed) {
+  Scenario sc;
+  sc.name = "w" + format_priority(Priority{Priority::Class::weighted, weight}) + "-vs-" + other.label();
+  sc.seed = seed;
+  sc.path = standard_path();
+  sc.duration = Duration::seconds(60);
+  sc.measure_from = Duration::seconds(20);
+  sc.flows.push_back(FlowSpec{weighted_subject(weight), Duration{0}, 0, false});
+  sc.flows.push_back(FlowSpec{other, Duration{0}, 0, false});
+  vary_with_seed(sc);
+  return sc;
+}
+
+Scenario scenario_priority_switch(uint64_t seed) {
+  Scenario sc;
+  sc.name = "switch-bg-normal-2";
+  sc.seed = seed;
+  sc.path = standard_path();
+  sc.duration = Duration::seconds(90);
+  sc.measure_from = Duration::seconds(0);
+  FlowSpec transfer{background_subject(), Duration{0}, kSwitchTransferBytes, false};
+  transfer.priority_changes = {{kSwitchToNormal, Priority{}}, {kSwitchToWeighted, Priority{Priority::Class::weighted, 2.0}}};
+  sc.flows.push_back(transfer);
+  sc.flows.push_back(FlowSpec{Subject{FlowKind::stream, "chicago"}, Duration{0}, 0, false});
+  vary_with_seed(sc);
   return sc;
 }
 

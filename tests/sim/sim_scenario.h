@@ -6,9 +6,11 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/result.h"
+#include "scheduler/priority.h"
 #include "tests/sim/sim_network.h"
 
 namespace curvecp::sim {
@@ -17,16 +19,27 @@ enum class FlowKind : uint8_t { stream, newreno, cubic };
 
 // The algorithm under test: a CurveCP stream with a named controller, or a TCP model.
 struct Subject {
+  Subject() = default;
+  Subject(FlowKind k, std::string c, Priority p = {}) : kind(k), controller(std::move(c)), priority(p) {}
   FlowKind kind = FlowKind::stream;
   std::string controller = "chicago";
+  // Stream flows: the class (scheduler/priority.h); normal runs `controller`.
+  Priority priority;
   std::string label() const;
 };
 
 struct FlowSpec {
+  FlowSpec() = default;
+  FlowSpec(Subject s, Duration at, uint64_t n = 0, bool fail = false)
+      : subject(std::move(s)), start(at), bytes(n), fail_at_end(fail) {}
   Subject subject;
   Duration start{0};
   uint64_t bytes = 0;  // stream flows: bytes to upload, 0 = unlimited
   bool fail_at_end = false;
+  // The flow stops sending here (Flow::stop; a stream aborts its upload). Not jittered.
+  Duration stop = Duration::infinite();
+  // Stream flows: the uploading client switches class at these times (Stream::set_priority).
+  std::vector<std::pair<Duration, Priority>> priority_changes;
 };
 
 struct Scenario {
@@ -80,6 +93,8 @@ struct ScenarioResult {
   Timestamp time_to_90_percent = Timestamp::never();  // 1 s windows, from the start
   uint64_t events = 0;
   std::vector<FlowSummary> flows;
+  // Link utilisation per 1 s over the whole run.
+  std::vector<double> utilisation_series;
 
   // One line with the seed and every figure: printed when a scenario assertion fails.
   std::string describe() const;
@@ -111,5 +126,24 @@ Scenario scenario_loopback(const Subject& s, uint64_t seed);
 // `bytes` across 100 Mbit/s, 20 ms RTT with 10% loss both ways, 5% reordering by 5 ms and
 // 2% duplication; ends when the transfer has finished (at most 300 s).
 Scenario scenario_lossy_transfer(const Subject& s, uint64_t seed, uint64_t bytes, bool fail_at_end);
+
+// --- Priority classes (docs/PRIORITY.md), 20 Mbit/s, 40 ms RTT, 100 ms buffer. ---
+Subject background_subject();
+Subject weighted_subject(double weight);
+// One background flow alone for 60 s, measured over [10 s, 60 s).
+Scenario scenario_background_alone(uint64_t seed);
+// A background flow from 0 s; `other` from 5 s until it stops at 35 s; 50 s, measured over
+// [15 s, 35 s) (while both run). After 35 s the background flow has the link to itself.
+Scenario scenario_background_vs(const Subject& other, uint64_t seed);
+// Two background flows started 10 s apart, 50 s, measured over [30 s, 50 s).
+Scenario scenario_background_staggered(uint64_t seed);
+// A weighted flow (`weight`) against `other`, both from 0 s, 60 s, measured over [20 s, 60 s).
+Scenario scenario_weighted_vs(double weight, const Subject& other, uint64_t seed);
+// A 60 MB transfer against one chicago flow, switched background -> normal -> 2 at
+// kSwitchToNormal and kSwitchToWeighted; 90 s (the transfer ends at about 70 s).
+inline constexpr Duration kSwitchToNormal = Duration::seconds(20);
+inline constexpr Duration kSwitchToWeighted = Duration::seconds(40);
+inline constexpr uint64_t kSwitchTransferBytes = 60'000'000;
+Scenario scenario_priority_switch(uint64_t seed);
 
 }  // namespace curvecp::sim

@@ -34,6 +34,7 @@ Result<std::unique_ptr<StreamFlow>> StreamFlow::create(EventQueue& events, Rng& 
   client_config.receive_buffer_bytes = config.buffer_bytes;
   StreamConfig server_config = client_config;
   server_config.role = StreamRole::server;
+  client_config.priority = config.priority;
   auto client = Stream::create(client_config, rng, events.now());
   if (!client) return client.error();
   auto server = Stream::create(server_config, rng, events.now());
@@ -45,7 +46,8 @@ Result<std::unique_ptr<StreamFlow>> StreamFlow::create(EventQueue& events, Rng& 
 StreamFlow::StreamFlow(EventQueue& events, uint32_t flow_id, StreamFlowConfig config, std::unique_ptr<Stream> client,
                        std::unique_ptr<Stream> server)
     : events_(events), flow_id_(flow_id), config_(std::move(config)), client_(std::move(client)), server_(std::move(server)) {
-  metrics_.label = config_.controller;
+  metrics_.label = config_.priority.cls == Priority::Class::normal ? config_.controller
+                                                                    : "priority-" + format_priority(config_.priority);
   metrics_.bin = config_.bin;
   client_end_.stream = client_.get();
   client_end_.overhead_bytes = kClientPacketOverheadBytes;
@@ -62,6 +64,14 @@ void StreamFlow::start() {
   started_ = true;
   metrics_.start = events_.now();
   poke();
+}
+
+void StreamFlow::stop() {
+  if (!client_closed_) {
+    client_->abort();
+    client_closed_ = true;
+  }
+  if (started_) poke();
 }
 
 void StreamFlow::poke() {

@@ -23,6 +23,8 @@ constexpr uint32_t kServerPacketOverheadBytes = 64 + 28;
 
 struct StreamFlowConfig {
   std::string controller = "chicago";
+  // The uploading client's class (scheduler/priority.h); normal uses `controller`.
+  Priority priority;
   uint64_t bytes = 0;         // bytes to upload; 0 = unlimited (never ends)
   bool fail_at_end = false;   // end the upload with FAIL instead of SUCC
   size_t buffer_bytes = 4 << 20;  // stream send and receive buffers
@@ -46,6 +48,8 @@ class StreamFlow final : public Flow {
 
   void set_paths(std::function<void(Packet&&)> to_server, std::function<void(Packet&&)> to_client);
   void start() override;
+  // Aborts the upload (Stream::abort): the receiver sees FAIL after the bytes already sent.
+  void stop() override;
   const FlowMetrics& metrics() const override { return metrics_; }
 
   void deliver_to_server(Packet&& packet);

@@ -14,6 +14,7 @@ class TcpFlow final : public Flow {
   // Must be called before start().
   void set_paths(std::function<void(Packet&&)> to_receiver, std::function<void(Packet&&)> to_sender);
   void start() override { sender_.start(); }
+  void stop() override { sender_.stop(); }
   const FlowMetrics& metrics() const override;
 
   void deliver_to_receiver(Packet&& packet) { receiver_.on_segment(packet); }

@@ -1,0 +1,268 @@
+// `background`: less than best effort, for transfers that should use only capacity that
+// nobody else wants (priority `background`, docs/PRIORITY.md). Rate-based and paced like
+// chicago; a delay-based proportional controller around a very small target queue.
+//
+// What it follows
+// - LEDBAT (RFC 6817): queueing delay = RTT - base delay, the base delay a history of
+//   per-interval minima (cc_base_delay.h, kept in PathState so it survives a class
+//   switch); an increase proportional to (1 - queue / target) and a decrease
+//   proportional to (queue / target - 1); a loss halves the rate at most once per RTT
+//   (2.4.2).
+// - LEDBAT++ (draft-irtf-iccrg-ledbat-plus-plus-01): slow start that ends when the queue
+//   reaches 3/4 of the target (4.1); a multiplicative decrease, rate x (queue / target - 1)
+//   per RTT, at most half the rate per RTT (4.3), which lets flows of unequal rates
+//   converge to equal shares; periodic slowdowns (4.4): two RTTs after the first slow
+//   start ends, and then every 9 times the length of the last slowdown, the rate drops to
+//   two packets per RTT for two RTTs and slow-starts back to where it was, so that every
+//   background flow on the path sees the queue empty and keeps a true base delay: a
+//   latecomer that measured its base delay on top of an earlier flow's queue would
+//   otherwise target that queue plus its own and push the earlier flow out.
+// - TCP-LP (Kuzmanovic & Knightly, INFOCOM 2003): the goal "use only the excess
+//   capacity" and the reasoning that a low-priority flow must infer congestion earlier
+//   than the flows it yields to.
+//
+// Where it departs
+// - The target. LEDBAT's 100 ms (LEDBAT++'s 60 ms) yields to loss-based TCP, which fills
+//   the buffer, but not to our own chicago, which keeps only 5-8 ms of queue on real
+//   paths (its high-water mark clamp(base/8, 5 ms, 8 ms), chicago.cpp): with a 60 ms
+//   target a background flow would fill the queue chicago considers congestion and push
+//   chicago out. So the target is a quarter of chicago's high-water mark,
+//   clamp(base/32, 1.25 ms, 2 ms): below chicago's low-water mark (half the high-water
+//   mark), so while a chicago flow runs the queue sits above the target most of the time
+//   and background backs off multiplicatively; chicago only lets its queue fall below
+//   the target for a few hundred ms between its own increases, and background's
+//   increase in those gaps is half chicago's and proportional to the distance to the
+//   target. Alone, background holds about the target's worth of queue, which is enough
+//   to keep the link busy. The queue signal is the minimum RTT over the last
+//   max(srtt / 4, 10 ms), as in chicago, so ack jitter below that does not read as a queue.
+// - Rate form. LEDBAT's window changes become rate changes: the increase is chicago's
+//   additive increase per unit of time (chicago_increase_bytes_per_s2: RTT-independent
+//   up to 40 ms, sqrt(rate) above 20 Mbit/s) times kIncreaseGain and (1 - queue/target);
+//   the decrease is applied per acknowledgement as the fraction
+//   min(queue / target - 1, 1/2) x (time since the previous ack / srtt), i.e. about
+//   LEDBAT++'s per-RTT amount spread over the RTT (compounded: at most 1 - e^-1/2 = 39%
+//   per RTT, not 50%).
+// - LEDBAT++'s reduced gain for short base delays (GAIN = 1 / min(16, ceil(2 T / base)))
+//   is not needed: our target is far below any base delay it was meant for.
+// - The slowdowns use our base-delay history: one true sample per 20 s bucket keeps the
+//   base delay true for two minutes, so a slowdown is skipped when the rate is already
+//   within 4x of the slowdown rate (it would measure nothing the queue does not show).
+// Nothing is copied from libutp or Linux tcp_lp.c; the shared pieces are ours
+// (cc_pacer.h, cc_windowed_filter.h, PathState).
+
+#include "scheduler/background.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "scheduler/chicago.h"
+#include "scheduler/controllers.h"
+
+namespace curvecp {
+
+namespace {
+
+// Nominal full packet, bytes (as in chicago.cpp).
+constexpr double kPacketBytes = 1200;
+// Before the first RTT sample: ten packets per 10 ms (chicago's start); after it, at
+// least ten packets per RTT.
+constexpr double kInitialWindowBytes = 10 * kPacketBytes;
+constexpr double kInitialRateBytesPerS = kInitialWindowBytes / 0.010;
+// Rate floor: ten packets per second, so RTT samples keep coming while it yields.
+constexpr double kMinRateBytesPerS = 10 * kPacketBytes;
+constexpr double kMaxRateBytesPerS = 1e11;
+// Window: rate x 2 x (srtt + pacing credit), at least four packets (chicago's shape).
+constexpr double kWindowRtts = 2.0;
+constexpr double kMinWindowBytes = 4 * kPacketBytes;
+constexpr Duration kPacingCredit = Duration::milliseconds(2);
+// Queue signal: minimum RTT over max(srtt / 4, 10 ms), as in chicago.
+constexpr int64_t kQueueFilterRttDivisor = 4;
+constexpr Duration kQueueFilterMin = Duration::milliseconds(10);
+// Target queue delay: clamp(base / 32, 1.25 ms, 2 ms), a quarter of chicago's
+// high-water mark clamp(base / 8, 5 ms, 8 ms).
+constexpr int64_t kTargetBaseDivisor = 32;
+constexpr Duration kTargetMin = Duration::microseconds(1250);
+constexpr Duration kTargetMax = Duration::milliseconds(2);
+// Slow start ends at 3/4 of the target (LEDBAT++ 4.1).
+constexpr double kSlowStartExitFraction = 0.75;
+// Increase: kIncreaseGain x chicago's cruise increase (1 MB/s per second at 20 Mbit/s,
+// 40 ms) x (1 - queue / target).
+constexpr double kChicagoIncreaseBytesPerS2 = 1e6;
+constexpr double kIncreaseGain = 0.5;
+// Decrease per RTT: rate x min(queue / target - 1, kMaxDecreasePerRtt).
+constexpr double kMaxDecreasePerRtt = 0.5;
+// Loss: halve, at most once per RTT.
+constexpr double kLossBeta = 0.5;
+// Slowdowns (LEDBAT++ 4.4): the first kFirstSlowdownRtts RTTs after slow start ends;
+// kSlowdownRtts RTTs at kSlowdownPackets per RTT; the next one kSlowdownSpacing times
+// the length of the last one later (slowdown plus the slow start back). Skipped while
+// the rate is within kSlowdownSkipFactor of the slowdown rate.
+constexpr int64_t kFirstSlowdownRtts = 2;
+constexpr int64_t kSlowdownRtts = 2;
+constexpr double kSlowdownPackets = 2;
+constexpr int64_t kSlowdownSpacing = 9;
+constexpr double kSlowdownSkipFactor = 4;
+// Retransmission timeout: at least 50 ms (chicago's floor, chicago.cpp).
+constexpr Duration kMinRto = Duration::milliseconds(50);
+
+}  // namespace
+
+BackgroundController::BackgroundController(Rng&, Timestamp now)
+    : rate_bytes_per_s_(kInitialRateBytesPerS), pacer_(kPacingCredit), recent_min_rtt_(kQueueFilterMin) {
+  pacer_.reset(now);
+  last_ack_time_ = now;
+}
+
+Duration BackgroundController::smoothed_rtt() const {
+  if (!has_rtt_) return Duration::milliseconds(100);
+  return std::max(srtt_, Duration::microseconds(100));
+}
+
+Duration BackgroundController::target() const {
+  if (base_delay_ == Duration::infinite()) return kTargetMin;
+  return std::clamp(base_delay_ / kTargetBaseDivisor, kTargetMin, kTargetMax);
+}
+
+void BackgroundController::clamp_rate() {
+  rate_bytes_per_s_ = std::clamp(rate_bytes_per_s_, kMinRateBytesPerS, kMaxRateBytesPerS);
+}
+
+void BackgroundController::schedule_slowdown(Timestamp now, Duration after) { next_slowdown_ = now + after; }
+
+void BackgroundController::enter_avoidance(Timestamp now) {
+  if (phase_ == Phase::slow_start && recovering_) {
+    // The slow start back from a slowdown ends the slowdown: the next one is nine times
+    // its length later.
+    recovering_ = false;
+    schedule_slowdown(now, (now - slowdown_started_) * kSlowdownSpacing);
+  } else if (phase_ == Phase::slow_start && next_slowdown_ == Timestamp::never()) {
+    schedule_slowdown(now, smoothed_rtt() * kFirstSlowdownRtts);
+  }
+  phase_ = Phase::avoidance;
+}
+
+void BackgroundController::start_slowdown(Timestamp now) {
+  const double slow_rate = kSlowdownPackets * kPacketBytes / smoothed_rtt().seconds_f();
+  if (rate_bytes_per_s_ <= slow_rate * kSlowdownSkipFactor) {
+    // Already near the bottom: the queue we see is someone else's, and the rate is too
+    // small to hide the base delay. Look again one spacing later.
+    schedule_slowdown(now, smoothed_rtt() * (kSlowdownRtts * kSlowdownSpacing));
+    return;
+  }
+  ssthresh_bytes_per_s_ = rate_bytes_per_s_;
+  rate_bytes_per_s_ = slow_rate;
+  clamp_rate();
+  phase_ = Phase::slowdown;
+  slowdown_started_ = now;
+  slowdown_end_ = now + smoothed_rtt() * kSlowdownRtts;
+  next_slowdown_ = Timestamp::never();
+  ++slowdowns_;
+}
+
+void BackgroundController::on_queue_sample(Timestamp now, bool app_limited, double elapsed_s) {
+  const Duration target = this->target();
+  const double ratio = queue_.seconds_f() / target.seconds_f();
+  switch (phase_) {
+    case Phase::slow_start:
+      if (ratio > kSlowStartExitFraction) enter_avoidance(now);
+      break;
+    case Phase::slowdown:
+      if (now >= slowdown_end_) {
+        phase_ = Phase::slow_start;
+        recovering_ = true;
+      }
+      break;
+    case Phase::avoidance:
+      if (ratio < 1) {
+        if (!app_limited) {
+          rate_bytes_per_s_ += kIncreaseGain *
+                               chicago_increase_bytes_per_s2(kChicagoIncreaseBytesPerS2, rate_bytes_per_s_, base_delay_) *
+                               (1 - ratio) * elapsed_s;
+        }
+      } else {
+        const double per_rtt = std::min(ratio - 1, kMaxDecreasePerRtt);
+        const double fraction = std::min(per_rtt * elapsed_s / smoothed_rtt().seconds_f(), kMaxDecreasePerRtt);
+        rate_bytes_per_s_ *= 1 - fraction;
+      }
+      if (now >= next_slowdown_) start_slowdown(now);
+      break;
+  }
+  clamp_rate();
+}
+
+void BackgroundController::on_ack(const AckSample& s, const PathState& path) {
+  const Timestamp now = s.now;
+  base_delay_ = path.base_delay.base();
+  const double elapsed_s = std::max(now - last_ack_time_, Duration{0}).seconds_f();
+  last_ack_time_ = now;
+  if (path.has_rtt_sample) {
+    srtt_ = path.srtt;
+    if (!has_rtt_) {
+      has_rtt_ = true;
+      rate_bytes_per_s_ =
+          std::max(rate_bytes_per_s_, kInitialWindowBytes * 1e9 / static_cast<double>(smoothed_rtt().ns));
+      clamp_rate();
+    }
+  }
+  if (phase_ == Phase::slow_start && !s.app_limited) {
+    // Slow start in rate form (as chicago's): one byte per RTT per acknowledged byte.
+    rate_bytes_per_s_ += static_cast<double>(s.bytes_acked) * 1e9 / static_cast<double>(smoothed_rtt().ns);
+    if (recovering_ && rate_bytes_per_s_ >= ssthresh_bytes_per_s_) {
+      rate_bytes_per_s_ = ssthresh_bytes_per_s_;
+      enter_avoidance(now);
+    }
+    clamp_rate();
+  }
+  if (s.has_rtt) {
+    recent_min_rtt_.set_window(std::max(smoothed_rtt() / kQueueFilterRttDivisor, kQueueFilterMin));
+    recent_min_rtt_.update(s.rtt, now);
+    queue_ = std::max(recent_min_rtt_.best() - base_delay_, Duration{0});
+    on_queue_sample(now, s.app_limited, elapsed_s);
+  }
+}
+
+void BackgroundController::on_loss(const LossSample& s, const PathState&) {
+  const Timestamp now = s.now;
+  if (has_loss_decrease_ && now - last_loss_decrease_ < smoothed_rtt()) return;
+  rate_bytes_per_s_ *= kLossBeta;
+  clamp_rate();
+  last_loss_decrease_ = now;
+  has_loss_decrease_ = true;
+  if (phase_ == Phase::slow_start) enter_avoidance(now);
+  if (s.is_timeout) pacer_.reset(now);
+}
+
+void BackgroundController::on_send(const SendSample& s) { pacer_.on_send(s.now, s.bytes, rate_bytes_per_s_); }
+
+uint64_t BackgroundController::window_bytes() const {
+  if (!has_rtt_) return static_cast<uint64_t>(kInitialWindowBytes);
+  const double window = rate_bytes_per_s_ * (smoothed_rtt() + kPacingCredit).seconds_f() * kWindowRtts;
+  return static_cast<uint64_t>(std::max(window, kMinWindowBytes));
+}
+
+Duration BackgroundController::retransmit_timeout(const PathState& path) const {
+  return std::max(CongestionController::retransmit_timeout(path), kMinRto);
+}
+
+void BackgroundController::on_handover(const ControllerHandover& h, const PathState& path) {
+  // Nothing learnt about the path yet: a slow start is right.
+  if (!path.has_rtt_sample) return;
+  // A class switch on a live path (docs/PRIORITY.md): start from the rate the path gave
+  // the transfer and let the proportional decrease find the excess capacity; the base
+  // delay is PathState's, so the first slowdown can wait as after a slow start.
+  has_rtt_ = true;
+  srtt_ = path.srtt;
+  base_delay_ = path.base_delay.base();
+  rate_bytes_per_s_ = h.rate_bytes_per_s > 0 ? h.rate_bytes_per_s : rate_bytes_per_s_;
+  clamp_rate();
+  pacer_.reset(h.now);
+  last_ack_time_ = h.now;
+  phase_ = Phase::avoidance;
+  schedule_slowdown(h.now, smoothed_rtt() * kFirstSlowdownRtts);
+}
+
+std::unique_ptr<CongestionController> make_background_controller(Rng& rng, Timestamp now) {
+  return std::make_unique<BackgroundController>(rng, now);
+}
+
+}  // namespace curvecp
