@@ -11,16 +11,6 @@ namespace curvecp {
 
 namespace {
 
-// The classes --priority accepts: background, normal, or a number.
-bool priority_text_ok(std::string_view v) {
-  if (v == "background" || v == "normal") return true;
-  if (v.empty() || v.size() > 9) return false;
-  for (char c : v) {
-    if (c < '0' || c > '9') return false;
-  }
-  return true;
-}
-
 bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
 
 std::string_view trim(std::string_view s) {
@@ -58,7 +48,6 @@ std::optional<std::string> check_label(std::string_view label) {
 
 // Settings after the key into `entry`; an error message if one is bad.
 std::optional<std::string> parse_settings(std::string_view rest, AllowEntry& entry) {
-  bool have_priority = false;
   for (;;) {
     rest = trim(rest);
     if (rest.empty()) return std::nullopt;
@@ -71,10 +60,11 @@ std::optional<std::string> parse_settings(std::string_view rest, AllowEntry& ent
     const std::string_view word = next_word(rest);
     if (word.substr(0, 9) == "priority=") {
       const std::string_view value = word.substr(9);
-      if (have_priority) return std::string("priority= given twice");
-      if (!priority_text_ok(value)) return "unknown priority class '" + std::string(value) + "'";
-      entry.priority.assign(value);
-      have_priority = true;
+      if (entry.priority) return std::string("priority= given twice");
+      entry.priority = parse_priority(value);
+      if (!entry.priority) {
+        return "unknown priority class '" + std::string(value) + "' (background, normal or a weight 1..100)";
+      }
       continue;
     }
     return "unknown setting '" + std::string(word) + "' (known: priority=, label=)";

@@ -5,7 +5,7 @@
 //   KEY [priority=CLASS] [label=TEXT]     # trailing comment after white space
 //
 // KEY is 64 hex digits (either case). CLASS is what --priority accepts (background,
-// normal or a number; scheduler/priority.h). label= takes the rest of the line up to a
+// normal or a weight 1..100; parse_priority in scheduler/priority.h). label= takes the rest of the line up to a
 // trailing comment, trimmed: printable ASCII and spaces, at most kMaxLabelBytes; it
 // reaches the program as CURVECPCLIENTLABEL. A key may appear once. Parsing is all or
 // nothing: any bad line rejects the whole file with its line number, so a reload with a
@@ -13,12 +13,14 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 
 #include "core/result.h"
 #include "crypto/keys.h"
+#include "scheduler/priority.h"
 
 namespace curvecp {
 
@@ -26,7 +28,7 @@ inline constexpr size_t kMaxLabelBytes = 200;
 inline constexpr size_t kMaxAllowFileBytes = 16 * 1024 * 1024;
 
 struct AllowEntry {
-  std::string priority;  // empty: the server's default class
+  std::optional<Priority> priority;  // none: the server's default class
   std::string label;     // empty: no CURVECPCLIENTLABEL
   size_t line = 0;       // where it was read, for messages
 };

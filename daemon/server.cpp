@@ -4,6 +4,7 @@
 
 #include "core/bytes.h"
 #include "daemon/log.h"
+#include "scheduler/priority.h"
 
 namespace curvecp {
 
@@ -187,6 +188,13 @@ void Server::open_program(uint32_t id, Timestamp now) {
   LogInfo& info = log_info_[id];
   info = LogInfo{++serial_, key_hex, now};
   std::string line = "#" + std::to_string(info.serial) + " start key=" + key_hex + " from=" + from.to_string();
+  if (entry != nullptr && entry->priority) {
+    // The key's class from the allow file, before the first byte of the program is sent.
+    if (Status set = endpoint_->connection(id)->stream().set_priority(*entry->priority, now); !set) {
+      log_error("#" + std::to_string(info.serial) + " priority: " + set.error().message);
+    }
+    line.append(" priority=").append(format_priority(*entry->priority));
+  }
   if (entry != nullptr && !entry->label.empty()) line.append(" label=\"").append(entry->label).append("\"");
   log_info(line);
   auto program = Attachment::spawn(loop_, spec, [this, id](Timestamp t) { on_wake(id, t); });
@@ -284,6 +292,7 @@ std::string Server::connection_lines(Timestamp now, size_t limit) const {
     field(out, "write_finished", s.write_finished() ? "1" : "0");
     field(out, "read_finished", s.read_finished() ? "1" : "0");
     field(out, "failed", c->failed() ? end_reason_name(c->reason()) : "no");
+    field(out, "priority", format_priority(s.priority()));
     field(out, "sent", std::to_string(st.bytes_sent));
     field(out, "received", std::to_string(st.bytes_received));
     field(out, "in_flight", std::to_string(st.bytes_in_flight));

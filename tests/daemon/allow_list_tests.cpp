@@ -48,20 +48,21 @@ TEST_CASE("allow list: keys, comments, blank lines and settings") {
   const AllowEntry* a = list->find(key_of(kHexA));
   REQUIRE(a != nullptr);
   CHECK(a->label.empty());
-  CHECK(a->priority.empty());
+  CHECK_FALSE(a->priority);
   CHECK(a->line == 3);
   const AllowEntry* b = list->find(key_of(kHexB));
   REQUIRE(b != nullptr);
-  CHECK(b->priority == "background");
+  REQUIRE(b->priority);
+  CHECK(format_priority(*b->priority) == "background");
   CHECK(b->label == "alice's laptop");
   CHECK(list->find(PublicKey{}) == nullptr);
 }
 
 TEST_CASE("allow list: priority classes and an empty file") {
-  auto list = AllowList::parse(kHexA + " priority=normal\n" + kHexB + " priority=7\r\n");
+  auto list = AllowList::parse(kHexA + " priority=normal\n" + kHexB + " priority=2.5\r\n");
   REQUIRE(list);
-  CHECK(list->find(key_of(kHexA))->priority == "normal");
-  CHECK(list->find(key_of(kHexB))->priority == "7");
+  CHECK(list->find(key_of(kHexA))->priority == parse_priority("normal"));
+  CHECK(format_priority(*list->find(key_of(kHexB))->priority) == "2.5");
   auto empty = AllowList::parse("# nobody yet\n");
   REQUIRE(empty);
   CHECK(empty->size() == 0);
@@ -72,7 +73,9 @@ TEST_CASE("allow list: every bad line is rejected with its number") {
   CHECK(error_of(kHexA + "0\n").find("line 1: not a key") == 0);
   CHECK(error_of("zz" + kHexA.substr(2) + "\n").find("line 1: not a key") == 0);
   CHECK(error_of(kHexA + " prio=1\n") == "line 1: unknown setting 'prio=1' (known: priority=, label=)");
-  CHECK(error_of(kHexA + " priority=urgent\n") == "line 1: unknown priority class 'urgent'");
+  CHECK(error_of(kHexA + " priority=urgent\n") ==
+        "line 1: unknown priority class 'urgent' (background, normal or a weight 1..100)");
+  CHECK(error_of(kHexA + " priority=101\n").find("line 1: unknown priority class '101'") == 0);
   CHECK(error_of(kHexA + " priority=1 priority=2\n") == "line 1: priority= given twice");
   CHECK(error_of(kHexA + " label=\n") == "line 1: empty label=");
   CHECK(error_of(kHexA + " label=" + std::string(kMaxLabelBytes + 1, 'x') + "\n").find("line 1: label longer") == 0);

@@ -35,7 +35,7 @@ note "broken allow file at start: $(cat "$WORK/err")"
 
 cat >"$WORK/allow" <<EOT
 # test clients
-$ALICE priority=normal label=alice laptop   # the label has a space
+$ALICE priority=background label=alice laptop   # the label has a space
 EOT
 # The program tells who it thinks it serves, leaves a mark per key, then echoes.
 SERVER_FLAGS="--allow $WORK/allow" start_server ours "$WORK/serverkey" \
@@ -94,6 +94,12 @@ TRANSFER=$!
 wait_log_line "$WORK/server.log" "#[0-9]+ start key=$ALICE" 20 "$SERVER_PID" || fail "alice's second connection did not start"
 for _ in $(seq 200); do [[ $(stat -c %s "$WORK/transfer.out") -gt 1000000 ]] && break; sleep 0.05; done
 [[ $(stat -c %s "$WORK/transfer.out") -gt 1000000 ]] || fail "the transfer did not get going"
+# Her connection runs in her class from the allow file (SIGUSR1 lists the connections, -v).
+grep -qE "#[0-9]+ start key=$ALICE from=[0-9.:]+ priority=background label=\"alice laptop\"" "$WORK/server.log" ||
+  fail "alice's start line does not show her class and label"
+kill -USR1 "$SERVER_PID"
+wait_log_line "$WORK/server.log" " program=running .* priority=background " 10 "$SERVER_PID" ||
+  fail "alice's running connection is not in class background"
 
 # A broken file: the old list stays (alice is still allowed, carol still refused).
 printf 'garbage\n' >"$WORK/allow.new" && mv "$WORK/allow.new" "$WORK/allow"
