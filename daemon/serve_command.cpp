@@ -388,7 +388,9 @@ const CommandRegistration serve_registration{"serve", 10, [](CLI::App& app, int&
   cmd->add_option("--ext", args->ext_hex, "Server extension, 32 hex digits (default: all zero)");
   cmd->add_option("--max-connections", args->max_connections, "Simultaneous connections, 1..65535")
       ->capture_default_str();
-  cmd->add_option("--scheduler", args->scheduler, "Congestion controller for new connections")
+  std::string schedulers;
+  for (const auto& n : controller_names()) schedulers.append(schedulers.empty() ? "" : ", ").append(n);
+  cmd->add_option("--scheduler", args->scheduler, "Congestion controller for new connections (" + schedulers + ")")
       ->capture_default_str();
   cmd->add_option("--idle-timeout", args->idle_timeout_s,
                   "Seconds a client may stay silent while the server waits for its answer (data, EOF or a "
@@ -400,8 +402,10 @@ const CommandRegistration serve_registration{"serve", 10, [](CLI::App& app, int&
       ->capture_default_str();
   cmd->add_option("--allow", args->allow_path,
                   "Admit only the client keys listed in FILE (64 hex digits a line, optional priority= and "
-                  "label=); SIGHUP reloads it");
-  cmd->add_option("--user", args->user, "After binding and loading the key, run as USER (needs root)");
+                  "label=); SIGHUP reloads it")
+      ->type_name("FILE");
+  cmd->add_option("--user", args->user, "After binding and loading the key, run as USER (needs root)")
+      ->type_name("USER");
   cmd->add_flag("-v,--verbose", args->verbose, "Also log diagnostics; counters on exit and on SIGUSR1");
   cmd->add_flag("-q,--quiet", args->quiet, "Log errors only");
   cmd->add_flag("--no-timestamps", args->no_timestamps,
