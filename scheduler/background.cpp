@@ -31,22 +31,30 @@
 //   mark), so while a chicago flow runs the queue sits above the target most of the time
 //   and background backs off multiplicatively; chicago only lets its queue fall below
 //   the target for a few hundred ms between its own increases, and background's
-//   increase in those gaps is half chicago's and proportional to the distance to the
-//   target. Alone, background holds about the target's worth of queue, which is enough
-//   to keep the link busy. The queue signal is the minimum RTT over the last
-//   max(srtt / 4, 10 ms), as in chicago, so ack jitter below that does not read as a queue.
+//   increase in those gaps is a quarter of chicago's and proportional to the distance to
+//   the target. Alone, background holds about the target's worth of queue, which is
+//   enough to keep the link busy. The queue signal is the minimum RTT over the last
+//   max(srtt / 4, 10 ms), as in chicago, so ack jitter below that does not read as a
+//   queue, and the peer's 1 ms delayed acknowledgement is subtracted while we send less
+//   than a packet per ms (otherwise a yielding flow reads its own sparse acks as a queue
+//   and never climbs back).
 // - Rate form. LEDBAT's window changes become rate changes: the increase is chicago's
 //   additive increase per unit of time (chicago_increase_bytes_per_s2: RTT-independent
-//   up to 40 ms, sqrt(rate) above 20 Mbit/s) times kIncreaseGain and (1 - queue/target);
-//   the decrease is applied per acknowledgement as the fraction
-//   min(queue / target - 1, 1/2) x (time since the previous ack / srtt), i.e. about
-//   LEDBAT++'s per-RTT amount spread over the RTT (compounded: at most 1 - e^-1/2 = 39%
-//   per RTT, not 50%).
+//   up to 40 ms, sqrt(rate) above 20 Mbit/s) x kIncreaseGain x (1 - queue/target),
+//   accelerated while the queue stays empty (kAccelerationTime).
+// - Decreases once per RTT, not per ack: the signal is an RTT old, and per-ack decreases
+//   halved the rate twice per overshoot in the simulator (0.60 utilisation alone). The
+//   first decrease of an episode is a fixed 10%; LEDBAT++'s multiplicative decrease
+//   (capped at half per RTT) follows only while the queue does not drain (see
+//   kNotDrainingRtts).
+// - Slow start is followed by a drain (chicago's): the exit signal lags the doubling.
+// - Slowdowns resume the rate from before at once (a paced sender can; a slow start back
+//   from two packets exited early on its own queue), and come at least kMinSlowdownInterval
+//   apart: our base-delay history needs one true minimum per 20 s bucket, so they cost
+//   about 1% of the link instead of LEDBAT++'s 10%. A slowdown is skipped while the rate is
+//   within 4x of the slowdown rate (it would measure nothing the queue does not show).
 // - LEDBAT++'s reduced gain for short base delays (GAIN = 1 / min(16, ceil(2 T / base)))
 //   is not needed: our target is far below any base delay it was meant for.
-// - The slowdowns use our base-delay history: one true sample per 20 s bucket keeps the
-//   base delay true for two minutes, so a slowdown is skipped when the rate is already
-//   within 4x of the slowdown rate (it would measure nothing the queue does not show).
 // Nothing is copied from libutp or Linux tcp_lp.c; the shared pieces are ours
 // (cc_pacer.h, cc_windowed_filter.h, PathState).
 
