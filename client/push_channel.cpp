@@ -57,7 +57,7 @@ Result<Frame> FrameChannel::receive() {
     if (!n) return n.error();
     if (*n == 0) {
       return make_error(decoder_.buffered() ? "the connection ended inside a frame"
-                                            : "the connection ended before the peer finished");
+                                            : "the connection ended before the other side finished");
     }
     decoder_.feed(Bytes(in_buffer_.data(), *n));
   }

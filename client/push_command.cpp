@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -30,6 +31,9 @@ namespace {
 
 // Connect's target: IP PORT (the positional arguments before PROG in curvecp-connect(1)).
 constexpr size_t kConnectTargetArgs = 2;
+// How long connect may take to finish after our side of the conversation has ended (it
+// waits for the server's end of stream, bounded by its own idle timeout otherwise).
+constexpr std::chrono::seconds kChildEndLimit{30};
 
 struct PushArgs {
   std::string to;
@@ -133,10 +137,22 @@ void install_signals() {
   ::signal(SIGPIPE, SIG_IGN);
 }
 
+// The child's exit status (128+N after signal N). It gets kChildEndLimit to end by itself
+// once its input has ended, then SIGTERM.
 int wait_child(pid_t pid) {
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return kExitTemporary;
+  const auto deadline = std::chrono::steady_clock::now() + kChildEndLimit;
+  bool signalled = false;
+  for (;;) {
+    const pid_t r = ::waitpid(pid, &status, signalled ? 0 : WNOHANG);
+    if (r == pid) break;
+    if (r < 0 && errno != EINTR) return kExitTemporary;
+    if (r == 0 && std::chrono::steady_clock::now() >= deadline) {
+      ::kill(pid, SIGTERM);
+      signalled = true;
+    } else if (r == 0) {
+      ::usleep(10000);
+    }
   }
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   return 128 + WTERMSIG(status);
@@ -180,10 +196,9 @@ int run_push(const PushArgs& args) {
   push::SenderOutcome out = push::run_push_sender(channel, *tree, args.to, progress, poll);
   progress.clear();
   Status tail = out.completed ? channel.expect_eof() : Status{};
+  // Unfinished, the end of our input cannot look finished to the receiver: it has no
+  // Done, fails, and its server tells connect with FAIL.
   channel.close_write();
-  // A conversation that did not finish must never look finished to the server: connect
-  // is stopped with a signal (it sends FAIL), not given a clean end of input.
-  if (!out.completed && g_signal == 0) ::kill(child->pid, SIGTERM);
   const int child_status = wait_child(child->pid);
   g_child = -1;
 
@@ -195,10 +210,10 @@ int run_push(const PushArgs& args) {
     return 128 + g_signal;
   }
   if (!out.completed) {
-    // connect has said why the connection failed; otherwise the reason is ours.
-    if (child_status == 0 || child_status == 128 + SIGTERM) print_error("push: " + out.fatal);
+    if (child_status == kExitUsage) return kExitUsage;  // connect said which option is wrong
+    print_error("push: " + out.fatal);
     print_summary(out, *tree, progress);
-    return child_status != 0 && child_status < 128 && child_status != kExitTemporary ? child_status : kExitTemporary;
+    return kExitTemporary;
   }
   if (!tail || child_status != 0) {
     print_error("push: the connection did not end cleanly" + (tail ? "" : ": " + tail.error().message));

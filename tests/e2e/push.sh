@@ -40,8 +40,9 @@ start_server ours "$WORK/serverkey" "$CURVECP" receive "$WORK/dest"
 mkdir dest
 PUSH=("$CURVECP" push --name "$SNAME" --server-key "$(cat serverkey.hex)" --ext "$EXT")
 
-# listing DIR NAME...: one line per entry, with type, mode, size, time and link target.
-listing() { (cd "$1" && shift && find "$@" -printf '%p %y %m %s %T@ %l\n' | sort); }
+# listing DIR NAME...: one line per entry, with type, mode, time and link target (sizes:
+# contents compares every file, and a directory's size depends on the file system).
+listing() { (cd "$1" && shift && find "$@" -printf '%p %y %m %T@ %l\n' | sort); }
 contents() { (cd "$1" && shift && find "$@" -type f -print0 | sort -z | xargs -0 sha256sum); }
 same_tree() {  # same_tree DEST_DIR: the pushed tree and file arrived exactly
   diff <(listing src tree big.bin) <(listing "$1" tree big.bin) >"$WORK/diff.txt" ||
