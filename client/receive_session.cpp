@@ -28,6 +28,9 @@ constexpr size_t kBatchFiles = 1000;
 constexpr uint64_t kBatchBytes = 256ull << 20;
 constexpr uint64_t kFlushBeforeBytes = 1ull << 20;
 constexpr unsigned kDrainLimitSeconds = 60;
+// The list is held in memory (a few hundred bytes an entry at most): a bound on what one
+// sender can make us allocate.
+constexpr size_t kMaxEntries = size_t{1} << 22;
 
 std::string errno_text() { return std::strerror(errno); }
 
@@ -189,7 +192,7 @@ Status Receiver::read_list() {
     if (frame->type != FrameType::entry) return fatal("unexpected frame in the list of entries");
     auto entry = parse_entry(frame->payload);
     if (!entry) return fatal(entry.error().message);
-    if (entries_.size() >= 0xfffffff0u) return fatal("too many entries");
+    if (entries_.size() >= kMaxEntries) return fatal("more than " + std::to_string(kMaxEntries) + " entries in one push");
     entries_.push_back(std::move(*entry));
   }
 }
@@ -287,7 +290,7 @@ Reply Receiver::reply_for_file(uint32_t index, int parent) {
     }
   }
   const std::string temp = temp_name_for(name);
-  if (::fstatat(parent, temp.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+  if (::fstatat(parent, temp.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 && st.st_size > 0 &&
       static_cast<uint64_t>(st.st_size) <= e.size) {
     // An earlier push stopped inside this file: offer to continue after what is there.
     UniqueFd fd(::openat(parent, temp.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
@@ -326,6 +329,13 @@ Result<UniqueFd> Receiver::open_temp(uint32_t index, uint64_t offset, Blake2b& h
   if (!parent) return parent.error();
   const std::string temp = temp_name_for(split_parent(e.path).second);
   UniqueFd fd(::openat(*parent, temp.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+  struct stat st;
+  if (fd.valid() && ::fstat(fd.get(), &st) == 0 && st.st_nlink > 1) {
+    // A hard link to a file elsewhere: never write through it; start a file of our own.
+    if (offset > 0) return make_error("the partial file has other hard links");
+    (void)::unlinkat(*parent, temp.c_str(), 0);
+    fd.reset(::openat(*parent, temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  }
   if (!fd.valid()) return make_error("cannot write '" + temp + "': " + errno_text());
   // Two pushes of the same name at once would interleave their bytes.
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) return make_error("another push is writing this file now");

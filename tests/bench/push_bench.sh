@@ -99,7 +99,7 @@ fresh() { rm -rf "$WORK/dst"; mkdir "$WORK/dst"; sync; }
 declare -A T
 for what in big tree; do
   if [[ $what = big ]]; then item=src/big.bin; else item=src/tree; fi
-  rm -rf recv/*; sync
+  [[ $what = big ]] && { rm -rf recv/*; sync; }
   T[$what.push]=$(seconds "$CURVECP" push --name "$SNAME" --server-key "$HEX" --ext "$EXT" 127.0.0.1 "$CURVECP_PORT" "$item")
   fresh
   # shellcheck disable=SC2086
@@ -109,6 +109,7 @@ for what in big tree; do
 done
 T[big.connect]=$(seconds "$CURVECP" connect --name "$SNAME" --server-key "$HEX" --ext "$EXT" 127.0.0.1 "$SINK_PORT" <src/big.bin)
 cmp -s src/big.bin sink/big.bin || note "plain connect: the copy differs"
+cmp -s src/big.bin recv/big.bin || note "push: the big file that arrived differs"
 diff -r src/tree recv/tree >/dev/null || note "push: the tree that arrived differs"
 
 tree_bytes=$(du -sb src/tree | cut -f1)
