@@ -1,8 +1,8 @@
 // The receiving half of the push conversation (receive_session.h).
 //
-// Durability: verified files are renamed into place in batches: the batch's data is
-// synced with one syncfs() first, then each file is renamed, then each directory that
-// got a new name is fsynced. A crash before the rename leaves the complete temporary
+// Durability: a verified large file (1 MiB or more) is fdatasync()ed and renamed at once;
+// small ones are renamed in batches: the batch's data is synced with one syncfs() first,
+// then each file is renamed. Each directory that got a new name is then fsynced. A crash before the rename leaves the complete temporary
 // file, which the next push continues (it is a "partial" as long as the file).
 #include "client/receive_session.h"
 
@@ -46,6 +46,15 @@ timespec_pair times_of(const Entry& e) {
   return p;
 }
 
+// A file while its bytes arrive: the temporary file (locked), the hash so far.
+struct IncomingFile {
+  uint32_t index;
+  uint64_t length;  // bytes in the temporary file
+  UniqueFd fd;
+  Blake2b hash;
+  std::string error;  // set once anything failed; the rest of the file is dropped
+};
+
 // A verified file waiting for its rename.
 struct PendingRename {
   uint32_t index;
@@ -69,9 +78,12 @@ class Receiver {
   Reply reply_for_file(uint32_t index, int parent);
   Status data_phase();
   Status receive_file(const FileBegin& begin);
-  Status skip_file_data();
+  Status read_file_frames(IncomingFile& file);
+  void commit_file(IncomingFile& file);
   Result<UniqueFd> open_temp(uint32_t index, uint64_t offset, Blake2b& hash);
   void flush_renames();
+  void rename_into_place(const PendingRename& p);
+  void sync_directories();
   void finish_directories();
   Result<int> parent_fd(std::string_view parent_path);
   void fail(uint32_t index, const std::string& why);
@@ -362,57 +374,93 @@ Status Receiver::receive_file(const FileBegin& begin) {
   // Verified small files get their final names before a long transfer starts, so an
   // interruption of it does not leave them waiting.
   if (e.size - begin.offset >= kFlushBeforeBytes) flush_renames();
-  Blake2b hash;
-  auto fd = open_temp(i, begin.offset, hash);
-  std::string error = fd ? std::string() : fd.error().message;
-  uint64_t length = begin.offset;
+  IncomingFile file{i, begin.offset, UniqueFd{}, Blake2b{}, std::string{}};
+  if (auto fd = open_temp(i, begin.offset, file.hash); fd) {
+    file.fd = std::move(*fd);
+  } else {
+    file.error = fd.error().message;
+  }
+  if (Status s = read_file_frames(file); !s) return s;
+  commit_file(file);
+  return {};
+}
+
+// Writes all of `bytes`; an error message, or empty.
+std::string write_all(int fd, Bytes bytes) {
+  const uint8_t* p = bytes.data();
+  size_t n = bytes.size();
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return "write error: " + errno_text();
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return {};
+}
+
+Status Receiver::read_file_frames(IncomingFile& file) {
+  const Entry& e = entries_[file.index];
   for (;;) {
     auto frame = ch_.receive();
     if (!frame) return frame.error();
     if (frame->type == FrameType::file_end) {
       auto want = parse_file_end(frame->payload);
       if (!want) return fatal(want.error().message);
-      if (error.empty() && length != e.size) error = "arrived with " + std::to_string(length) + " of " + std::to_string(e.size) + " bytes";
-      if (error.empty() && hash.digest() != *want) error = "BLAKE2b check failed: the bytes that arrived are not the sender's";
-      break;
+      if (file.error.empty() && file.length != e.size) {
+        file.error = "arrived with " + std::to_string(file.length) + " of " + std::to_string(e.size) + " bytes";
+      }
+      if (file.error.empty() && file.hash.digest() != *want) {
+        file.error = "BLAKE2b check failed: the bytes that arrived are not the sender's";
+      }
+      return {};
     }
     if (frame->type != FrameType::data) return fatal("unexpected frame inside a file");
     summary_.bytes_received += frame->payload.size();
-    if (!error.empty()) continue;
-    if (length + frame->payload.size() > e.size) {
-      error = "more bytes than the file's size";
+    if (!file.error.empty()) continue;  // the rest of a failed file is read and dropped
+    if (file.length + frame->payload.size() > e.size) {
+      file.error = "more bytes than the file's size";
       continue;
     }
-    hash.update(frame->payload);
-    length += frame->payload.size();
-    const uint8_t* p = frame->payload.data();
-    size_t n = frame->payload.size();
-    while (n > 0) {
-      ssize_t w = ::write(fd->get(), p, n);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) {
-        error = "write error: " + errno_text();
-        break;
-      }
-      p += w;
-      n -= static_cast<size_t>(w);
+    file.hash.update(frame->payload);
+    file.length += frame->payload.size();
+    file.error = write_all(file.fd.get(), frame->payload);
+  }
+}
+
+void Receiver::commit_file(IncomingFile& file) {
+  const Entry& e = entries_[file.index];
+  const auto [parent_path, name] = split_parent(e.path);
+  if (file.error.empty()) {
+    timespec_pair t = times_of(e);
+    if (::fchmod(file.fd.get(), e.mode & 07777) != 0 || ::futimens(file.fd.get(), t.t) != 0) {
+      file.error = "cannot set mode and time: " + errno_text();
     }
   }
-  const auto [parent_path, name] = split_parent(e.path);
-  if (error.empty()) {
-    timespec_pair t = times_of(e);
-    if (::fchmod(fd->get(), e.mode & 07777) != 0 || ::futimens(fd->get(), t.t) != 0) error = "cannot set mode and time: " + errno_text();
+  if (!file.error.empty()) {
+    // Bad bytes are not worth continuing: the next push starts this file again. Only a
+    // file we hold (and have locked) is removed, never another push's.
+    if (file.fd.valid()) {
+      if (auto parent = parent_fd(parent_path); parent) (void)::unlinkat(*parent, temp_name_for(name).c_str(), 0);
+    }
+    fail(file.index, file.error);
+    return;
   }
-  if (!error.empty()) {
-    // Bad bytes are not worth continuing: the next push starts this file again.
-    if (auto parent = parent_fd(parent_path); parent) (void)::unlinkat(*parent, temp_name_for(name).c_str(), 0);
-    fail(i, error);
-    return {};
+  PendingRename rename{file.index, std::string(parent_path), temp_name_for(name), std::string(name)};
+  if (e.size >= kFlushBeforeBytes) {
+    // A large file is synced on its own: the cost is its own data, not the whole file
+    // system's, which a syncfs() would also flush.
+    if (::fdatasync(file.fd.get()) != 0) {
+      fail(file.index, "cannot sync the data to disk: " + errno_text());
+      return;
+    }
+    rename_into_place(rename);
+    sync_directories();
+    return;
   }
-  pending_.push_back(PendingRename{i, std::string(parent_path), temp_name_for(name), std::string(name)});
+  pending_.push_back(std::move(rename));
   pending_bytes_ += e.size;
   if (pending_.size() >= kBatchFiles || pending_bytes_ >= kBatchBytes) flush_renames();
-  return {};
 }
 
 void Receiver::flush_renames() {
@@ -423,21 +471,27 @@ void Receiver::flush_renames() {
     pending_.clear();
     return;
   }
-  for (const PendingRename& p : pending_) {
-    auto parent = parent_fd(p.parent);
-    if (!parent) {
-      fail(p.index, parent.error().message);
-      continue;
-    }
-    if (::renameat(*parent, p.temp.c_str(), *parent, p.name.c_str()) != 0) {
-      fail(p.index, "cannot put the file in place: " + errno_text());
-      continue;
-    }
-    ++summary_.files_written;
-    synced_dirs_.insert(p.parent);
-  }
+  for (const PendingRename& p : pending_) rename_into_place(p);
   pending_.clear();
   pending_bytes_ = 0;
+  sync_directories();
+}
+
+void Receiver::rename_into_place(const PendingRename& p) {
+  auto parent = parent_fd(p.parent);
+  if (!parent) {
+    fail(p.index, parent.error().message);
+    return;
+  }
+  if (::renameat(*parent, p.temp.c_str(), *parent, p.name.c_str()) != 0) {
+    fail(p.index, "cannot put the file in place: " + errno_text());
+    return;
+  }
+  ++summary_.files_written;
+  synced_dirs_.insert(p.parent);
+}
+
+void Receiver::sync_directories() {
   for (const std::string& d : synced_dirs_) {
     if (auto fd = open_dir_below(base_.get(), d, false); fd) (void)::fsync(fd->get());
   }

@@ -76,7 +76,7 @@ fi
 [[ "$(counter "$WORK/push1.log" 'bytes sent')" -ge "$BIG" ]] || fail "push 1 sent fewer bytes than the big file"
 
 # 2. Again: everything is already there and verified.
-"${PUSH[@]}" 127.0.0.1 "$PORT" src/tree src/big.bin 2>"$WORK/push2.log" || fail "second push exited $?"
+timeout "$(time_left)" "${PUSH[@]}" 127.0.0.1 "$PORT" src/tree src/big.bin 2>"$WORK/push2.log" || fail "second push exited $?"
 note "push 2: $(grep 'push: .*entries' "$WORK/push2.log")"
 [[ "$(counter "$WORK/push2.log" 'files sent')" = 0 ]] || fail "second push sent files again"
 [[ "$(counter "$WORK/push2.log" 'already there')" = $(( NSMALL + 1 )) ]] || fail "second push did not skip every file"
@@ -102,7 +102,7 @@ note "push 3 killed with $partial of $BIG bytes of big.bin received"
 (( partial > 0 && partial < BIG )) || fail "partial file has $partial bytes"
 [[ ! -e dest/sub/dir/big.bin ]] || fail "an incomplete big.bin is visible under its final name"
 
-"${PUSH[@]}" --to sub/dir 127.0.0.1 "$PORT" src/tree src/big.bin 2>"$WORK/push4.log" || fail "resumed push exited $?"
+timeout "$(time_left)" "${PUSH[@]}" --to sub/dir 127.0.0.1 "$PORT" src/tree src/big.bin 2>"$WORK/push4.log" || fail "resumed push exited $?"
 note "push 4 (resumed): $(grep 'push: .*entries' "$WORK/push4.log")"
 sent=$(counter "$WORK/push4.log" 'bytes sent')
 [[ "$sent" = $(( BIG - partial )) ]] || fail "resumed push sent $sent bytes, expected the $(( BIG - partial )) missing"
