@@ -1,0 +1,88 @@
+// Blocking frame I/O over two descriptors (push_channel.h).
+#include "client/push_channel.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+
+namespace curvecp::push {
+
+namespace {
+constexpr size_t kFlushThresholdBytes = 1 << 20;
+}
+
+Status FrameChannel::write_all(const uint8_t* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(write_fd_, p, n);
+    if (w < 0) {
+      if (errno == EINTR) {
+        if (Status s = on_interrupt_(); !s) return s;
+        continue;
+      }
+      if (errno == EPIPE) return make_error("the connection closed while sending");
+      return make_error(std::string("write to the connection: ") + std::strerror(errno));
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+    bytes_written_ += static_cast<uint64_t>(w);
+  }
+  return {};
+}
+
+Status FrameChannel::maybe_flush() { return out_.size() >= kFlushThresholdBytes ? flush() : Status{}; }
+
+Status FrameChannel::flush() {
+  Status s = write_all(out_.data(), out_.size());
+  out_.clear();
+  return s;
+}
+
+Result<size_t> FrameChannel::read_some(uint8_t* p, size_t n) {
+  for (;;) {
+    ssize_t r = ::read(read_fd_, p, n);
+    if (r >= 0) return static_cast<size_t>(r);
+    if (errno != EINTR) return make_error(std::string("read from the connection: ") + std::strerror(errno));
+    if (Status s = on_interrupt_(); !s) return s.error();
+  }
+}
+
+Result<Frame> FrameChannel::receive() {
+  for (;;) {
+    auto frame = decoder_.next();
+    if (!frame) return make_error("malformed data from the peer: " + frame.error().message);
+    if (*frame) return std::move(**frame);
+    auto n = read_some(in_buffer_.data(), in_buffer_.size());
+    if (!n) return n.error();
+    if (*n == 0) {
+      return make_error(decoder_.buffered() ? "the connection ended inside a frame"
+                                            : "the connection ended before the other side finished");
+    }
+    decoder_.feed(Bytes(in_buffer_.data(), *n));
+  }
+}
+
+Status FrameChannel::expect_eof() {
+  if (decoder_.buffered()) return make_error("unexpected data after the end of the conversation");
+  for (;;) {
+    auto n = read_some(in_buffer_.data(), in_buffer_.size());
+    if (!n) return n.error();
+    if (*n == 0) return {};
+    return make_error("unexpected data after the end of the conversation");
+  }
+}
+
+void FrameChannel::discard_until_eof() {
+  for (;;) {
+    auto n = read_some(in_buffer_.data(), in_buffer_.size());
+    if (!n || *n == 0) return;
+  }
+}
+
+void FrameChannel::close_write() {
+  if (write_fd_ >= 0) ::close(write_fd_);
+  write_fd_ = -1;
+}
+
+}  // namespace curvecp::push
