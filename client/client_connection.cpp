@@ -78,12 +78,19 @@ void ClientConnection::service(Timestamp now) {
 }
 
 void ClientConnection::progress(Timestamp now) {
+  clock_floor_ = std::max(clock_floor_, now);
   service(now);
   if (on_progress_) on_progress_(now);
 }
 
 void ClientConnection::on_datagrams(std::span<const Datagram> batch, Timestamp now) {
-  for (const Datagram& d : batch) engine_->handle_datagram(now, d.from, d.data);
+  for (const Datagram& d : batch) {
+    // The kernel's receive time (RTT samples without our scheduling delay), never earlier
+    // than the last time the engine was given.
+    const Timestamp at = std::clamp(d.arrived, clock_floor_, now);
+    clock_floor_ = at;
+    engine_->handle_datagram(at, d.from, d.data);
+  }
   progress(now);
 }
 

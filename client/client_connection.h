@@ -59,6 +59,8 @@ class ClientConnection {
   EventLoop& loop_;
   ProgressHandler on_progress_;
   std::unique_ptr<ClientEngine> engine_;
+  // The latest time given to the engine: datagram times are never earlier.
+  Timestamp clock_floor_{0};
   std::unique_ptr<UdpSocket> socket_;
   std::unique_ptr<Timer> timer_;
 };

@@ -58,9 +58,13 @@ Result<std::unique_ptr<Server>> Server::create(EventLoop& loop, ServerConfig con
 
 void Server::on_datagrams(std::span<const Datagram> batch, Timestamp now) {
   for (const Datagram& d : batch) {
-    endpoint_->handle_datagram(now, d.from, d.data);
+    // The kernel's receive time, so that RTT samples leave out how long this process was
+    // not scheduled; never earlier than the last time the endpoint was given.
+    const Timestamp at = std::clamp(d.arrived, clock_floor_, now);
+    clock_floor_ = at;
+    endpoint_->handle_datagram(at, d.from, d.data);
     // Drained after every datagram: a closed id may be reused by the next Initiate.
-    handle_events(now);
+    handle_events(at);
   }
   if (endpoint_->nonce_disaster() && !disaster_reported_) {
     disaster_reported_ = true;
@@ -88,6 +92,7 @@ void Server::mark_woken(uint32_t id) {
 }
 
 void Server::process(Timestamp now) {
+  clock_floor_ = std::max(clock_floor_, now);
   processing_ = true;
   for (int round = 0; round < kMaxRounds; ++round) {
     // Program I/O first: bytes from programs leave in this callback's datagrams.

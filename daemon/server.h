@@ -113,6 +113,8 @@ class Server {
   bool blocked_ = false;              // the socket's send queue is full
   bool processing_ = false;
   bool disaster_reported_ = false;
+  // The latest time given to the endpoint: datagram times are never earlier.
+  Timestamp clock_floor_{0};
   uint64_t spawn_failures_ = 0;
   // What the start line said, for the end line, by connection id.
   struct LogInfo {

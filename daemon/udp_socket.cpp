@@ -63,6 +63,18 @@ void set_socket_options(int fd, int domain, int buffer_bytes) {
 
 // The segment size of a GRO-coalesced receive buffer (its UDP_GRO control message), or
 // `total` when the kernel did not coalesce it.
+// The kernel's receive time (CLOCK_REALTIME) of a message, or 0 when it has none.
+int64_t kernel_receive_ns(const msghdr& h) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+      timespec ts{};
+      std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+      return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+    }
+  }
+  return 0;
+}
+
 size_t gro_segment_bytes(const msghdr& h, size_t total) {
   size_t segment = total;
   for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
@@ -120,6 +132,8 @@ void UdpSocket::enable_offloads(const UdpSocketOptions& options) {
     int one = 1;
     gro_ = setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
   }
+  int one = 1;
+  timestamps_ = setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) == 0;
 }
 
 void UdpSocket::allocate_buffers(const UdpSocketOptions& options) {
@@ -225,6 +239,9 @@ void UdpSocket::receive(Timestamp now) {
     }
     if (n <= 0) return;  // EAGAIN: drained
     ++stats_.receive_calls;
+    timespec real{};
+    clock_gettime(CLOCK_REALTIME, &real);
+    real_now_ns_ = static_cast<int64_t>(real.tv_sec) * 1000000000 + real.tv_nsec;
     deliver_received(static_cast<size_t>(n), now);
     if (static_cast<size_t>(n) < kReceiveBatch) return;
   }
@@ -239,7 +256,7 @@ void UdpSocket::reset_receive_headers() {
     h.msg_namelen = sizeof(sockaddr_storage);
     h.msg_iov = &receive_iovecs_[i];
     h.msg_iovlen = 1;
-    if (gro_) {
+    if (gro_ || timestamps_) {
       h.msg_control = receive_controls_[i].data();
       h.msg_controllen = receive_controls_[i].size();
     }
@@ -265,12 +282,19 @@ void UdpSocket::append_datagrams(size_t message, Timestamp now) {
   const uint8_t* data = static_cast<const uint8_t*>(receive_iovecs_[message].iov_base);
   const size_t total = receive_headers_[message].msg_len;
   const size_t segment = gro_ ? gro_segment_bytes(h, total) : total;
+  // Kernel receive time on the loop's clock: `now` minus how long ago the kernel took it,
+  // within [now - 1 s, now] (a stepped wall clock must not make nonsense of it).
+  Timestamp arrived = now;
+  if (const int64_t kernel_ns = timestamps_ ? kernel_receive_ns(h) : 0; kernel_ns > 0) {
+    const int64_t ago = std::clamp<int64_t>(real_now_ns_ - kernel_ns, 0, Duration::seconds(1).ns);
+    arrived = now - Duration::nanoseconds(ago);
+  }
   for (size_t off = 0; off < total; off += segment) {
     if (batch_.size() == batch_.capacity()) {  // cannot happen with >= 64-byte segments
       on_receive_(batch_, now);
       batch_.clear();
     }
-    batch_.push_back(Datagram{from, Bytes(data + off, std::min(segment, total - off))});
+    batch_.push_back(Datagram{from, Bytes(data + off, std::min(segment, total - off)), arrived});
     ++stats_.datagrams_received;
   }
 }

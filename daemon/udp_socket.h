@@ -41,6 +41,9 @@ namespace curvecp {
 struct Datagram {
   Address from;
   Bytes data;  // valid only during the receive handler call
+  // When the kernel received it (SO_TIMESTAMPNS, on the handler's clock): earlier than the
+  // handler's `now` when the process was not scheduled at once. Equals `now` without it.
+  Timestamp arrived{0};
 };
 
 struct UdpSocketOptions {
@@ -196,6 +199,8 @@ class UdpSocket {
   Address local_;
   bool gso_ = false;
   bool gro_ = false;
+  bool timestamps_ = false;   // SO_TIMESTAMPNS accepted
+  int64_t real_now_ns_ = 0;   // CLOCK_REALTIME when the current batch was read
   bool receiving_ = true;
   bool waiting_writable_ = false;
 

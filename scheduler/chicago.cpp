@@ -32,7 +32,8 @@
 // additive increase is ~36x larger at 20 Mbit/s and grows with sqrt(rate) above it, but
 // shrinks as (40 ms / base RTT)^2 on longer paths for stability and grows as 40 ms /
 // base RTT (at most 40x) on shorter ones; start-up doubles per RTT from ten packets;
-// pacing banks up to 2 ms of credit so a 1 ms timer still reaches hundreds of MB/s
+// pacing banks up to 10 ms of credit so a 1 ms timer, or a process a loaded host
+// schedules late, still reaches hundreds of MB/s
 // (cc_pacer.h); a single timeout is one lost packet, two in a row halve the rate (the
 // reference doubles N on every timeout); the timeout is at least 50 ms.
 //
@@ -67,14 +68,21 @@ constexpr double kMaxRateBytesPerS = 1e11;
 // capping a runtime that wakes once per millisecond at one RTT's worth per wake-up.
 constexpr double kWindowRtts = 2.0;
 constexpr double kMinWindowBytes = 10 * kPacketBytes;
-// Pacing credit (cc_pacer.h): up to 2 ms of sending may leave back to back after a
-// late wake-up of the 1 ms runtime timer.
-constexpr Duration kPacingCredit = Duration::milliseconds(2);
-// The queue signal is the minimum RTT over the last max(srtt / 4, 10 ms). The 10 ms floor
-// is for short paths: a stall of sender or receiver delays every sample taken meanwhile,
-// but the samples from before it are still in the window; a real queue persists.
+// Pacing credit (cc_pacer.h): up to 10 ms of sending may leave back to back after a
+// late wake-up of the 1 ms runtime timer. 2 ms was enough on a quiet host; on a busy
+// one (load ~12 on 2 cores, netlab) the process runs only every few ms and 2 ms held a
+// 100 Mbit/s, 40 ms path to 0.09 of the ceiling (10 ms: 0.18 alone, 0.26 together with
+// kernel receive timestamps; docs/CHICAGO.md 4). A 10 ms burst is 1/4 of a 40 ms RTT.
+constexpr Duration kPacingCredit = Duration::milliseconds(10);
+// The queue signal is the minimum RTT over the last max(srtt / 4, 25 ms). The floor is for
+// host noise: a stall of sender, receiver or a hop delays every sample taken meanwhile,
+// but the samples from before it are still in the window; a real queue persists. On a
+// busy host (netlab, load ~10 on 2 cores) stalls last 10-30 ms: with a 10 ms floor a
+// 20 Mbit/s, 40 ms path got 0.84-0.86 of the ceiling and 100 Mbit/s 0.29-0.43; with
+// 25 ms 0.96-0.97 and 0.52-0.62, the ping p95 rising from +8-10 ms to +12-13 ms
+// (two runs each, docs/CHICAGO.md 4).
 constexpr int64_t kQueueFilterRttDivisor = 4;
-constexpr Duration kQueueFilterMin = Duration::milliseconds(10);
+constexpr Duration kQueueFilterMin = Duration::milliseconds(25);
 
 // Start-up exit: the queue delay exceeds clamp(base / 8, 5 ms, 16 ms) (HyStart's bounds,
 // with the floor raised to the cruise high-water floor for the same reason).

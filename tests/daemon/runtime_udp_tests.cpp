@@ -329,3 +329,34 @@ TEST_CASE("udp: ICMP port unreachable from a dead loopback port reaches the erro
 TEST_CASE("udp: ICMPv6 port unreachable from a dead loopback port reaches the error handler (IPv6)") {
   port_unreachable(Address::Family::ipv6);
 }
+
+TEST_CASE("udp: a datagram carries the kernel's receive time, not the time it was read") {
+  // A process that is not scheduled reads its datagrams late; RTT samples must not
+  // include that delay (the controllers read it as a queue).
+  auto loop = EventLoop::create();
+  REQUIRE(loop);
+  EventLoop& l = *loop.value();
+  Timestamp arrived{0};
+  Timestamp handled{0};
+  auto rx = UdpSocket::open(l, loopback(Address::Family::ipv4), [&](std::span<const Datagram> batch, Timestamp now) {
+    REQUIRE(batch.size() == 1);
+    arrived = batch[0].arrived;
+    handled = now;
+    l.stop();
+  });
+  REQUIRE(rx);
+  auto tx = UdpSocket::open(l, loopback(Address::Family::ipv4), [](std::span<const Datagram>, Timestamp) {});
+  REQUIRE(tx);
+  const Timestamp sent = l.update_now();
+  const uint8_t byte = 42;
+  REQUIRE(tx.value()->send(rx.value()->local_address(), Bytes(&byte, 1)));
+  tx.value()->flush();
+  poll(nullptr, 0, 80);  // the reader "is not scheduled" for 80 ms
+  auto t = Timer::create(l, [&](Timestamp) { l.stop(); });
+  REQUIRE(t);
+  t.value()->arm(l.update_now() + Duration::seconds(5));
+  REQUIRE(l.run());
+  REQUIRE(handled >= sent + Duration::milliseconds(80));
+  CHECK(arrived >= sent);
+  CHECK(arrived <= handled - Duration::milliseconds(60));
+}

@@ -190,10 +190,11 @@ TEST_CASE("chicago: a delay-triggered cut keeps 0.9 of the delivery rate; a queu
   const double capacity = 2.5e6;
   p.run(3000, capacity);
   REQUIRE(p.cc.mode() == ChicagoController::Mode::cruise);
-  // 6 ms of extra delay (above the 5 ms high-water mark) for 60 ms: one cut, floored at
-  // 0.9 of what the path delivered (a plain 0.85 cut would go below it).
+  // 6 ms of extra delay (above the 5 ms high-water mark) for 100 ms (longer than the
+  // 25 ms queue filter plus an RTT): one cut, floored at 0.9 of what the path delivered
+  // (a plain 0.85 cut would go below it).
   const double before = p.cc.rate_bytes_per_s();
-  p.run(60, capacity, Duration::milliseconds(6));
+  p.run(100, capacity, Duration::milliseconds(6));
   CHECK(p.cc.rate_bytes_per_s() < before);
   CHECK(p.cc.rate_bytes_per_s() >= capacity * 0.9 * 0.99);
   // The delay stays at twice the mark whatever we do: further cuts ignore the floor.
