@@ -142,7 +142,9 @@ Status resolve_one(const std::string& host, uint16_t port, std::vector<Address>&
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_DGRAM;
-  hints.ai_flags = AI_ADDRCONFIG;
+  // No AI_ADDRCONFIG: it drops 127.0.0.1 for "localhost" on a host (or network
+  // namespace) with only a loopback interface; ClientConnection leaves out addresses it
+  // has no route to instead.
   addrinfo* list = nullptr;
   const int rc = getaddrinfo(host.c_str(), nullptr, &hints, &list);
   if (rc != 0) {

@@ -18,7 +18,9 @@ expect() {  # expect STATUS DESCRIPTION ARGS...: runs serve with ARGS
   timeout 5 "$CURVECP" serve "$@" </dev/null >"$WORK/out" 2>"$WORK/err" || rc=$?
   [[ $rc -eq $want ]] || fail "$what: exit $rc, expected $want (stderr: $(cat "$WORK/err"))"
   [[ $(wc -l <"$WORK/err") -eq 1 ]] || fail "$what: expected exactly one line on stderr, got: $(cat "$WORK/err")"
-  grep -q '^curvecp: ' "$WORK/err" || fail "$what: stderr line does not start with 'curvecp: '"
+  # serve's own checks print "curvecp: ...", the command-line parser (client/main.cpp)
+  # "curvecp serve: ... (see 'curvecp serve --help')".
+  grep -qE '^curvecp( serve)?: ' "$WORK/err" || fail "$what: stderr line does not start with 'curvecp: ' or 'curvecp serve: '"
   [[ ! -s "$WORK/out" ]] || fail "$what: unexpected output on stdout"
   [[ ! -e "$WORK/ran" ]] || fail "$what: the program ran"
   note "$what: exit $rc: $(cat "$WORK/err")"
