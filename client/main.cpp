@@ -55,9 +55,9 @@ int main(int argc, char** argv) {
     std::replace(what.begin(), what.end(), '\n', ' ');
     const std::string command = failing_command(app);
     if (command.empty() && argc > 1 && argv[1][0] != '-') {
-      std::fprintf(stderr, "curvecp: unknown command '%s' (see 'curvecp --help')\n", argv[1]);
+      std::fprintf(stderr, "curvecp: unknown command '%s'; see 'curvecp --help'\n", argv[1]);
     } else if (command.empty()) {
-      std::fprintf(stderr, "curvecp: %s (see 'curvecp --help')\n", what.c_str());
+      std::fprintf(stderr, "curvecp: %s; see 'curvecp --help'\n", what.c_str());
     } else {
       print_usage_error(command, what);
     }

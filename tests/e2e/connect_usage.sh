@@ -22,7 +22,7 @@ expect_run() {  # expect_run STATUS PREFIX DESCRIPTION ARGS...: runs curvecp ARG
   [[ $(wc -l <"$WORK/err") -eq 1 ]] || fail "$what: expected exactly one line on stderr, got: $(cat "$WORK/err")"
   grep -q "^$prefix: " "$WORK/err" || fail "$what: stderr line does not start with '$prefix: '"
   if [[ $want -eq 100 ]]; then
-    grep -qF "(see '$prefix --help')" "$WORK/err" || fail "$what: the usage error does not name '$prefix --help'"
+    grep -qF "; see '$prefix --help'" "$WORK/err" || fail "$what: the usage error does not name '$prefix --help'"
   fi
   [[ ! -s "$WORK/out" ]] || fail "$what: unexpected output on stdout"
   note "$what: exit $rc: $(cat "$WORK/err")"

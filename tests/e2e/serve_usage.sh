@@ -19,7 +19,7 @@ expect() {  # expect STATUS DESCRIPTION ARGS...: runs serve with ARGS
   [[ $rc -eq $want ]] || fail "$what: exit $rc, expected $want (stderr: $(cat "$WORK/err"))"
   [[ $(wc -l <"$WORK/err") -eq 1 ]] || fail "$what: expected exactly one line on stderr, got: $(cat "$WORK/err")"
   # serve's own checks print "curvecp: ...", the command-line parser (client/main.cpp)
-  # "curvecp serve: ... (see 'curvecp serve --help')".
+  # "curvecp serve: ...; see 'curvecp serve --help'".
   grep -qE '^curvecp( serve)?: ' "$WORK/err" || fail "$what: stderr line does not start with 'curvecp: ' or 'curvecp serve: '"
   [[ ! -s "$WORK/out" ]] || fail "$what: unexpected output on stdout"
   [[ ! -e "$WORK/ran" ]] || fail "$what: the program ran"
