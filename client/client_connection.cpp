@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <optional>
+#include <vector>
 
 #include "daemon/sockaddr.h"
 #include "daemon/unique_fd.h"
@@ -33,27 +35,27 @@ Result<Address> local_address_toward(const Address& server) {
 Result<std::unique_ptr<ClientConnection>> ClientConnection::open(EventLoop& loop, ClientEngineConfig config, Rng& rng,
                                                                  ProgressHandler on_progress,
                                                                  const UdpSocketOptions& socket_options) {
-  auto local = local_address_toward(config.server);
-  if (!local) return local.error();
   std::unique_ptr<ClientConnection> c(new ClientConnection(loop, std::move(on_progress)));
-  ClientConnection* self = c.get();
+  // The addresses this host can send to, in the given order; a socket per family.
+  std::vector<Address> usable;
+  std::optional<Error> first_error;
+  config.more_servers.insert(config.more_servers.begin(), config.server);
+  for (const Address& a : config.more_servers) {
+    if (Status s = c->open_socket_toward(a, socket_options); !s) {
+      if (!first_error) first_error = s.error();
+      continue;
+    }
+    usable.push_back(a);
+  }
+  if (usable.empty()) return *first_error;
+  config.server = usable.front();
+  config.more_servers.assign(usable.begin() + 1, usable.end());
 
   auto engine = ClientEngine::create(std::move(config), rng, loop.update_now());
   if (!engine) return engine.error();
   c->engine_ = std::move(*engine);
 
-  auto socket = UdpSocket::open(
-      loop, *local, [self](std::span<const Datagram> batch, Timestamp now) { self->on_datagrams(batch, now); },
-      socket_options);
-  if (!socket) return socket.error();
-  c->socket_ = std::move(*socket);
-  c->socket_->set_writable_handler([self](Timestamp now) { self->on_writable(now); });
-  // ICMP unreachable for our Hellos: "connection refused" at once, not a long timeout.
-  c->socket_->set_error_handler([self](const Address& to, int error, Timestamp now) {
-    self->engine_->handle_unreachable(now, to, error);
-    self->progress(now);
-  });
-
+  ClientConnection* self = c.get();
   auto timer = Timer::create(loop, [self](Timestamp now) { self->on_timer(now); });
   if (!timer) return timer.error();
   c->timer_ = std::move(*timer);
@@ -62,19 +64,48 @@ Result<std::unique_ptr<ClientConnection>> ClientConnection::open(EventLoop& loop
   return c;
 }
 
+Status ClientConnection::open_socket_toward(const Address& server, const UdpSocketOptions& options) {
+  std::unique_ptr<UdpSocket>& slot = server.family == Address::Family::ipv6 ? socket_v6_ : socket_v4_;
+  if (slot) return {};
+  auto local = local_address_toward(server);
+  if (!local) return local.error();
+  auto socket = UdpSocket::open(
+      loop_, *local, [this](std::span<const Datagram> batch, Timestamp now) { on_datagrams(batch, now); }, options);
+  if (!socket) return socket.error();
+  slot = std::move(*socket);
+  slot->set_writable_handler([this](Timestamp now) { on_writable(now); });
+  // ICMP unreachable for our Hellos: on to the next address, or "connection refused" at
+  // once when it was the last, not a long timeout.
+  slot->set_error_handler([this](const Address& to, int error, Timestamp now) {
+    engine_->handle_unreachable(now, to, error);
+    progress(now);
+  });
+  return {};
+}
+
+UdpSocket& ClientConnection::socket_for(const Address& to) const {
+  return to.family == Address::Family::ipv6 ? *socket_v6_ : *socket_v4_;
+}
+
 void ClientConnection::service(Timestamp now) {
-  const Address& to = engine_->server();
   for (;;) {
-    MutableBytes buf = socket_->prepare_send();
+    const Address to = engine_->next_destination();
+    UdpSocket& socket = socket_for(to);
+    MutableBytes buf = socket.prepare_send();
     if (buf.empty()) break;  // queue full: on_writable() resumes
     const size_t n = engine_->poll_transmit(now, buf);
     if (n == 0) break;
-    socket_->commit_send(to, n);
+    socket.commit_send(to, n);
   }
-  socket_->flush();
+  bool full = false;
+  for (UdpSocket* socket : {socket_v4_.get(), socket_v6_.get()}) {
+    if (!socket) continue;
+    socket->flush();
+    full = full || socket->send_queue_free() == 0;
+  }
   // With a full send queue the engine may have more due now; the writable handler calls
   // service() again, so the timer need not spin meanwhile.
-  timer_->arm(socket_->send_queue_free() == 0 ? Timestamp::never() : engine_->next_timeout());
+  timer_->arm(full ? Timestamp::never() : engine_->next_timeout());
 }
 
 void ClientConnection::progress(Timestamp now) {

@@ -1,5 +1,6 @@
 // The libuv shell around one ClientEngine: its own UDP socket (daemon/udp_socket.h, whose
-// ICMP error reports reach the engine as handle_unreachable) and one timer
+// ICMP error reports reach the engine as handle_unreachable), two when the server's
+// addresses include both IPv4 and IPv6 ones (one per family), and one timer
 // (daemon/timer.h). Every callback reads the clock once (EventLoop), feeds the engine,
 // drains its datagrams into the socket, re-arms the timer at next_timeout(), and then
 // tells the owner through the progress handler, which moves application bytes in and
@@ -31,8 +32,11 @@ class ClientConnection {
   using ProgressHandler = std::function<void(Timestamp now)>;
 
   // Opens a UDP socket on the local address the kernel would use toward the server (so
-  // the local IP is known, for CURVECPLOCALIP), creates the engine and sends the first
-  // Hello at once. Fails with one line (socket errors, unknown controller, bad key).
+  // the local IP is known, for CURVECPLOCALIP), one per address family among
+  // config.server and config.more_servers, creates the engine and sends the first Hello
+  // at once. Addresses this host has no route to are left out of the engine's list; when
+  // none is left, fails with the first one's error. Fails with one line (socket errors,
+  // no route, unknown controller, bad key).
   // `rng` must outlive the connection.
   static Result<std::unique_ptr<ClientConnection>> open(EventLoop& loop, ClientEngineConfig config, Rng& rng,
                                                         ProgressHandler on_progress,
@@ -43,7 +47,8 @@ class ClientConnection {
 
   ClientEngine& engine() { return *engine_; }
   Stream& stream() { return engine_->stream(); }
-  const Address& local_address() const { return socket_->local_address(); }
+  // The local address of the socket toward engine().server().
+  const Address& local_address() const { return socket_for(engine_->server()).local_address(); }
 
   // Sends whatever the engine has due and re-arms the timer. Call after writing to or
   // reading from stream(). Does not call the progress handler.
@@ -55,13 +60,17 @@ class ClientConnection {
   void on_timer(Timestamp now);
   void on_writable(Timestamp now);
   void progress(Timestamp now);
+  // Opens the socket for `server`'s family unless open; fails when there is no route.
+  Status open_socket_toward(const Address& server, const UdpSocketOptions& options);
+  UdpSocket& socket_for(const Address& to) const;
 
   EventLoop& loop_;
   ProgressHandler on_progress_;
   std::unique_ptr<ClientEngine> engine_;
   // The latest time given to the engine: datagram times are never earlier.
   Timestamp clock_floor_{0};
-  std::unique_ptr<UdpSocket> socket_;
+  std::unique_ptr<UdpSocket> socket_v4_;
+  std::unique_ptr<UdpSocket> socket_v6_;
   std::unique_ptr<Timer> timer_;
 };
 

@@ -1,5 +1,6 @@
 #include "client/client_engine.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <variant>
@@ -24,11 +25,35 @@ Result<std::unique_ptr<ClientEngine>> ClientEngine::create(ClientEngineConfig co
 }
 
 ClientEngine::ClientEngine(ClientEngineConfig config, Rng& rng, Timestamp now)
-    : server_(config.server),
-      handshake_timeout_(config.handshake_timeout),
+    : handshake_timeout_(config.handshake_timeout),
       idle_timeout_(config.connection.idle_timeout),
       handshake_deadline_(now + config.handshake_timeout),
-      handshake_(std::move(config.crypto), rng, now) {}
+      handshake_(std::move(config.crypto), rng, now) {
+  addresses_.push_back(config.server);
+  addresses_.insert(addresses_.end(), config.more_servers.begin(), config.more_servers.end());
+  unreachable_.assign(addresses_.size(), false);
+}
+
+size_t ClientEngine::next_hello_slot() const {
+  const size_t n = addresses_.size();
+  const size_t start = hellos_sent_ == 0 ? 0 : current_ + 1;
+  for (size_t k = 0; k < n; ++k) {
+    const size_t i = (start + k) % n;
+    if (!unreachable_[i]) return i;
+  }
+  return current_;  // all ruled out: the handshake has failed and sends nothing more
+}
+
+const Address& ClientEngine::next_destination() const {
+  return got_cookie_ ? server() : addresses_[next_hello_slot()];
+}
+
+// "A" for one address, "A or B or C" for several (each one the Hellos went to).
+static std::string describe(const std::vector<Address>& addresses) {
+  std::string text;
+  for (const Address& a : addresses) text += (text.empty() ? "" : " or ") + a.to_string();
+  return text;
+}
 
 ClientEngine::Phase ClientEngine::phase() const {
   if (handshake_failure_ != EndReason::none) return Phase::failed;
@@ -43,7 +68,8 @@ EndReason ClientEngine::reason() const {
 }
 
 std::string ClientEngine::failure() const {
-  const std::string to = server_.to_string();
+  // Before the Cookie every address was tried; after it only the one that answered.
+  const std::string to = got_cookie_ ? server().to_string() : describe(addresses_);
   const long timeout_s = static_cast<long>(handshake_timeout_.ns / 1000000000);
   switch (reason()) {
     case EndReason::refused:
@@ -84,7 +110,7 @@ void ClientEngine::handle_datagram(Timestamp now, const Address& from, Bytes dat
   // A failing connection still listens: the acknowledgement of our FAIL may be on its way.
   if (handshake_failure_ != EndReason::none || connection_->closed()) return;
   // No roaming (CURVECP.md 2.9, 9 item 16): only the address the Hellos went to counts.
-  if (from != server_) {
+  if (from != server()) {
     drops_.add(DropReason::wrong_source);
     return;
   }
@@ -109,12 +135,26 @@ void ClientEngine::handle_datagram(Timestamp now, const Address& from, Bytes dat
 }
 
 void ClientEngine::handle_unreachable(Timestamp now, const Address& to, int error) {
-  (void)now;
   // Only during the handshake: later, a transient ICMP error on a datagram path is not
   // worth ending an authenticated connection for (its idle timeout decides).
-  if (to != server_ || established() || finished()) return;
-  unreachable_error_ = error;
-  fail_handshake(EndReason::refused);
+  if (established() || finished()) return;
+  if (got_cookie_) {
+    if (to != server()) return;
+    unreachable_error_ = error;
+    fail_handshake(EndReason::refused);
+    return;
+  }
+  for (size_t i = 0; i < addresses_.size(); ++i) {
+    if (addresses_[i] != to || unreachable_[i]) continue;
+    unreachable_[i] = true;
+    unreachable_error_ = error;
+    if (std::find(unreachable_.begin(), unreachable_.end(), false) == unreachable_.end()) {
+      fail_handshake(EndReason::refused);
+    } else if (i == current_ && hellos_sent_ > 0) {
+      handshake_.hello_due(now);  // no Cookie will come from there: on to the next address
+    }
+    return;
+  }
 }
 
 void ClientEngine::check_handshake(Timestamp now) {
@@ -129,9 +169,11 @@ size_t ClientEngine::poll_transmit(Timestamp now, MutableBytes out) {
   check_handshake(now);
   if (phase() == Phase::failed && !connection_->failed()) return 0;  // handshake failure
   if (!got_cookie_) {
+    const size_t slot = next_hello_slot();
     const size_t n = handshake_.poll_hello(now, out);
     check_handshake(now);
     if (n == 0 || finished()) return 0;
+    current_ = slot;
     ++hellos_sent_;
     ++datagrams_sent_;
     return n;

@@ -3,8 +3,11 @@
 // datagrams in, datagrams out and one timer. The libuv shell around it is
 // client/client_connection.h; the simulator drives it against a real ServerEndpoint.
 //
-// Life of a connection (CURVECP.md 4.4-4.7):
-//   hello      Hellos on the reference schedule until a Cookie arrives.
+// Life of a connection (CURVECP.md 4.3-4.7):
+//   hello      Hellos on the reference schedule until a Cookie arrives. With several
+//              server addresses (a host name with several, 4.3), Hello i goes to address
+//              i mod n; a Cookie counts only from the address of the latest Hello, and
+//              that address is the server's from then on.
 //   connected  every message the Stream produces is sealed as an Initiate until the first
 //              authentic Server Message, then as a Client Message (4.6). The Stream is
 //              created with ping_at_start, so the first message (data or an empty ping)
@@ -17,13 +20,19 @@
 // then the server is taken to be absent or deaf to us (no_answer); with a Cookie but no
 // answer to the Initiate it did not accept us (not_accepted: wrong name, or a server
 // that refuses this client). An ICMP port or host unreachable before the first Server
-// Message fails at once (refused).
+// Message rules that address out: the next Hello goes to the next address at once, and
+// when every address has been ruled out the handshake fails (refused).
+//
+// Departure from the reference (4.3): the addresses are tried in the order given, not
+// shuffled, because they come from getaddrinfo, which already sorts them by preference
+// (RFC 6724); and the reference, which cannot see ICMP errors, waits out a dead address.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/address.h"
 #include "core/bytes.h"
@@ -41,6 +50,9 @@ struct ClientEngineConfig {
   ClientConfig crypto;
   StreamConfig stream;  // role and ping_at_start are set by the engine
   Address server;
+  // Further addresses of the same server (in order of preference), tried in turn after
+  // `server` while no Cookie has come; empty for one address.
+  std::vector<Address> more_servers;
   // From the first Hello to the first Server Message.
   Duration handshake_timeout = Duration::seconds(15);
   // Client defaults: a short linger (the process exits), the reference client's 10 s wait
@@ -67,10 +79,16 @@ class ClientEngine {
   bool has_cookie() const { return got_cookie_; }
   // True once the first authentic Server Message has arrived.
   bool established() const { return handshake_.state() == ClientHandshake::State::established; }
-  const Address& server() const { return server_; }
   // The server refused this client's key (its FAIL carried the refusal flag,
   // docs/EXTENSIONS.md section 5).
   bool refused_by_server() const { return refused_by_server_; }
+  // The address the latest Hello went to (before the Cookie), then the one that answered.
+  const Address& server() const { return addresses_[current_]; }
+  // Every address of the server, in the order they are tried.
+  const std::vector<Address>& addresses() const { return addresses_; }
+  // Where the next datagram from poll_transmit() goes (so the shell can pick the socket
+  // of that address family before it asks for the datagram).
+  const Address& next_destination() const;
   uint32_t hellos_sent() const { return hellos_sent_; }
 
   // The byte stream. The application may write before the Cookie: the bytes wait in the
@@ -87,7 +105,8 @@ class ClientEngine {
   // errno: ECONNREFUSED, EHOSTUNREACH, ...). Fails a connection still in its handshake.
   void handle_unreachable(Timestamp now, const Address& to, int error);
 
-  // Writes the next datagram due at `now` (to server()) into `out` (>= 1184 bytes) and
+  // Writes the next datagram due at `now` (to next_destination(), which is server()
+  // once it is written) into `out` (>= 1184 bytes) and
   // returns its length, 0 when nothing is due. Call until it returns 0.
   size_t poll_transmit(Timestamp now, MutableBytes out);
   // Earliest time poll_transmit() needs calling; never() once finished.
@@ -104,8 +123,12 @@ class ClientEngine {
   ClientEngine(ClientEngineConfig config, Rng& rng, Timestamp now);
   void fail_handshake(EndReason why);
   void check_handshake(Timestamp now);
+  // The address the next Hello goes to: the one after current_ not ruled out.
+  size_t next_hello_slot() const;
 
-  Address server_;
+  std::vector<Address> addresses_;
+  std::vector<bool> unreachable_;  // per address: an ICMP error ruled it out
+  size_t current_ = 0;             // index of server()
   Duration handshake_timeout_;
   Duration idle_timeout_;
   Timestamp handshake_deadline_;

@@ -1,20 +1,25 @@
-// `curvecp connect --name NAME --server-key HEX [--ext HEX] [--key DIR] [--scheduler NAME]
-//  [--timeout S] [--idle-timeout S] [--keepalive S] [-v] IP PORT [--] [PROG [ARG...]]`
+// `curvecp connect [--name NAME] [--server-key HEX] [--ext HEX] [--key DIR] [--scheduler NAME]
+//  [--timeout S] [--idle-timeout S] [--keepalive S] [-v] (HOST PORT | ALIAS) [--] [PROG [ARG...]]`
 //
-// The client end of a CurveCP connection (CURVECP.md 4), IPv4 or IPv6. With PROG, the
+// The client end of a CurveCP connection (CURVECP.md 4), IPv4 or IPv6. HOST is an IP
+// literal or a name (every address tried in turn); ALIAS names a line of a servers file
+// that gives host, port, name, key and extension (client/server_target.h,
+// man/curvecp-servers.5); options override the file's values. With PROG, the
 // program reads the server's stream on fd 6 and writes to it on fd 7, like a program
 // under curvecpclient + curvecpmessage -c (5.3). Without PROG, stdin goes to the server
 // and the server's stream to stdout (netcat mode). See man/curvecp-connect.1.
 //
 // This file only turns the command line into ConnectOptions; usage errors exit 100
-// before anything touches the network. client/connect_session.h runs the connection.
+// before anything touches the network (a host name is resolved after every check). client/connect_session.h runs the connection.
 #include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "client/command_output.h"
 #include "client/connect_session.h"
+#include "client/server_target.h"
 #include "core/address.h"
 #include "core/bytes.h"
 #include "crypto/init.h"
@@ -41,14 +46,26 @@ struct ConnectArgs {
   double keepalive_s = 15;
   bool verbose = false;
   bool quiet = false;
-  std::string ip;
-  std::string port;
-  std::vector<std::string> program;
+  // (HOST PORT | ALIAS) [--] [PROG [ARG...]], verbatim after the options.
+  std::vector<std::string> rest;
 };
 
 int usage_error(const std::string& what) {
-  print_error("connect: " + what);
+  print_usage_error("connect", what);
   return kExitUsage;
+}
+
+int failure(const std::string& what) {
+  print_command_error("connect", what);
+  return kExitTemporary;
+}
+
+// The program's argv: what follows the target, after an optional "--". A word starting
+// with '-' right after the target is a misplaced option, not a program.
+std::optional<std::vector<std::string>> program_words(const std::vector<std::string>& rest, size_t first) {
+  if (first < rest.size() && rest[first] == "--") return std::vector<std::string>(rest.begin() + first + 1, rest.end());
+  if (first < rest.size() && rest[first].size() > 1 && rest[first][0] == '-') return std::nullopt;
+  return std::vector<std::string>(rest.begin() + static_cast<long>(std::min(first, rest.size())), rest.end());
 }
 
 // Seconds from the command line: 0 means `zero` (off or never), anything else must be
@@ -65,20 +82,14 @@ int run_connect(const ConnectArgs& args) {
   ClientConfig& crypto = engine.crypto;
 
   // Everything the user typed is checked before any key is loaded or packet sent.
-  if (!parse_public_key(args.server_key_hex, crypto.server_long_term)) {
-    return usage_error("--server-key must be exactly 64 hexadecimal digits");
+  if (!args.rest.empty() && args.rest[0].size() > 1 && args.rest[0][0] == '-' && args.rest[0] != "--") {
+    return usage_error("unknown option " + args.rest[0]);
   }
-  if (!args.ext_hex.empty() && !parse_extension(args.ext_hex, crypto.server_extension)) {
-    return usage_error("--ext must be exactly 32 hexadecimal digits");
-  }
-  auto name = encode_server_name(args.name);
-  if (!name) return usage_error("--name: " + name.error().message);
-  crypto.server_name = *name;
-  auto port = parse_port(args.port);
-  if (!port) return usage_error("bad port '" + args.port + "' (expected 1..65535)");
-  auto server = Address::parse(args.ip, *port);
-  if (!server) return usage_error("bad IP address '" + args.ip + "' (expected an IPv4 or IPv6 literal)");
-  engine.server = *server;
+  ServerTarget given;
+  given.name = args.name;
+  given.key_hex = args.server_key_hex;
+  given.ext_hex = args.ext_hex;
+  // Checked before the target: the target may need a name resolved (DNS).
   const auto names = controller_names();
   if (std::find(names.begin(), names.end(), args.scheduler) == names.end()) {
     std::string known;
@@ -97,22 +108,35 @@ int run_connect(const ConnectArgs& args) {
   engine.handshake_timeout = *timeout;
   if (args.quiet && args.verbose) return usage_error("-q and -v exclude each other");
   // The log module shared with serve (daemon/log.h): no timestamps for an interactive tool.
-  log_configure("curvecp: connect", args.quiet ? LogLevel::quiet : args.verbose ? LogLevel::verbose : LogLevel::normal,
+  log_configure("curvecp connect", args.quiet ? LogLevel::quiet : args.verbose ? LogLevel::verbose : LogLevel::normal,
                 false);
+  auto target = resolve_target(args.rest, given, servers_file_paths());
+  if (auto* error = std::get_if<TargetError>(&target)) {
+    return error->kind == TargetError::Kind::usage ? usage_error(error->message) : failure(error->message);
+  }
+  const TargetResult& resolved = std::get<TargetResult>(target);
+  auto program = program_words(args.rest, resolved.words_used);
+  if (!program) {
+    return usage_error("options go before the server: '" + args.rest[resolved.words_used] +
+                       "' (put -- before a program whose name starts with '-')");
+  }
+  crypto.server_long_term = resolved.target.key;
+  crypto.server_extension = resolved.target.ext;
+  crypto.server_name = resolved.target.name;
+  engine.server = resolved.target.addresses.front();
+  engine.more_servers.assign(resolved.target.addresses.begin() + 1, resolved.target.addresses.end());
   options.verbose = args.verbose;
-  options.program = args.program;
+  options.program = *program;
   // Checked before any packet leaves: a program that cannot run would otherwise only
   // fail after the handshake, with the server already running its side.
   if (!options.program.empty()) {
     if (auto found = find_executable(options.program[0]); !found) {
-      print_error("connect: " + found.error().message);
-      return kExitTemporary;
+      return failure(found.error().message);
     }
   }
 
   if (!crypto_initialize()) {
-    print_error("connect: fatal: libsodium failed to initialise");
-    return kExitTemporary;
+    return failure("libsodium failed to initialise");
   }
   SodiumRng rng;
 
@@ -126,23 +150,19 @@ int run_connect(const ConnectArgs& args) {
   } else {
     auto pk = load_public_key(args.key_dir);
     if (!pk) {
-      print_error("connect: " + pk.error().message);
-      return kExitTemporary;
+      return failure(pk.error().message);
     }
     auto sk = load_secret_key(args.key_dir);
     if (!sk) {
-      print_error("connect: " + sk.error().message);
-      return kExitTemporary;
+      return failure(sk.error().message);
     }
     auto nonces = KeyDirNonceSource::open(args.key_dir, /*long_term=*/false, rng);
     if (!nonces) {
-      print_error("connect: " + nonces.error().message);
-      return kExitTemporary;
+      return failure(nonces.error().message);
     }
     auto vouch_nonce = (*nonces)->next_nonce16();
     if (!vouch_nonce) {
-      print_error("connect: nonce-generation disaster: " + vouch_nonce.error().message);
-      return kExitTemporary;
+      return failure("nonce-generation disaster: " + vouch_nonce.error().message);
     }
     crypto.client_long_term_pk = *pk;
     crypto.client_long_term_sk = std::move(*sk);
@@ -161,10 +181,11 @@ const CommandRegistration connect_registration{"connect", 20, [](CLI::App& app, 
       "connect",
       "Connect to a CurveCP server. With PROG, run it with fd 6 reading from the server and fd 7 writing "
       "to it; without, copy stdin to the server and the server's stream to stdout.");
-  cmd->add_option("--name", args->name, "Server name, as given to the server (DNS-style, up to 255 bytes)")
-      ->required();
-  cmd->add_option("--server-key", args->server_key_hex, "Server long-term public key, 64 hex digits")->required();
-  cmd->add_option("--ext", args->ext_hex, "Server extension, 32 hex digits (default: all zero)");
+  cmd->add_option("--name", args->name,
+                  "Server name, as given to the server (DNS-style, up to 255 bytes); required unless ALIAS gives it");
+  cmd->add_option("--server-key", args->server_key_hex,
+                  "Server long-term public key, 64 hex digits; required unless ALIAS gives it");
+  cmd->add_option("--ext", args->ext_hex, "Server extension, 32 hex digits (default: ALIAS's, else all zero)");
   cmd->add_option("--key", args->key_dir,
                   "Client key directory (curvecp keygen); default: an anonymous key made for this run");
   cmd->add_option("--scheduler", args->scheduler, "Congestion controller")->capture_default_str();
@@ -180,10 +201,17 @@ const CommandRegistration connect_registration{"connect", 20, [](CLI::App& app, 
       ->capture_default_str();
   cmd->add_flag("-v,--verbose", args->verbose, "Show the handshake steps and the end of the connection");
   cmd->add_flag("-q,--quiet", args->quiet, "Print errors only");
-  cmd->add_option("IP", args->ip, "Server IPv4 or IPv6 address")->required();
-  cmd->add_option("PORT", args->port, "Server UDP port")->required();
-  cmd->add_option("PROG", args->program, "Program to run, with its arguments (put -- before it)");
-  cmd->callback([args, &exit_code] { exit_code = run_connect(*args); });
+  // (HOST PORT | ALIAS) [--] [PROG [ARG...]] are taken verbatim after the options, as
+  // serve takes IP PORT [--] PROG, so PROG's own options need no quoting.
+  cmd->prefix_command();
+  cmd->footer(
+      "Positional arguments (after all options): HOST PORT [--] [PROG [ARG...]] or ALIAS [--] [PROG [ARG...]]\n"
+      "HOST is a name or an IPv4/IPv6 address; ALIAS is a line of $XDG_CONFIG_HOME/curvecp/servers\n"
+      "(~/.config/curvecp/servers) or /etc/curvecp/servers (curvecp-servers(5)).");
+  cmd->callback([cmd, args, &exit_code] {
+    args->rest = cmd->remaining();
+    exit_code = run_connect(*args);
+  });
 }};
 
 }  // namespace

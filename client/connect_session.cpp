@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "client/client_connection.h"
+#include "client/command_output.h"
 #include "daemon/command_registry.h"
 #include "client/stdio_relay.h"
 #include "daemon/attachment.h"
@@ -66,13 +67,13 @@ class ConnectSession {
 int ConnectSession::run() {
   ignore_sigpipe();
   if (Status s = start(); !s) {
-    print_error("connect: " + s.error().message);
+    print_command_error("connect", s.error().message);
     return kExitTemporary;
   }
   if (!finished_) {
     on_progress(loop_->update_now());
     if (!finished_) {
-      if (Status s = loop_->run(); !s && !finished_) finish(kExitTemporary, "connect: " + s.error().message);
+      if (Status s = loop_->run(); !s && !finished_) finish(kExitTemporary, s.error().message);
     }
   }
   return tear_down();
@@ -93,7 +94,11 @@ Status ConnectSession::start() {
   if (!connection) return connection.error();
   connection_ = std::move(*connection);
   if (options_.verbose) {
-    log_verbose("sending Hellos to " + connection_->engine().server().to_string() + " from " +
+    const auto& addresses = connection_->engine().addresses();
+    std::string others;
+    for (size_t i = 1; i < addresses.size(); ++i) others += (i == 1 ? " (then " : ", ") + addresses[i].to_string();
+    if (!others.empty()) others += ", in turn)";
+    log_verbose("sending Hellos to " + addresses[0].to_string() + others + " from " +
                 connection_->local_address().to_string());
   }
   return netcat() ? start_relay() : Status{};
@@ -120,7 +125,7 @@ int ConnectSession::tear_down() {
   attachment_.reset();
   if (relay_) {
     if (Status s = relay_->finish_output(); !s && exit_code_ == 0) {
-      print_error("connect: " + s.error().message);
+      print_command_error("connect", s.error().message);
       exit_code_ = kExitTemporary;
     }
   }
@@ -135,7 +140,7 @@ void ConnectSession::finish(int exit_code, const std::string& error) {
   if (finished_) return;
   finished_ = true;
   exit_code_ = exit_code;
-  if (!error.empty()) print_error(error);
+  if (!error.empty()) print_command_error("connect", error);
   if (loop_) loop_->stop();
 }
 
@@ -143,7 +148,7 @@ void ConnectSession::on_signal(int signum, Timestamp now) {
   if (finished_) return;
   if (signal_ != 0) {
     // A second signal: stop waiting for the server to acknowledge our FAIL.
-    finish(128 + signal_, "connect: interrupted by signal " + std::to_string(signal_) + " (" + strsignal(signal_) + ")");
+    finish(128 + signal_, "interrupted by signal " + std::to_string(signal_) + " (" + strsignal(signal_) + ")");
     return;
   }
   signal_ = signum;
@@ -177,7 +182,8 @@ void ConnectSession::report_handshake(Timestamp now) {
   const double ms = static_cast<double>((now - started_).ns) / 1e6;
   if (engine.hellos_sent() > reported_hellos_) {
     reported_hellos_ = engine.hellos_sent();
-    log_verbose("Hello " + std::to_string(reported_hellos_) + " sent at " + std::to_string(std::lround(ms)) + " ms");
+    log_verbose("Hello " + std::to_string(reported_hellos_) + " sent to " + engine.server().to_string() + " at " +
+                std::to_string(std::lround(ms)) + " ms");
   }
   if (engine.has_cookie() && !reported_cookie_) {
     reported_cookie_ = true;
@@ -203,11 +209,11 @@ void ConnectSession::step(Timestamp now) {
     if (c.closed() || !c.failed()) {
       if (signal_ != 0) {
         finish(128 + signal_,
-               "connect: interrupted by signal " + std::to_string(signal_) + " (" + strsignal(signal_) + ")");
+               "interrupted by signal " + std::to_string(signal_) + " (" + strsignal(signal_) + ")");
       } else if (engine.reason() == EndReason::program_failed) {
         finish(status_at_end());
       } else {
-        finish(kExitTemporary, "connect: " + engine.failure());
+        finish(kExitTemporary, engine.failure());
       }
     }
   } else if (engine.phase() == ClientEngine::Phase::done) {
@@ -231,7 +237,7 @@ void ConnectSession::start_program(Timestamp now) {
   auto attachment = Attachment::spawn(*loop_, spec, [this](Timestamp t) { step(t); });
   if (!attachment) {
     // The server hears FAIL at once rather than waiting for a program that never came.
-    print_error("connect: " + attachment.error().message);
+    print_command_error("connect", attachment.error().message);
     connection_->engine().abort(now);
     connection_->service(now);
     return;
@@ -244,17 +250,17 @@ int ConnectSession::status_at_end() {
   const std::optional<ExitStatus> status = attachment_ ? attachment_->exit_status() : std::nullopt;
   if (status) {
     if (status->signal != 0) {
-      print_error("connect: program killed by signal " + std::to_string(status->signal));
+      print_command_error("connect", "program killed by signal " + std::to_string(status->signal));
       return kExitTemporary;
     }
     if (status->code != 0) return static_cast<int>(status->code);
   }
   if (netcat() && relay_ && !relay_->input_error().empty()) {
-    print_error("connect: " + relay_->input_error());
+    print_command_error("connect", relay_->input_error());
     return kExitTemporary;
   }
   if (stream.read_finished() && stream.read_failed()) {
-    print_error("connect: the server ended its stream with a failure");
+    print_command_error("connect", "the server ended its stream with a failure");
     return kExitTemporary;
   }
   return 0;

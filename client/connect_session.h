@@ -29,7 +29,7 @@ struct ConnectOptions {
 // program's status if it failed (111 if killed by a signal); 128+N after signal N
 // (SIGINT, SIGTERM, SIGHUP: the server is told with FAIL at once); 111 for network or
 // temporary failures (refused, no answer, not accepted, idle timeout, the server's
-// FAIL, a write error on stdout). Prints one "curvecp: connect: ..." line on stderr for
+// FAIL, a write error on stdout). Prints one "curvecp connect: ..." line on stderr for
 // every failure that is ours.
 int run_connect_session(ConnectOptions options, Rng& rng);
 

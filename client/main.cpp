@@ -1,25 +1,46 @@
 // The `curvecp` binary: one CLI11 app whose subcommands register themselves
-// (daemon/command_registry.h).
+// (daemon/command_registry.h). Here: --version on the app and on every subcommand, and
+// command-line errors as one "curvecp SUBCOMMAND: ..." line naming that subcommand's
+// --help, exit 100 (client/command_output.h).
 #include <algorithm>
 #include <cstdio>
 
+#include "client/command_output.h"
 #include "crypto/init.h"
 #include "daemon/command_registry.h"
+
+namespace {
+
+constexpr const char* kVersion = "curvecp 0.1.0";
+
+// The deepest subcommand the parser had reached, "" for the app itself.
+std::string failing_command(const CLI::App& app) {
+  std::string name;
+  const CLI::App* at = &app;
+  while (!at->get_subcommands().empty()) {
+    at = at->get_subcommands().back();
+    name += (name.empty() ? "" : " ") + at->get_name();
+  }
+  return name;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace curvecp;
   if (!crypto_initialize()) {
-    print_error("fatal: libsodium failed to initialise");
+    std::fprintf(stderr, "curvecp: libsodium failed to initialise\n");
     return kExitTemporary;
   }
   CLI::App app{"curvecp: encrypted, authenticated CurveCP transport (serve, connect, keys)", "curvecp"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "curvecp 0.1.0");
+  app.set_version_flag("--version", kVersion);
 
   auto& registry = command_registry();
   std::sort(registry.begin(), registry.end(), [](const auto& a, const auto& b) { return a.order < b.order; });
   int exit_code = 0;
   for (auto& spec : registry) spec.add(app, exit_code);
+  for (CLI::App* sub : app.get_subcommands({})) sub->set_version_flag("--version", kVersion);
 
   try {
     app.parse(argc, argv);
@@ -32,13 +53,14 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::string what = e.what();
     std::replace(what.begin(), what.end(), '\n', ' ');
-    // serve's own form (curvecp-serve(1)): its prefix, and its help named.
-    const auto subcommands = app.get_subcommands();
-    if (!subcommands.empty() && subcommands.front()->get_name() == "serve") {
-      std::fprintf(stderr, "curvecp serve: %s; see 'curvecp serve --help'\n", what.c_str());
-      return kExitUsage;
+    const std::string command = failing_command(app);
+    if (command.empty() && argc > 1 && argv[1][0] != '-') {
+      std::fprintf(stderr, "curvecp: unknown command '%s'; see 'curvecp --help'\n", argv[1]);
+    } else if (command.empty()) {
+      std::fprintf(stderr, "curvecp: %s; see 'curvecp --help'\n", what.c_str());
+    } else {
+      print_usage_error(command, what);
     }
-    print_error("usage: " + what + " (see curvecp --help)");
     return kExitUsage;
   }
   return exit_code;

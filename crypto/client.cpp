@@ -81,6 +81,10 @@ Timestamp ClientHandshake::next_timeout() const {
   return state_ == State::sending_hellos ? next_hello_ : Timestamp::never();
 }
 
+void ClientHandshake::hello_due(Timestamp now) {
+  if (state_ == State::sending_hellos && now < next_hello_) next_hello_ = now;
+}
+
 std::optional<DropReason> ClientHandshake::handle_cookie(Bytes datagram) {
   auto parsed = parse_server_packet(datagram, config_.client_extension, config_.server_extension);
   if (auto* reason = std::get_if<DropReason>(&parsed)) return *reason;

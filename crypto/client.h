@@ -43,6 +43,9 @@ class ClientHandshake {
   size_t poll_hello(Timestamp now, MutableBytes out);
   // Earliest time poll_hello needs calling (never() once a cookie is in).
   Timestamp next_timeout() const;
+  // Ends the wait for the latest Hello's Cookie early: the next Hello is due at `now`
+  // (the client learned, from an ICMP error, that the Hello's address will not answer).
+  void hello_due(Timestamp now);
 
   // Accepts a Cookie datagram (caller checked the source address): nullopt on success
   // (state becomes have_cookie), else bad_length / bad_magic / unknown_type /

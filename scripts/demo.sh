@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$PWD/build/curvecp
-[ -x "$bin" ] || { echo "demo: $bin not built; run scripts/build.sh first" >&2; exit 100; }
+[ -x "$bin" ] || { echo "demo: $bin not built; run scripts/build.sh curvecp first" >&2; exit 100; }
 size_mb=${1:-64}
 
 work=$(mktemp -d)

@@ -8,7 +8,7 @@ packages=(
   libsodium-dev libuv1-dev libcli11-dev doctest-dev
   nacl-tools            # reference CurveCP tools for the interoperability tests
   clang libclang-rt-14-dev  # libFuzzer targets and sanitizer runtime
-  iproute2 procps psmisc coreutils python3
+  iproute2 procps psmisc coreutils python3 groff-base man-db  # man-db, groff: the man page test
   iputils-ping ethtool iperf3  # netlab: base RTT probes, offloads off, kernel-TCP anchor
   systemd man-db        # systemd-analyze verify of contrib/curvecp-serve.service (Documentation= via man)
 )

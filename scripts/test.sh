@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 dir=build
 mode=()
 if [ "${1:-}" = "--sanitize" ]; then dir=build-asan; mode=(--sanitize); shift; fi
+# build.sh without a target builds everything, the tests included.
 scripts/build.sh "${mode[@]}"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}

@@ -55,7 +55,7 @@ cmp -s theirs.hex theirs.ref || fail "curvecp pubkey differs from curvecpprintke
 before=$(od -An -tx1 ours/.expertsonly/secretkey)
 rc=0; timeout 10 "$CURVECP" keygen ours 2> err.txt || rc=$?
 [ $rc = 111 ] || fail "keygen on existing dir exit $rc, want 111"
-[ "$(wc -l < err.txt)" = 1 ] && grep -q '^curvecp: ' err.txt || fail "keygen error not one 'curvecp:' line: $(cat err.txt)"
+[ "$(wc -l < err.txt)" = 1 ] && grep -q '^curvecp keygen: ' err.txt || fail "keygen error not one 'curvecp keygen:' line: $(cat err.txt)"
 [ "$before" = "$(od -An -tx1 ours/.expertsonly/secretkey)" ] || fail "existing key was changed"
 
 # usage errors: 100
@@ -72,7 +72,7 @@ rc=0; timeout 10 "$CURVECP" keygen extra1 extra2 2>/dev/null || rc=$?
 rc=0; timeout 10 "$CURVECP" pubkey missing > out.txt 2> err.txt || rc=$?
 [ $rc = 111 ] || fail "pubkey on missing dir exit $rc"
 ! [ -s out.txt ] || fail "pubkey printed something on failure"
-grep -q '^curvecp: ' err.txt || fail "no error line"
+grep -q '^curvecp pubkey: ' err.txt || fail "no error line"
 mkdir short && head -c 31 ours/publickey > short/publickey
 rc=0; timeout 10 "$CURVECP" pubkey short > out.txt 2>/dev/null || rc=$?
 [ $rc = 111 ] || fail "pubkey on short key exit $rc"

@@ -1,6 +1,6 @@
 #!/bin/bash
 # `curvecp connect` with a standard output that cannot be written (>/dev/full): a write
-# error on standard output is a temporary failure, exit 111 with one "curvecp: " line
+# error on standard output is a temporary failure, exit 111 with one "curvecp connect: " line
 # (curvecp-connect(1), EXIT STATUS). The server sees the connection end and still drains.
 #
 # usage: connect_errors.sh CURVECP_BINARY
@@ -21,6 +21,6 @@ note "connect >/dev/full: exit $rc: $(cat "$WORK/client.log")"
 [[ $rc -ne 124 ]] || fail "connect did not notice the write error within 30 s"
 [[ $rc -eq 111 ]] || fail "connect >/dev/full exited $rc, expected 111"
 [[ $(wc -l <"$WORK/client.log") -eq 1 ]] || fail "expected one line on stderr"
-grep -q '^curvecp: ' "$WORK/client.log" || fail "stderr line does not start with 'curvecp: '"
+grep -q '^curvecp connect: ' "$WORK/client.log" || fail "stderr line does not start with 'curvecp connect: '"
 stop_server
 finish
