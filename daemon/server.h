@@ -38,6 +38,10 @@ struct ServerConfig {
   // Between SIGTERM and SIGKILL when a failed connection's program group is stopped.
   Duration stop_grace = kProgramStopGrace;
   bool verbose = false;  // one line per connection start and end on stderr
+  // Program environment and descriptors (ProgramSpec in daemon/attachment.h).
+  bool clean_env = false;
+  std::vector<std::string> pass_env;
+  bool keep_fds = false;
 };
 
 class Server {
