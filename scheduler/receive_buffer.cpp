@@ -6,9 +6,7 @@
 namespace curvecp {
 
 ReceiveBuffer::ReceiveBuffer(size_t window_bytes, size_t max_intervals, MemoryBudget* budget)
-    : ring_(window_bytes, budget), window_(window_bytes), max_intervals_(std::max<size_t>(max_intervals, 1)) {
-  intervals_.reserve(max_intervals_);
-}
+    : ring_(window_bytes, budget), window_(window_bytes), max_intervals_(std::max<size_t>(max_intervals, 1)) {}
 
 ReceiveBuffer::Store ReceiveBuffer::store(uint64_t offset, Bytes data, StreamEnd end, uint64_t accept_limit) {
   const uint64_t stop = offset + data.size();  // the parser rejected overflowing offsets
@@ -60,7 +58,14 @@ void ReceiveBuffer::insert(uint64_t start, uint64_t end) {
   auto last = first;
   while (last != intervals_.end() && last->start <= end) ++last;
   if (first == last) {
-    intervals_.insert(first, Interval{start, end});  // capacity reserved: no allocation
+    if (intervals_.capacity() == 0) {
+      // The first out-of-order data: the whole table at once, so that later inserts never
+      // allocate (a stream that never sees reordering never pays for it).
+      const auto at = first - intervals_.begin();
+      intervals_.reserve(max_intervals_);
+      first = intervals_.begin() + at;
+    }
+    intervals_.insert(first, Interval{start, end});
     return;
   }
   first->start = std::min(first->start, start);
