@@ -22,6 +22,9 @@ namespace {
 // (CURVECP.md 6.1): never send past the acknowledged prefix + this to a peer that has not
 // announced a larger window.
 constexpr uint64_t kReferenceWindowBytes = 131072;
+// Application bytes taken beyond what the peer may accept now (docs/MEMORY.md): enough
+// that data is ready when the window opens, no more (more would only cost memory).
+constexpr uint64_t kSendAheadBytes = 64 * 1024;
 // Receive window announced to curvecp peers while the memory budget is exceeded
 // (docs/MEMORY.md): four 16 KiB pages beyond what the application has read.
 constexpr uint64_t kPressureWindowBytes = 64 * 1024;
@@ -66,8 +69,16 @@ class Stream::Impl {
         last_receive_(now),
         ping_pending_(config.ping_at_start) {}
 
-  size_t send_space() const { return send_.space(); }
-  size_t write(Bytes data) { return send_.write(data); }
+  // The application may write what the send buffer holds, but no further ahead of what
+  // the peer may accept than kSendAheadBytes (docs/MEMORY.md): bytes beyond would only
+  // sit in our memory, not on the wire. Toward a reference peer that is its 128 KiB rule
+  // plus the look-ahead, toward a curvecp peer its announced window plus the look-ahead.
+  size_t send_space() const {
+    const uint64_t limit = flow_limit() + kSendAheadBytes;
+    const uint64_t room = limit > send_.written() ? limit - send_.written() : 0;
+    return static_cast<size_t>(std::min<uint64_t>(send_.space(), room));
+  }
+  size_t write(Bytes data) { return send_.write(data.first(std::min(data.size(), send_space()))); }
   void close_write(bool failure) { send_.close(failure ? StreamEnd::fail : StreamEnd::succ); }
   void abort() { aborted_ = send_.abort(); }
   bool write_finished() const { return send_.finished(); }

@@ -15,12 +15,14 @@
 # Speed is never asserted.
 #
 # usage: scale.sh CURVECP LOADGEN PROBE
-#   environment: MODE=bench|test PHASES="probe hold burst rate" PROBE_N HOLD_N HOLD_S BURST_N
+#   environment: MODE=bench|test PHASES="probe hold burst rate" PROBE_N PROBE_PROG HOLD_N HOLD_S BURST_N
 #                RATE_N RATE SERVE_FLAGS
 # CURVECP may be another build (e.g. main's) for the reference figures.
 set -euo pipefail
 CURVECP=$1
 LOADGEN=$(readlink -f "$2") PROBE=$(readlink -f "$3")
+# A benchmark run takes minutes; ctest sets its own limit.
+export TEST_TIME_LIMIT=${TEST_TIME_LIMIT:-1800}
 source "$(dirname "$0")/../interop/common.sh"
 require_curvecp
 cd "$WORK"
@@ -74,7 +76,8 @@ per_conn() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.1f", (a - b) /
 
 # --- probe: a far-ahead Initiate per connection, and an idle one ---
 phase probe && for offset in $(( (4 << 20) - 16 )) 0; do
-  serve_fresh $(( PROBE_N + 10 )) cat
+  # shellcheck disable=SC2086  # PROBE_PROG is a command line
+  serve_fresh $(( PROBE_N + 10 )) ${PROBE_PROG:-cat}
   "$PROBE" --name "$SNAME" --server-key "$KEY_HEX" --ext "$EXT" --connections "$PROBE_N" --offset "$offset" \
     127.0.0.1 "$PORT" >"$WORK/probe.out" 2>"$WORK/probe.log" || fail "probe failed: $(cat "$WORK/probe.log")"
   sleep 1  # let the daemon take in the last Initiates and start the programs
