@@ -327,7 +327,10 @@ const CommandRegistration serve_registration{"serve", 10, [](CLI::App& app, int&
   cmd->add_flag("--clean-env", args->clean_env,
                 "Programs get only PATH, PROTO, CURVECP* and the --env names of our environment");
   cmd->add_option("--env", args->pass_env, "With --clean-env: also pass this variable (repeatable)")
-      ->type_name("NAME");
+      ->type_name("NAME")
+      ->expected(1)
+      ->allow_extra_args(false)
+      ->take_all();
   cmd->add_flag("--keep-fds", args->keep_fds, "Let programs inherit our descriptors >= 3 (default: closed)");
   cmd->add_flag("-v,--verbose", args->verbose, "Log connections and print counters on exit and on SIGUSR1");
   // IP PORT [--] PROG [ARG...] are taken verbatim after the options, so PROG's own

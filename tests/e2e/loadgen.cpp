@@ -70,7 +70,7 @@ class LoadGenerator {
     // Hundreds of sockets in one process: small buffers, no GRO super-buffers.
     socket_options.buffer_bytes = 1 << 20;
     socket_options.allow_gro = false;
-    socket_options.send_queue_packets = 256;
+    socket_options.send_queue_packets = 64;
     auto c = ClientConnection::open(
         loop_, std::move(config), rng, [this, f](Timestamp now) { progress(*f, now); }, socket_options);
     if (!c) return c.error();
@@ -239,11 +239,15 @@ int main(int argc, char** argv) {
   }
   // --rate: a 1 ms tick starts the connections due by now and frees finished ones.
   std::unique_ptr<Timer> tick;
+  Timestamp next_sweep = start;
   if (rate > 0) {
     auto t = Timer::create(l, [&](Timestamp now) {
       const double due = std::min<double>(static_cast<double>(connections), (now - start).seconds_f() * rate + 1);
       while (static_cast<double>(added) < due && !add_failed) add_one();
-      gen.sweep(now, Duration::milliseconds(200));
+      if (now >= next_sweep) {
+        gen.sweep(now, Duration::milliseconds(200));
+        next_sweep = now + Duration::milliseconds(100);
+      }
       if (added < connections || gen.finished() < connections) tick->arm(now + Duration::milliseconds(1));
     });
     if (!t) return 111;
