@@ -114,9 +114,9 @@ while kill -0 "$hold_pid" 2>/dev/null; do
   sleep 0.2
 done
 if (( held )); then
-  sleep 1
+  sleep 0.5
   rss=$(rss_kib "$SERVER_PID")
-  conns=$(ps -o pid= --ppid "$SERVER_PID" | wc -l)
+  conns=$( (ps -o pid= --ppid "$SERVER_PID" || true) | wc -l)
   echo "scale: hold: $HOLD_N connections held open ($conns programs running): daemon RSS $BASE_RSS -> $rss KiB, $(per_conn "$rss" "$BASE_RSS" "$HOLD_N") KiB per connection"
 fi
 wait "$hold_pid" || rc=$?
