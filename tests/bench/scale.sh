@@ -61,6 +61,9 @@ tick_hz=$(getconf CLK_TCK)
 serve_fresh() {
   local max=$1
   shift
+  # The previous phase's log must go first: start_server would otherwise find its
+  # "listening on" line before the new server's shell has truncated the file.
+  rm -f "$WORK/server.log"
   SERVER_FLAGS="--max-connections $max ${SERVE_FLAGS:-}" start_server ours "$WORK/serverkey" "$@"
   BASE_RSS=$(rss_kib "$SERVER_PID")
   BASE_CPU=$(cpu_ticks "$SERVER_PID")

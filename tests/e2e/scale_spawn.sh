@@ -21,6 +21,7 @@ PROG=(sh -c 'env; if [ -e /proc/$$/fd/9 ]; then echo FD9=open; else echo FD9=clo
 # connection in netcat mode; the program's report lands in $WORK/NAME.out.
 one_connection() {
   local name=$1 rc=0
+  rm -f "$WORK/server.log"  # else the previous server's "listening on" line could be found
   exec 9</dev/null
   MEMTEST_SECRET=hidden MEMTEST_PASSED=passed SERVER_FLAGS="$2" start_server ours "$WORK/serverkey" "${PROG[@]}"
   exec 9<&-
