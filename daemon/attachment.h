@@ -34,6 +34,12 @@ namespace curvecp {
 struct ProgramSpec {
   std::vector<std::string> argv;           // argv[0] looked up in PATH
   std::vector<std::string> env_overrides;  // "NAME=value", added to our environment
+  // Clean environment: of ours only PATH, PROTO, CURVECP* and the names in pass_env
+  // (child_process.h, clean_environment_with), then env_overrides.
+  bool clean_env = false;
+  std::vector<std::string> pass_env;
+  // Keep descriptors >= 3 we inherited without close-on-exec (default: closed).
+  bool keep_fds = false;
   int read_fd = 0;   // the program reads the peer's stream here (server 0, client 6)
   int write_fd = 1;  // the program writes its own stream here (server 1, client 7)
 };

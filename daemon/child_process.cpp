@@ -1,24 +1,101 @@
 #include "daemon/child_process.h"
 
 #include <signal.h>
+#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 
 #include "daemon/process_group_reaper.h"
-#include "daemon/uv_handle.h"
 
 extern char** environ;
 
 namespace curvecp {
 
+namespace {
+
+// posix_spawn's file actions and attributes, destroyed on every path.
+struct SpawnSetup {
+  posix_spawn_file_actions_t actions{};
+  posix_spawnattr_t attr{};
+  bool actions_ok = false;
+  bool attr_ok = false;
+  SpawnSetup() {
+    actions_ok = posix_spawn_file_actions_init(&actions) == 0;
+    attr_ok = posix_spawnattr_init(&attr) == 0;
+  }
+  ~SpawnSetup() {
+    if (actions_ok) posix_spawn_file_actions_destroy(&actions);
+    if (attr_ok) posix_spawnattr_destroy(&attr);
+  }
+  SpawnSetup(const SpawnSetup&) = delete;
+  SpawnSetup& operator=(const SpawnSetup&) = delete;
+};
+
+// The descriptor plan (see the header): each mapping goes first to a number above every
+// descriptor involved (so mappings that swap numbers cannot clobber each other), then to
+// its place; the temporaries are closed, and with close_other_fds every other number
+// >= 3 too.
+int plan_descriptors(const SpawnOptions& options, posix_spawn_file_actions_t& a) {
+  int top = 2;
+  for (const auto& m : options.fds) top = std::max({top, m.child_fd, m.parent_fd});
+  const int temp_base = top + 1;
+  int rc = 0;
+  for (size_t i = 0; i < options.fds.size() && rc == 0; ++i) {
+    rc = posix_spawn_file_actions_adddup2(&a, options.fds[i].parent_fd, temp_base + static_cast<int>(i));
+  }
+  // dup2 clears close-on-exec on the new number.
+  for (size_t i = 0; i < options.fds.size() && rc == 0; ++i) {
+    rc = posix_spawn_file_actions_adddup2(&a, temp_base + static_cast<int>(i), options.fds[i].child_fd);
+  }
+  if (rc != 0) return rc;
+  if (!options.close_other_fds) {
+    for (size_t i = 0; i < options.fds.size() && rc == 0; ++i) {
+      rc = posix_spawn_file_actions_addclose(&a, temp_base + static_cast<int>(i));
+    }
+    return rc;
+  }
+  for (int fd = 3; fd < temp_base && rc == 0; ++fd) {
+    const bool mapped = std::any_of(options.fds.begin(), options.fds.end(),
+                                    [fd](const FdMapping& m) { return m.child_fd == fd; });
+    if (!mapped) rc = posix_spawn_file_actions_addclose(&a, fd);
+  }
+  // close_range(temp_base, ~0) in the child: temporaries and everything inherited above.
+  if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&a, temp_base);
+  return rc;
+}
+
+// A new session and process group, default signal dispositions and an empty mask.
+int plan_attributes(posix_spawnattr_t& attr) {
+  sigset_t all;
+  sigset_t none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  int rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  if (rc == 0) rc = posix_spawnattr_setsigdefault(&attr, &all);
+  if (rc == 0) rc = posix_spawnattr_setsigmask(&attr, &none);
+  return rc;
+}
+
+std::string errno_text(const std::string& what, int err) {
+  std::string text = std::strerror(err);
+  if (!text.empty()) text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
+  return what + ": " + text;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(EventLoop& loop, const SpawnOptions& options,
                                                           ExitHandler on_exit) {
   if (options.argv.empty()) return make_error("spawn: no program given");
   std::unique_ptr<ChildProcess> child(new ChildProcess(loop, std::move(on_exit)));
+  const std::string what = "spawn " + options.argv[0];
 
   std::vector<char*> argv;
   for (const auto& a : options.argv) argv.push_back(const_cast<char*>(a.c_str()));
@@ -27,66 +104,33 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(EventLoop& loop, const
   for (const auto& e : options.env) env.push_back(const_cast<char*>(e.c_str()));
   env.push_back(nullptr);
 
-  int count = 3;
-  for (const auto& m : options.fds) count = std::max(count, m.child_fd + 1);
-  std::vector<uv_stdio_container_t> stdio(static_cast<size_t>(count));
-  for (int fd = 0; fd < count; ++fd) {
-    if (fd <= 2) {
-      stdio[fd].flags = UV_INHERIT_FD;
-      stdio[fd].data.fd = fd;
-    } else {
-      stdio[fd].flags = UV_IGNORE;  // libuv leaves unmapped fds >= 3 untouched
-    }
-  }
-  for (const auto& m : options.fds) {
-    stdio[m.child_fd].flags = UV_INHERIT_FD;
-    stdio[m.child_fd].data.fd = m.parent_fd;
-  }
+  SpawnSetup setup;
+  if (!setup.actions_ok || !setup.attr_ok) return make_error(errno_text(what, ENOMEM));
+  int rc = plan_descriptors(options, setup.actions);
+  if (rc == 0 && !options.cwd.empty()) rc = posix_spawn_file_actions_addchdir_np(&setup.actions, options.cwd.c_str());
+  if (rc == 0) rc = plan_attributes(setup.attr);
+  if (rc != 0) return make_error(errno_text(what, rc));
+  if (Status watch = loop.process_groups().prepare_exit_watch(); !watch) return watch.error();
 
-  uv_process_options_t opts{};
-  opts.file = argv[0];
-  opts.args = argv.data();
-  opts.env = env.data();
-  opts.cwd = options.cwd.empty() ? nullptr : options.cwd.c_str();
-  opts.exit_cb = &ChildProcess::on_exit_cb;
-  opts.stdio_count = count;
-  opts.stdio = stdio.data();
-  // setsid() in the child: it leads its own session and process group (see the header).
-  opts.flags = UV_PROCESS_DETACHED;
-
-  auto* handle = new uv_process_t{};
-  handle->data = child.get();
-  int rc = uv_spawn(loop.raw(), handle, &opts);
-  if (rc != 0) {
-    // libuv initialised the handle even on failure; it must be closed, not deleted.
-    close_and_free(reinterpret_cast<uv_handle_t*>(handle));
-    return make_error(uv_error_text(("spawn " + options.argv[0]).c_str(), rc));
-  }
-  child->handle_ = handle;
-  child->pid_ = handle->pid;
+  // posix_spawnp: glibc runs the child with CLONE_VM | CLONE_VFORK, so the cost does not
+  // grow with our address space (fork would copy its page tables); an exec failure
+  // (ENOENT, EACCES) comes back here as the return value, and nothing is left running.
+  pid_t pid = -1;
+  rc = ::posix_spawnp(&pid, argv[0], &setup.actions, &setup.attr, argv.data(), env.data());
+  if (rc != 0) return make_error(errno_text(what, rc));
+  child->pid_ = pid;
   child->stop_grace_ = options.stop_grace;
+  ChildProcess* self = child.get();
+  loop.process_groups().watch_exit(pid, [self](int64_t code, int sig) { self->exited(code, sig); });
   return child;
 }
 
 ChildProcess::~ChildProcess() {
-  if (handle_ == nullptr) return;
-  if (running()) {
-    // Orphan the handle: the exit callback sees data == nullptr and closes it, so libuv
-    // still reaps the child and no zombie is left.
-    if (!terminated_) terminate(stop_grace_);
-    handle_->data = nullptr;
-  } else {
-    close_and_free(reinterpret_cast<uv_handle_t*>(handle_));
-  }
-}
-
-void ChildProcess::on_exit_cb(uv_process_t* handle, int64_t exit_status, int term_signal) {
-  auto* self = static_cast<ChildProcess*>(handle->data);
-  if (self == nullptr) {
-    close_and_free(reinterpret_cast<uv_handle_t*>(handle));
-    return;
-  }
-  self->exited(exit_status, term_signal);
+  if (pid_ <= 0 || !running()) return;
+  // The child is still reaped by the loop when it exits (no zombie is left); nobody is
+  // told any more.
+  if (!terminated_) terminate(stop_grace_);
+  loop_.process_groups().forget_exit(pid_);
 }
 
 void ChildProcess::exited(int64_t exit_status, int term_signal) {
@@ -150,6 +194,26 @@ std::vector<std::string> environment_with(const std::vector<std::string>& overri
     bool replaced = std::any_of(overrides.begin(), overrides.end(),
                                 [&](const std::string& o) { return name_of(o) == name; });
     if (!replaced) env.push_back(std::move(entry));
+  }
+  env.insert(env.end(), overrides.begin(), overrides.end());
+  return env;
+}
+
+std::vector<std::string> clean_environment_with(const std::vector<std::string>& pass,
+                                               const std::vector<std::string>& overrides) {
+  std::vector<std::string> env;
+  auto name_of = [](const std::string& entry) { return entry.substr(0, entry.find('=')); };
+  auto overridden = [&](const std::string& name) {
+    return std::any_of(overrides.begin(), overrides.end(), [&](const std::string& o) { return name_of(o) == name; });
+  };
+  auto kept = [&](const std::string& name) {
+    return name == "PATH" || name == "PROTO" || name.rfind("CURVECP", 0) == 0 ||
+           std::find(pass.begin(), pass.end(), name) != pass.end();
+  };
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string entry(*e);
+    const std::string name = name_of(entry);
+    if (kept(name) && !overridden(name)) env.push_back(std::move(entry));
   }
   env.insert(env.end(), overrides.begin(), overrides.end());
   return env;

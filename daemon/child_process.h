@@ -1,10 +1,16 @@
-// A spawned program (uv_spawn) with chosen descriptor numbers and environment, and the
-// collection of its exit status.
+// A spawned program (posix_spawnp) with chosen descriptor numbers and environment, and
+// the collection of its exit status.
+//
+// Spawning cost: glibc's posix_spawn starts the child with vfork semantics (CLONE_VM |
+// CLONE_VFORK), so it does not copy our page tables as fork does; a daemon holding
+// thousands of connections spawns as cheaply as an empty one (docs/MEMORY.md). Exits are
+// collected by the loop's ProcessGroupReaper (SIGCHLD, waitpid on our own children only).
 //
 // Descriptor mapping: each FdMapping puts one of our descriptors on a chosen number in
 // the child (dup2, close-on-exec cleared). Numbers 0, 1, 2 not mapped are inherited from
-// us; other unmapped numbers are closed in the child (all our descriptors are
-// close-on-exec). The server maps fd 0 (program reads what the client sent) and fd 1
+// us; every other number >= 3 is closed in the child (close_range), including
+// descriptors we inherited without close-on-exec, unless close_other_fds is false (then
+// only our close-on-exec descriptors are closed, as exec does). The server maps fd 0 (program reads what the client sent) and fd 1
 // (program writes to the client); the client maps fd 6 (read from server) and fd 7
 // (write to server) and inherits 0/1/2 (CURVECP.md 5.3). The child's signal dispositions
 // are reset to the defaults (so SIGPIPE is not ignored there).
@@ -18,7 +24,7 @@
 // has no controlling terminal instead (it can still use an inherited tty fd 0/1/2, but
 // opening /dev/tty fails). Consequences for the owners: a terminal's ^C (SIGINT) or
 // hang-up (SIGHUP) reaches only us, never the program, so the owner must turn them into
-// terminate(); libuv still reaps the leader and reports its exit as before.
+// terminate(); the loop still reaps the leader and reports its exit as before.
 #pragma once
 
 #include <sys/types.h>
@@ -46,6 +52,8 @@ struct SpawnOptions {
   // The complete environment ("NAME=value"); see environment_with().
   std::vector<std::string> env;
   std::vector<FdMapping> fds;
+  // Close descriptors >= 3 that are not mapped (see above).
+  bool close_other_fds = true;
   // Working directory; empty keeps ours.
   std::string cwd;
   // SIGTERM-to-SIGKILL grace used by ~ChildProcess for a program still running.
@@ -70,7 +78,7 @@ class ChildProcess {
   // A child still running (and not already terminate()d) is handled as by
   // terminate(options.stop_grace): its whole group gets SIGTERM now and SIGKILL after the
   // grace if any member is left. The leader is left to be reaped by the loop (its handle
-  // is closed after the exit, or by ~EventLoop); on_exit is not called any more. A child
+  // is reaped when it exits, while the loop lives); on_exit is not called any more. A child
   // that has exited is not signalled, even if members of its group remain (a clean end
   // signals nothing).
   ~ChildProcess();
@@ -102,12 +110,10 @@ class ChildProcess {
 
  private:
   ChildProcess(EventLoop& loop, ExitHandler on_exit) : loop_(loop), on_exit_(std::move(on_exit)) {}
-  static void on_exit_cb(uv_process_t* handle, int64_t exit_status, int term_signal);
   void exited(int64_t exit_status, int term_signal);
 
   EventLoop& loop_;
   ExitHandler on_exit_;
-  uv_process_t* handle_ = nullptr;
   pid_t pid_ = -1;
   std::optional<ExitStatus> exit_;
   Duration stop_grace_ = Duration::seconds(5);
@@ -124,5 +130,10 @@ Result<std::string> find_executable(const std::string& argv0);
 
 // Our environment with each "NAME=value" of `overrides` replacing or adding NAME.
 std::vector<std::string> environment_with(const std::vector<std::string>& overrides);
+
+// A clean program environment: of ours only PATH, PROTO, CURVECP* and the names in
+// `pass`, then `overrides` as in environment_with().
+std::vector<std::string> clean_environment_with(const std::vector<std::string>& pass,
+                                               const std::vector<std::string>& overrides);
 
 }  // namespace curvecp

@@ -1,11 +1,13 @@
 #include "daemon/process_group_reaper.h"
 
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <cerrno>
 
 #include "daemon/timer.h"
+#include "daemon/uv_handle.h"
 
 namespace curvecp {
 
@@ -17,6 +19,10 @@ bool process_group_exists(pid_t pgid) {
 ProcessGroupReaper::ProcessGroupReaper(EventLoop& loop) : loop_(loop) {}
 
 ProcessGroupReaper::~ProcessGroupReaper() {
+  if (sigchld_ != nullptr) {
+    sigchld_->data = nullptr;
+    close_and_free(reinterpret_cast<uv_handle_t*>(sigchld_));
+  }
   for (const Group& g : groups_) {
     if (process_group_exists(g.pgid)) ::kill(-g.pgid, SIGKILL);
   }
@@ -69,6 +75,67 @@ void ProcessGroupReaper::rearm(Timestamp now) {
   Timestamp next = now + kPollInterval;
   for (const Group& g : groups_) next = earliest(next, g.kill_at);
   timer_->arm(next);
+}
+
+Status ProcessGroupReaper::prepare_exit_watch() {
+  if (sigchld_ != nullptr) return {};
+  auto* handle = new uv_signal_t{};
+  if (int rc = uv_signal_init(loop_.raw(), handle); rc != 0) {
+    delete handle;
+    return make_error(uv_error_text("SIGCHLD watch", rc));
+  }
+  handle->data = this;
+  if (int rc = uv_signal_start(handle, &ProcessGroupReaper::on_sigchld, SIGCHLD); rc != 0) {
+    close_and_free(reinterpret_cast<uv_handle_t*>(handle));
+    return make_error(uv_error_text("SIGCHLD watch", rc));
+  }
+  // Only watched children keep the loop alive.
+  uv_unref(reinterpret_cast<uv_handle_t*>(handle));
+  sigchld_ = handle;
+  return {};
+}
+
+void ProcessGroupReaper::watch_exit(pid_t pid, ExitCallback on_exit) {
+  children_[pid] = std::move(on_exit);
+  if (sigchld_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(sigchld_));
+}
+
+void ProcessGroupReaper::forget_exit(pid_t pid) {
+  auto it = children_.find(pid);
+  if (it != children_.end()) it->second = nullptr;
+}
+
+void ProcessGroupReaper::on_sigchld(uv_signal_t* handle, int) {
+  auto* self = static_cast<ProcessGroupReaper*>(handle->data);
+  if (self != nullptr) self->reap_children();
+}
+
+void ProcessGroupReaper::reap_children() {
+  // Signals coalesce: every watched child is asked, only ours (waitpid(pid), never -1,
+  // so children of other parts of the process are left alone).
+  std::vector<std::pair<ExitCallback, std::pair<int64_t, int>>> exited;
+  for (auto it = children_.begin(); it != children_.end();) {
+    int status = 0;
+    const pid_t r = ::waitpid(it->first, &status, WNOHANG);
+    if (r == 0 || (r < 0 && errno == EINTR)) {
+      ++it;
+      continue;
+    }
+    int64_t code = 0;
+    int sig = 0;
+    if (r > 0 && WIFSIGNALED(status)) {
+      sig = WTERMSIG(status);
+    } else if (r > 0) {
+      code = WEXITSTATUS(status);
+    }
+    exited.emplace_back(std::move(it->second), std::make_pair(code, sig));
+    it = children_.erase(it);
+  }
+  if (children_.empty() && sigchld_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(sigchld_));
+  // Callbacks last: they may spawn or forget children.
+  for (auto& [cb, st] : exited) {
+    if (cb) cb(st.first, st.second);
+  }
 }
 
 void ProcessGroupReaper::finish() {

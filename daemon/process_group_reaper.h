@@ -21,7 +21,9 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "core/result.h"
@@ -52,6 +54,21 @@ class ProcessGroupReaper {
   // (timerfd exhausted) the group is sent SIGKILL at once rather than never.
   void terminate(pid_t pgid, Duration grace, Timestamp now);
 
+  // --- exits of spawned programs (ChildProcess, posix_spawn) ---
+  // The exit status of a reaped child: exit code, or the terminating signal.
+  using ExitCallback = std::function<void(int64_t exit_code, int term_signal)>;
+  // Starts watching SIGCHLD (once per loop). Call before spawning, so that no exit can
+  // come before the watch. Fails if libuv cannot install the handler.
+  Status prepare_exit_watch();
+  // After a spawn: reaps `pid` (waitpid) when it exits and then calls `on_exit` in the
+  // loop. While any child is watched the loop stays alive, as libuv's own process
+  // handles keep it.
+  void watch_exit(pid_t pid, ExitCallback on_exit);
+  // The owner is gone: the child is still reaped when it exits, but nobody is told.
+  void forget_exit(pid_t pid);
+  // Children still watched.
+  size_t watched_children() const { return children_.size(); }
+
   // Groups whose escalation is still pending.
   size_t pending() const { return groups_.size(); }
   // Runs the loop until no group is pending. Bounded by the longest grace (the SIGKILL
@@ -66,11 +83,15 @@ class ProcessGroupReaper {
     Timestamp kill_at;
   };
   void on_timer(Timestamp now);
+  static void on_sigchld(uv_signal_t* handle, int signum);
+  void reap_children();
   void rearm(Timestamp now);
 
   EventLoop& loop_;
   std::unique_ptr<Timer> timer_;
   std::vector<Group> groups_;
+  uv_signal_t* sigchld_ = nullptr;  // freed by its close callback (daemon/uv_handle.h)
+  std::unordered_map<pid_t, ExitCallback> children_;
 };
 
 // Whether any process of group `pgid` exists (zombies included): kill(-pgid, 0) == 0.

@@ -44,7 +44,6 @@ Result<std::unique_ptr<Pump>> Pump::create(EventLoop& loop, UniqueFd to_program,
     if (!w) return w.error();
     pump->output_watcher_ = std::move(w.value());
   }
-  pump->pending_.resize(kChunkBytes);
   return pump;
 }
 
@@ -177,6 +176,19 @@ void Pump::end_output(Stream& stream, bool failure) {
   }
 }
 
+void Pump::hold_back(const uint8_t* data, size_t begin, size_t end, bool staged) {
+  if (begin == end) {
+    pending_begin_ = pending_end_ = 0;
+    if (staged) pending_ = {};
+  } else if (staged) {
+    pending_begin_ = begin;
+  } else {
+    pending_.assign(data + begin, data + end);
+    pending_begin_ = 0;
+    pending_end_ = pending_.size();
+  }
+}
+
 bool Pump::write_program(Stream& stream) {
   const uint64_t before = stats_.bytes_to_program + stats_.bytes_discarded;
   if (!to_program_.valid()) {
@@ -187,18 +199,21 @@ bool Pump::write_program(Stream& stream) {
     return stats_.bytes_to_program + stats_.bytes_discarded != before;
   }
   while (!input_blocked_) {
-    if (pending_begin_ == pending_end_) {
-      pending_begin_ = 0;
-      pending_end_ = stream.read(MutableBytes(pending_.data(), pending_.size()));
-      if (pending_end_ == 0) break;
-    }
-    const ssize_t n = ::write(to_program_.get(), pending_.data() + pending_begin_, pending_end_ - pending_begin_);
+    // Bytes come from the stream through the shared scratch buffer; only what the pipe
+    // does not take at once is kept in pending_ (allocated then, freed once written), so
+    // an idle pump holds no buffer (docs/MEMORY.md).
+    const bool staged = pending_begin_ != pending_end_;
+    uint8_t* data = staged ? pending_.data() : scratch().data();
+    size_t begin = staged ? pending_begin_ : 0;
+    const size_t end = staged ? pending_end_ : stream.read(MutableBytes(data, kChunkBytes));
+    if (end == 0) break;
+    const ssize_t n = ::write(to_program_.get(), data + begin, end - begin);
     if (n > 0) {
-      pending_begin_ += static_cast<size_t>(n);
+      begin += static_cast<size_t>(n);
       stats_.bytes_to_program += static_cast<uint64_t>(n);
-      continue;
     }
-    if (n < 0 && errno == EINTR) continue;
+    hold_back(data, begin, end, staged);
+    if (n > 0 || (n < 0 && errno == EINTR)) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       input_blocked_ = true;
       break;
@@ -207,6 +222,7 @@ bool Pump::write_program(Stream& stream) {
     // stream so the peer is not stalled by a window that never opens.
     stats_.bytes_discarded += pending_end_ - pending_begin_;
     pending_begin_ = pending_end_ = 0;
+    pending_ = {};
     close_input();
     discarding_ = true;
     write_program(stream);

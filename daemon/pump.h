@@ -79,7 +79,7 @@ class Pump {
   const PumpStats& stats() const { return stats_; }
 
  private:
-  static constexpr size_t kChunkBytes = 32768;  // per pump, allocated once
+  static constexpr size_t kChunkBytes = 32768;  // per write to the program, via the shared scratch
   // An output EOF usually comes from the program's exit, but the kernel closes the pipe a
   // moment before the exit status is available: wait this long for it, so that a failure
   // becomes FAIL, before settling for SUCC (a program that only closed its output).
@@ -94,6 +94,9 @@ class Pump {
   void end_output(Stream& stream, bool failure);
   // Writes stream bytes to the program; true if any were taken from the stream.
   bool write_program(Stream& stream);
+  // After a write of data[begin, end): keeps what the pipe did not take in pending_
+  // (`staged`: data already is pending_), or frees pending_ when all of it went.
+  void hold_back(const uint8_t* data, size_t begin, size_t end, bool staged);
   void close_input();
   void update_watches(const Stream& stream);
 
@@ -113,6 +116,7 @@ class Pump {
   bool exit_grace_over_ = false;
   bool exit_unapplied_ = false;
   // Bytes read from the stream and not yet accepted by the pipe: pending_[begin, end).
+  // Empty (no allocation) while nothing is held back.
   std::vector<uint8_t> pending_;
   size_t pending_begin_ = 0;
   size_t pending_end_ = 0;

@@ -58,6 +58,10 @@ struct ServeArgs {
   bool no_timestamps = false;
   std::string allow_path;  // --allow: empty admits every client
   std::string user;        // --user: empty keeps our credentials
+  uint64_t memory_budget_mib = 256;
+  bool clean_env = false;
+  std::vector<std::string> pass_env;
+  bool keep_fds = false;
 };
 
 // One usage line (exit 100 follows): no timestamp, it is for the person typing.
@@ -72,6 +76,20 @@ void raise_fd_limit() {
     lim.rlim_cur = lim.rlim_max;
     setrlimit(RLIMIT_NOFILE, &lim);
   }
+}
+
+// Each connection holds two pipe ends to its program; the socket, the loop and stdio a
+// few more. False, after one line naming both figures, if the descriptor limit (already
+// raised to the hard limit) cannot hold max_connections.
+bool check_fd_limit(uint32_t max_connections) {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) return true;
+  const uint64_t needed = 2ull * max_connections + 64;
+  if (lim.rlim_cur >= needed) return true;
+  log_error("--max-connections " + std::to_string(max_connections) + " needs about " +
+              std::to_string(needed) + " descriptors, but the limit is " + std::to_string(lim.rlim_cur) +
+              " (hard limit " + std::to_string(lim.rlim_max) + "): raise it (ulimit -n) or lower --max-connections");
+  return false;
 }
 
 // --- command line (each check prints one usage line and returns false: exit 100) ---
@@ -175,6 +193,14 @@ std::optional<ServerConfig> parse_command_line(const ServeArgs& args, const std:
   ServerEndpointConfig& endpoint = config.endpoint;
   endpoint.max_connections = args.max_connections;
   endpoint.scheduler = args.scheduler;
+  config.clean_env = args.clean_env;
+  config.pass_env = args.pass_env;
+  config.keep_fds = args.keep_fds;
+  if (args.memory_budget_mib > (1ull << 24)) {
+    usage_error("--memory-budget must be 0 (none) .. 16777216 MiB");
+    return std::nullopt;
+  }
+  endpoint.memory_budget_bytes = args.memory_budget_mib << 20;
   if (!parse_timeouts(args, endpoint.connection) || !parse_endpoint_options(args, endpoint)) return std::nullopt;
   return config;
 }
@@ -372,6 +398,7 @@ int run_serve(const ServeArgs& args, const std::vector<std::string>& rest) {
     return kExitTemporary;
   }
   raise_fd_limit();
+  if (!check_fd_limit(config->endpoint.max_connections)) return kExitTemporary;
   ignore_sigpipe();
   SodiumRng rng;
   auto keys = load_server_keys(args.key_dir, rng);
@@ -410,6 +437,17 @@ const CommandRegistration serve_registration{"serve", 10, [](CLI::App& app, int&
   cmd->add_flag("-q,--quiet", args->quiet, "Log errors only");
   cmd->add_flag("--no-timestamps", args->no_timestamps,
                 "No time at the start of log lines (never added when stderr is the systemd journal)");
+  cmd->add_option("--memory-budget", args->memory_budget_mib,
+                  "MiB of stream buffers for all connections together; beyond it windows shrink (0: none)")
+      ->capture_default_str();
+  cmd->add_flag("--clean-env", args->clean_env,
+                "Programs get only PATH, PROTO, CURVECP* and the --env names of our environment");
+  cmd->add_option("--env", args->pass_env, "With --clean-env: also pass this variable (repeatable)")
+      ->type_name("NAME")
+      ->expected(1)
+      ->allow_extra_args(false)
+      ->take_all();
+  cmd->add_flag("--keep-fds", args->keep_fds, "Let programs inherit our descriptors >= 3 (default: closed)");
   // IP PORT [--] PROG [ARG...] are taken verbatim after the options, so PROG's own
   // options need no quoting.
   cmd->prefix_command();

@@ -179,6 +179,9 @@ void Server::open_program(uint32_t id, Timestamp now) {
   spec.read_fd = 0;
   spec.write_fd = 1;
   const std::string key_hex = encode_hex(session.client_long_term().view());
+  spec.clean_env = config_.clean_env;
+  spec.pass_env = config_.pass_env;
+  spec.keep_fds = config_.keep_fds;
   spec.env_overrides = {
       "PROTO=CURVECP",
       "CURVECPREMOTEPK=" + key_hex,

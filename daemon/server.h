@@ -43,6 +43,10 @@ struct ServerConfig {
   Duration stop_grace = kProgramStopGrace;
   // Admitted client keys with their settings; nullptr admits every client.
   std::shared_ptr<const AllowList> allow;
+  // Program environment and descriptors (ProgramSpec in daemon/attachment.h).
+  bool clean_env = false;
+  std::vector<std::string> pass_env;
+  bool keep_fds = false;
 };
 
 class Server {

@@ -64,6 +64,9 @@ Result<std::unique_ptr<ServerEndpoint>> ServerEndpoint::create(ServerEndpointCon
   e->by_key_.reserve(n);
   e->cookies_.resize(kMaxPendingCookies);
   e->message_.resize(kMaxMessageBytes);
+  if (e->config_.memory_budget_bytes != 0) {
+    e->memory_budget_ = std::make_unique<MemoryBudget>(e->config_.memory_budget_bytes);
+  }
   return e;
 }
 
@@ -170,6 +173,7 @@ void ServerEndpoint::accept(Timestamp now, const ClientPacketView& view, const A
   StreamConfig sc;
   sc.role = StreamRole::server;
   sc.controller = config_.scheduler;
+  sc.memory_budget = memory_budget_.get();
   auto stream = Stream::create(sc, rng_, now);
   if (!stream) return;  // the name was checked in create()
 

@@ -38,6 +38,7 @@
 #include "crypto/server.h"
 #include "daemon/connection.h"
 #include "daemon/deadline_heap.h"
+#include "scheduler/memory_budget.h"
 #include "scheduler/stream.h"
 
 namespace curvecp {
@@ -47,6 +48,8 @@ struct ServerEndpointConfig {
   Extension extension{};
   uint32_t max_connections = 100;
   std::string scheduler = "chicago";
+  // Daemon-wide budget for stream buffer pages (docs/MEMORY.md); 0: no budget.
+  uint64_t memory_budget_bytes = 256ull << 20;
   // Server defaults: a long idle timeout (resource protection against vanished clients)
   // and a linger that re-acknowledges a lost final EOF.
   ConnectionConfig connection{Duration::seconds(120), Duration::seconds(15), Duration::seconds(2),
@@ -133,6 +136,8 @@ class ServerEndpoint {
 
   const DropCounters& drops() const { return drops_; }
   const Counters<ServerEvent>& events() const { return events_; }
+  // The stream buffer budget, or nullptr when there is none.
+  const MemoryBudget* memory_budget() const { return memory_budget_.get(); }
   // "connections=N hello_answered=... drops=N reason=N ...": no secrets.
   std::string counters_text() const;
 
@@ -165,6 +170,8 @@ class ServerEndpoint {
 
   ServerEndpointConfig config_;
   Rng& rng_;
+  // Declared before the slots: their streams refund their pages to it when destroyed.
+  std::unique_ptr<MemoryBudget> memory_budget_;
   std::unique_ptr<ServerCrypto> crypto_;
   std::vector<std::unique_ptr<Slot>> slots_;  // by id; nullptr = free
   std::vector<uint32_t> free_ids_;

@@ -1,7 +1,7 @@
 // Delivery of one POSIX signal (SIGTERM, SIGINT, SIGUSR1, ...) as a loop callback
 // (uv_signal_t), so handlers run in the loop, not in signal context.
-// Child exits are not watched here: ChildProcess gets them from libuv's own SIGCHLD
-// handling (uv_spawn's exit callback).
+// Child exits are not watched here: ChildProcess gets them from the loop's
+// ProcessGroupReaper, which watches SIGCHLD itself (daemon/process_group_reaper.h).
 #pragma once
 
 #include <functional>
@@ -35,7 +35,7 @@ class SignalWatcher {
 };
 
 // Sets SIGPIPE to "ignore" for this process, so a write to a closed pipe is an EPIPE
-// error, not death. Spawned programs get the default back (libuv resets dispositions).
+// error, not death. Spawned programs get the default back (ChildProcess resets dispositions).
 void ignore_sigpipe();
 
 }  // namespace curvecp

@@ -5,14 +5,13 @@
 
 namespace curvecp {
 
-ReceiveBuffer::ReceiveBuffer(size_t window_bytes, size_t max_intervals)
-    : ring_(window_bytes), window_(window_bytes), max_intervals_(std::max<size_t>(max_intervals, 1)) {
-  intervals_.reserve(max_intervals_);
-}
+ReceiveBuffer::ReceiveBuffer(size_t window_bytes, size_t max_intervals, MemoryBudget* budget)
+    : ring_(window_bytes, budget), window_(window_bytes), max_intervals_(std::max<size_t>(max_intervals, 1)) {}
 
-ReceiveBuffer::Store ReceiveBuffer::store(uint64_t offset, Bytes data, StreamEnd end) {
+ReceiveBuffer::Store ReceiveBuffer::store(uint64_t offset, Bytes data, StreamEnd end, uint64_t accept_limit) {
   const uint64_t stop = offset + data.size();  // the parser rejected overflowing offsets
   if (stop > window_limit()) return Store::out_of_window;
+  if (stop > accept_limit && !covered(offset, data.size())) return Store::out_of_window;
   bool stored = false;
   const uint64_t start = std::max(offset, prefix_);
   if (start < stop) {
@@ -59,7 +58,14 @@ void ReceiveBuffer::insert(uint64_t start, uint64_t end) {
   auto last = first;
   while (last != intervals_.end() && last->start <= end) ++last;
   if (first == last) {
-    intervals_.insert(first, Interval{start, end});  // capacity reserved: no allocation
+    if (intervals_.capacity() == 0) {
+      // The first out-of-order data: the whole table at once, so that later inserts never
+      // allocate (a stream that never sees reordering never pays for it).
+      const auto at = first - intervals_.begin();
+      intervals_.reserve(max_intervals_);
+      first = intervals_.begin() + at;
+    }
+    intervals_.insert(first, Interval{start, end});
     return;
   }
   first->start = std::min(first->start, start);
@@ -85,6 +91,9 @@ size_t ReceiveBuffer::read(MutableBytes out) {
   const size_t n = std::min(out.size(), readable());
   ring_.read(read_, out.first(n));
   read_ += n;
+  // Pages wholly read are freed; all of them once nothing beyond read_ is held.
+  const uint64_t live_end = intervals_.empty() ? prefix_ : std::max(prefix_, intervals_.back().end);
+  ring_.release(read_, live_end);
   return n;
 }
 

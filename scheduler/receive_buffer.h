@@ -3,8 +3,9 @@
 // ranges that describe what has arrived (CURVECP.md 6.1, 6.6).
 //
 // Out-of-order data is tracked as a small sorted list of byte intervals, never per-byte
-// flags (CURVECP.md 9 item 6). Memory is bounded: at most window_bytes of buffer (grown
-// lazily) and max_intervals intervals; data that would exceed either is refused, and the
+// flags (CURVECP.md 9 item 6). Memory is bounded: at most window_bytes of buffer, in
+// pages allocated as data arrives and freed as the application reads it (byte_ring.h),
+// and max_intervals intervals; data that would exceed either is refused, and the
 // caller must then not acknowledge the message that carried it.
 #pragma once
 
@@ -22,7 +23,8 @@ namespace curvecp {
 class ReceiveBuffer {
  public:
   // window_bytes: bytes accepted beyond what the application has read.
-  ReceiveBuffer(size_t window_bytes, size_t max_intervals);
+  // budget: optional, charged for the buffer's pages; must outlive the buffer.
+  ReceiveBuffer(size_t window_bytes, size_t max_intervals, MemoryBudget* budget = nullptr);
 
   enum class Store : uint8_t {
     stored,          // some new bytes were stored (or the end became known)
@@ -32,8 +34,10 @@ class ReceiveBuffer {
   };
 
   // Stores `data` at stream offset `offset` (bytes below the contiguous prefix are
-  // ignored) and records the end of stream when `end` is not none.
-  Store store(uint64_t offset, Bytes data, StreamEnd end);
+  // ignored) and records the end of stream when `end` is not none. Data ending beyond
+  // accept_limit (absolute offset; the caller's tighter limit under memory pressure) is
+  // refused as out_of_window, like data beyond the window.
+  Store store(uint64_t offset, Bytes data, StreamEnd end, uint64_t accept_limit = UINT64_MAX);
 
   // True if stream positions [offset, offset + len] (closed: a zero-length block at P
   // counts as covered when P is inside or at the edge of received data) have all
@@ -54,6 +58,8 @@ class ReceiveBuffer {
   size_t read(MutableBytes out);
 
   uint64_t read_offset() const { return read_; }
+  // Bytes held in buffer pages now.
+  size_t allocated_bytes() const { return ring_.allocated_bytes(); }
   uint64_t received_prefix() const { return prefix_; }
   // Absolute offset up to which data is accepted (exclusive).
   uint64_t window_limit() const { return read_ + window_; }

@@ -4,9 +4,10 @@
 
 namespace curvecp {
 
-SendBuffer::SendBuffer(size_t buffer_bytes, size_t max_blocks)
+SendBuffer::SendBuffer(size_t buffer_bytes, size_t max_blocks, MemoryBudget* budget)
     : buffer_bytes_(buffer_bytes),
-      ring_(buffer_bytes),
+      budget_(budget),
+      ring_(buffer_bytes, budget),
       blocks_(max_blocks),
       log_(2 * max_blocks + 2),
       lost_(2 * max_blocks) {
@@ -15,7 +16,12 @@ SendBuffer::SendBuffer(size_t buffer_bytes, size_t max_blocks)
 
 size_t SendBuffer::space() const {
   if (closed()) return 0;
-  return buffer_bytes_ - static_cast<size_t>(written_ - acked_);
+  const size_t free_bytes = buffer_bytes_ - static_cast<size_t>(written_ - acked_);
+  if (budget_ == nullptr || !budget_->exceeded()) return free_bytes;
+  // Over budget: no new page, except a first one (docs/MEMORY.md).
+  const size_t room = ring_.allocated_bytes() == 0 ? ring_.page_bytes() - static_cast<size_t>(written_ % ring_.page_bytes())
+                                                   : ring_.room_without_allocation(written_);
+  return std::min(free_bytes, room);
 }
 
 size_t SendBuffer::write(Bytes data) {
@@ -36,6 +42,7 @@ bool SendBuffer::abort() {
   if (end_in_block_) return end_ == StreamEnd::fail;
   end_ = StreamEnd::fail;
   written_ = blocked_;
+  ring_.release(acked_, written_);
   return true;
 }
 
@@ -198,6 +205,7 @@ void SendBuffer::release_acked() {
     blocks_.pop_front();
   }
   if (blocks_.empty()) acked_ = blocked_;
+  ring_.release(acked_, written_);
   trim_log();
 }
 

@@ -36,7 +36,11 @@ class SendBuffer {
 
   // buffer_bytes: bound on unacknowledged application bytes. max_blocks: bound on the
   // block table (and, doubled, on the transmission log).
-  SendBuffer(size_t buffer_bytes, size_t max_blocks);
+  // budget: optional, charged for the ring's pages; must outlive the buffer. Once it is
+  // exceeded, space() offers only what fits the pages already held (at least one page
+  // while none is held, so every stream keeps moving and its acknowledgements keep
+  // freeing memory).
+  SendBuffer(size_t buffer_bytes, size_t max_blocks, MemoryBudget* budget = nullptr);
 
   // --- application side ---
   size_t space() const;
@@ -124,6 +128,8 @@ class SendBuffer {
   uint64_t bytes_in_flight() const { return in_flight_bytes_; }
   uint64_t acked_offset() const { return acked_; }
   uint64_t written() const { return written_; }
+  // Bytes held in ring pages now.
+  size_t allocated_bytes() const { return ring_.allocated_bytes(); }
   size_t block_count() const { return blocks_.size(); }
 
  private:
@@ -138,6 +144,7 @@ class SendBuffer {
   void trim_log();
 
   size_t buffer_bytes_;
+  MemoryBudget* budget_;
   ByteRing ring_;
   IndexedRing<Block> blocks_;
   IndexedRing<LogEntry> log_;       // key: transmission number t

@@ -8,6 +8,7 @@
 
 #include "scheduler/ack_scheduler.h"
 #include "scheduler/message.h"
+#include "scheduler/memory_budget.h"
 #include "scheduler/receive_buffer.h"
 #include "scheduler/rtt_estimator.h"
 #include "scheduler/send_buffer.h"
@@ -21,6 +22,12 @@ namespace {
 // (CURVECP.md 6.1): never send past the acknowledged prefix + this to a peer that has not
 // announced a larger window.
 constexpr uint64_t kReferenceWindowBytes = 131072;
+// Application bytes taken beyond what the peer may accept now (docs/MEMORY.md): enough
+// that data is ready when the window opens, no more (more would only cost memory).
+constexpr uint64_t kSendAheadBytes = 64 * 1024;
+// Receive window announced to curvecp peers while the memory budget is exceeded
+// (docs/MEMORY.md): four 16 KiB pages beyond what the application has read.
+constexpr uint64_t kPressureWindowBytes = 64 * 1024;
 // Largest block; the client uses 512 until the server's first message arrives, because
 // Initiates carry at most 640-byte messages (CURVECP.md 6.2).
 constexpr size_t kMaxBlockBytes = 1024;
@@ -58,14 +65,22 @@ class Stream::Impl {
         controller_name_(config.priority.cls == Priority::Class::normal ? config.controller
                                                                          : std::string(controller_->name())),
         priority_(config.priority),
-        send_(config.send_buffer_bytes, std::max<size_t>(256, config.send_buffer_bytes / 512)),
-        recv_(config.receive_buffer_bytes, kMaxReceiveIntervals),
+        send_(config.send_buffer_bytes, std::max<size_t>(256, config.send_buffer_bytes / 512), config.memory_budget),
+        recv_(config.receive_buffer_bytes, kMaxReceiveIntervals, config.memory_budget),
         last_now_(now),
         last_receive_(now),
         ping_pending_(config.ping_at_start) {}
 
-  size_t send_space() const { return send_.space(); }
-  size_t write(Bytes data) { return send_.write(data); }
+  // The application may write what the send buffer holds, but no further ahead of what
+  // the peer may accept than kSendAheadBytes (docs/MEMORY.md): bytes beyond would only
+  // sit in our memory, not on the wire. Toward a reference peer that is its 128 KiB rule
+  // plus the look-ahead, toward a curvecp peer its announced window plus the look-ahead.
+  size_t send_space() const {
+    const uint64_t limit = flow_limit() + kSendAheadBytes;
+    const uint64_t room = limit > send_.written() ? limit - send_.written() : 0;
+    return static_cast<size_t>(std::min<uint64_t>(send_.space(), room));
+  }
+  size_t write(Bytes data) { return send_.write(data.first(std::min(data.size(), send_space()))); }
   void close_write(bool failure) { send_.close(failure ? StreamEnd::fail : StreamEnd::succ); }
   void abort() { aborted_ = send_.abort(); }
   bool write_finished() const { return send_.finished(); }
@@ -114,6 +129,15 @@ class Stream::Impl {
   void finish_message(MutableBytes message, size_t data_bytes);
   void check_timeout(Timestamp now);
   void detect_losses(Timestamp now);
+  // The daemon's memory budget is exceeded (docs/MEMORY.md).
+  bool memory_pressure() const { return config_.memory_budget != nullptr && config_.memory_budget->exceeded(); }
+  // Under memory pressure: data ending beyond this is refused (not acknowledged). A
+  // reference peer never sends past our prefix + 128 KiB (CURVECP.md 6.1), a curvecp peer
+  // never past the largest limit we announced, so no well-behaved peer loses anything.
+  uint64_t pressure_accept_limit() const {
+    const uint64_t reference_limit = recv_.received_prefix() + kReferenceWindowBytes;
+    return peer_announced_ ? std::max(announced_limit_, reference_limit) : reference_limit;
+  }
   uint64_t flow_limit() const {
     return peer_announced_ ? peer_max_offset_ : peer_prefix_ + kReferenceWindowBytes;
   }
@@ -236,7 +260,8 @@ void Stream::Impl::on_message(Timestamp now, Bytes bytes) {
   // risk only at an edge of ranges 2..6 (range 1 releases it from the reference's table).
   const bool already_here = msg.data.empty() ? recv_.in_interval(msg.offset)
                                              : recv_.covered(msg.offset, msg.data.size());
-  const ReceiveBuffer::Store stored = recv_.store(msg.offset, msg.data, msg.end);
+  const uint64_t accept_limit = memory_pressure() ? pressure_accept_limit() : UINT64_MAX;
+  const ReceiveBuffer::Store stored = recv_.store(msg.offset, msg.data, msg.end, accept_limit);
   if (stored == ReceiveBuffer::Store::out_of_window || stored == ReceiveBuffer::Store::too_fragmented) {
     // Not stored, so not acknowledged: the sender must resend it.
     return;
@@ -416,7 +441,11 @@ size_t Stream::Impl::poll_transmit(Timestamp now, MutableBytes out, size_t max_m
 void Stream::Impl::finish_message(MutableBytes message, size_t data_bytes) {
   // Every message announces our receive window (docs/EXTENSIONS.md). The sizes of
   // CURVECP.md 6.2 always leave >= 16 bytes of padding after the header.
-  const uint64_t limit = recv_.window_limit();
+  uint64_t limit = recv_.window_limit();
+  if (memory_pressure()) {
+    // Shrink what we offer, never what we offered: the peer keeps the largest limit.
+    limit = std::max(announced_limit_, std::min(limit, recv_.read_offset() + kPressureWindowBytes));
+  }
   write_window_extension(WindowAnnouncement{limit},
                          message.subspan(kMessageHeaderBytes, message.size() - kMessageHeaderBytes - data_bytes));
   announced_limit_ = limit;

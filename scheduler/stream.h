@@ -44,6 +44,8 @@ namespace curvecp {
 
 enum class StreamRole : uint8_t { client, server };
 
+class MemoryBudget;
+
 struct StreamConfig {
   StreamRole role = StreamRole::server;
   // Memory per connection is bounded by these two buffers (plus small tables). The
@@ -58,6 +60,11 @@ struct StreamConfig {
   // Client side, "server speaks first": send an empty ping block at once (CURVECP.md 6.10)
   // so the Initiate goes out even if the program writes nothing.
   bool ping_at_start = false;
+  // Optional daemon-wide budget for buffer pages (scheduler/memory_budget.h,
+  // docs/MEMORY.md); must outlive the stream. Once exceeded, the stream announces a
+  // smaller receive window, refuses data beyond what the peer may send, and takes no
+  // new send page from the application beyond its first.
+  MemoryBudget* memory_budget = nullptr;
 };
 
 struct StreamStats {

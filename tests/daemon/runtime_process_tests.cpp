@@ -6,6 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <dirent.h>
 #include <fstream>
@@ -52,7 +55,7 @@ void run_for(EventLoop& l, Duration d) {
 // Members of a killed group that were orphaned are reparented to init, and this
 // container's init does not reap them, so their zombies would keep kill(-pgid, 0)
 // succeeding. The tests make themselves a subreaper and reap those orphans here (never
-// the leader, which belongs to libuv). Zombies only: a live member cannot be reaped.
+// the leader, which belongs to the loop's reaper). Zombies only: a live member cannot be reaped.
 void reap_orphans(pid_t pgid) {
   DIR* d = ::opendir("/proc");
   if (d == nullptr) return;
@@ -364,4 +367,81 @@ TEST_CASE("find_executable: PATH lookup like execvp") {
   CHECK_FALSE(find_executable("/etc/passwd"));  // not executable
   CHECK_FALSE(find_executable("/bin"));         // a directory
   CHECK_FALSE(find_executable(""));
+}
+
+TEST_CASE("spawn: an inherited descriptor without close-on-exec is closed, unless kept") {
+  auto loop = EventLoop::create();
+  REQUIRE(loop);
+  EventLoop& l = *loop.value();
+  // A descriptor as a parent process would hand it down: no close-on-exec.
+  const int stray = ::open("/dev/null", O_RDONLY);
+  REQUIRE(stray >= 3);
+  for (bool close_others : {true, false}) {
+    auto out = make_pipe(true, false);
+    REQUIRE(out);
+    SpawnOptions opts;
+    opts.argv = {"sh", "-c", "if [ -e /proc/$$/fd/" + std::to_string(stray) + " ]; then echo kept; else echo closed; fi"};
+    opts.env = environment_with({});
+    opts.fds = {{1, out->write_end.get()}};
+    opts.close_other_fds = close_others;
+    std::optional<ExitStatus> status;
+    auto child = ChildProcess::spawn(l, opts, [&](ExitStatus s, Timestamp) { status = s; });
+    REQUIRE(child);
+    out->write_end.reset();
+    PipeReader reader(l, std::move(out->read_end));
+    CHECK(run_until(l, [&] { return reader.eof && status.has_value(); }));
+    reader.watcher->close();
+    CHECK(reader.text == (close_others ? "closed\n" : "kept\n"));
+  }
+  ::close(stray);
+}
+
+TEST_CASE("spawn: mappings that swap descriptor numbers reach the right places") {
+  auto loop = EventLoop::create();
+  REQUIRE(loop);
+  EventLoop& l = *loop.value();
+  auto a = make_pipe(true, false);
+  auto b = make_pipe(true, false);
+  REQUIRE(a);
+  REQUIRE(b);
+  // Child fd 7 gets pipe a, child fd 6 gets pipe b, whatever our numbers are (they may
+  // be 6 and 7 themselves).
+  SpawnOptions opts;
+  opts.argv = {"sh", "-c", "echo seven >&7; echo six >&6"};
+  opts.env = environment_with({});
+  opts.fds = {{7, a->write_end.get()}, {6, b->write_end.get()}};
+  std::optional<ExitStatus> status;
+  auto child = ChildProcess::spawn(l, opts, [&](ExitStatus s, Timestamp) { status = s; });
+  REQUIRE(child);
+  a->write_end.reset();
+  b->write_end.reset();
+  PipeReader ra(l, std::move(a->read_end));
+  PipeReader rb(l, std::move(b->read_end));
+  CHECK(run_until(l, [&] { return ra.eof && rb.eof && status.has_value(); }));
+  ra.watcher->close();
+  rb.watcher->close();
+  CHECK(ra.text == "seven\n");
+  CHECK(rb.text == "six\n");
+  CHECK(status->success());
+}
+
+TEST_CASE("clean_environment_with: PATH, PROTO, CURVECP* and the listed names only") {
+  ::setenv("CURVECP_TEST_KEEP", "1", 1);
+  ::setenv("MEMTEST_SECRET", "s", 1);
+  ::setenv("MEMTEST_PASSED", "p", 1);
+  auto env = clean_environment_with({"MEMTEST_PASSED"}, {"PROTO=CURVECP", "CURVECPREMOTEIP=1.2.3.4"});
+  auto has = [&](const std::string& entry) { return std::find(env.begin(), env.end(), entry) != env.end(); };
+  auto has_name = [&](const std::string& name) {
+    return std::any_of(env.begin(), env.end(), [&](const std::string& e) { return e.rfind(name + "=", 0) == 0; });
+  };
+  CHECK(has("CURVECP_TEST_KEEP=1"));
+  CHECK(has("MEMTEST_PASSED=p"));
+  CHECK(has("PROTO=CURVECP"));
+  CHECK(has("CURVECPREMOTEIP=1.2.3.4"));
+  CHECK_FALSE(has_name("MEMTEST_SECRET"));
+  CHECK_FALSE(has_name("HOME"));
+  if (std::getenv("PATH") != nullptr) CHECK(has_name("PATH"));
+  ::unsetenv("CURVECP_TEST_KEEP");
+  ::unsetenv("MEMTEST_SECRET");
+  ::unsetenv("MEMTEST_PASSED");
 }

@@ -4,11 +4,17 @@
 // server whose program echoes its input (`cat`), and checks every echoed byte.
 //
 // usage: loadgen --name NAME --server-key HEX [--ext HEX] --connections N --bytes B
-//                [--timeout SECONDS] IP PORT
+//                [--timeout SECONDS] [--rate PER_SECOND] [--hold SECONDS] IP PORT
+// By default all N connections start at once. --rate starts them at that pace instead
+// (short connections: each is released once finished, so sockets do not pile up).
+// --hold keeps every connection open after its echo has arrived until all N have theirs
+// and then HOLD seconds more (printing "loadgen: holding N connections" when that starts),
+// before any of them sends its EOF: N concurrent established connections.
 // Prints one summary line; exits 0 only if every connection delivered and got back all
 // B bytes intact and closed cleanly in both directions, 1 otherwise, 100 on usage errors.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -39,6 +45,7 @@ uint8_t pattern_byte(uint64_t index, uint64_t offset) {
 
 struct Flow {
   uint64_t index = 0;
+  Timestamp finished_at;
   std::unique_ptr<ClientConnection> connection;
   uint64_t sent = 0;
   uint64_t received = 0;
@@ -51,7 +58,9 @@ struct Flow {
 
 class LoadGenerator {
  public:
-  LoadGenerator(EventLoop& loop, uint64_t bytes_per_flow) : loop_(loop), bytes_(bytes_per_flow) {}
+  // expected: how many connections will be added in all.
+  LoadGenerator(EventLoop& loop, uint64_t bytes_per_flow, bool hold, size_t expected)
+      : loop_(loop), bytes_(bytes_per_flow), hold_(hold), expected_(expected) {}
 
   Status add(uint64_t index, ClientEngineConfig config, Rng& rng) {
     auto flow = std::make_unique<Flow>();
@@ -61,7 +70,7 @@ class LoadGenerator {
     // Hundreds of sockets in one process: small buffers, no GRO super-buffers.
     socket_options.buffer_bytes = 1 << 20;
     socket_options.allow_gro = false;
-    socket_options.send_queue_packets = 256;
+    socket_options.send_queue_packets = 64;
     auto c = ClientConnection::open(
         loop_, std::move(config), rng, [this, f](Timestamp now) { progress(*f, now); }, socket_options);
     if (!c) return c.error();
@@ -71,6 +80,23 @@ class LoadGenerator {
     return {};
   }
 
+  // --hold: called once every connection has its echo (none has sent its EOF yet).
+  void set_all_echoed_handler(std::function<void(Timestamp)> h) { on_all_echoed_ = std::move(h); }
+  // --hold: every connection sends its EOF now.
+  void release_all(Timestamp now) {
+    hold_ = false;
+    for (auto& f : flows_) {
+      if (!f->finished) progress(*f, now);
+    }
+  }
+  size_t echoed() const { return echoed_; }
+  // Frees the connections (sockets) of flows finished at least `linger` ago; the linger
+  // lets a final acknowledgement out first, as `curvecp connect` stays a moment.
+  void sweep(Timestamp now, Duration linger) {
+    for (auto& f : flows_) {
+      if (f->finished && f->connection && now - f->finished_at >= linger) f->connection.reset();
+    }
+  }
   // Called once every connection has finished.
   void set_all_done_handler(std::function<void(Timestamp)> h) { on_all_done_ = std::move(h); }
   size_t finished() const { return finished_; }
@@ -90,7 +116,7 @@ class LoadGenerator {
       f.sent += w;
       if (w < n) break;
     }
-    if (f.sent == bytes_ && !f.closed_write) {
+    if (f.sent == bytes_ && !f.closed_write && !hold_) {
       s.close_write();
       f.closed_write = true;
     }
@@ -102,6 +128,7 @@ class LoadGenerator {
         if (f.received + i >= bytes_ || chunk[i] != pattern_byte(f.index, f.received + i)) f.corrupt = true;
       }
       f.received += n;
+      if (f.received == bytes_ && ++echoed_ == expected_ && on_all_echoed_) on_all_echoed_(now);
     }
     f.connection->service(now);
 
@@ -124,15 +151,20 @@ class LoadGenerator {
 
   void done(Flow& f, bool ok, std::string why) {
     f.finished = true;
+    f.finished_at = loop_.now();
     f.ok = ok;
     f.failure = std::move(why);
-    if (++finished_ == flows_.size() && on_all_done_) on_all_done_(loop_.now());
+    if (++finished_ == expected_ && on_all_done_) on_all_done_(loop_.now());
   }
 
   EventLoop& loop_;
   uint64_t bytes_;
+  bool hold_;
+  size_t expected_;
   std::vector<std::unique_ptr<Flow>> flows_;
   size_t finished_ = 0;
+  size_t echoed_ = 0;
+  std::function<void(Timestamp)> on_all_echoed_;
   std::function<void(Timestamp)> on_all_done_;
 };
 
@@ -149,6 +181,9 @@ int main(int argc, char** argv) {
   app.add_option("--connections", connections);
   app.add_option("--bytes", bytes);
   app.add_option("--timeout", timeout_s);
+  double rate = 0, hold_s = 0;
+  app.add_option("--rate", rate, "Start connections at this many per second (default: all at once)");
+  app.add_option("--hold", hold_s, "Hold all connections open this many seconds after every echo is in");
   app.add_option("IP", ip)->required();
   app.add_option("PORT", port_text)->required();
   try {
@@ -162,7 +197,8 @@ int main(int argc, char** argv) {
   auto server = port ? Address::parse(ip, *port) : std::nullopt;
   auto sname = encode_server_name(name);
   if (!parse_public_key(key_hex, base.server_long_term) || !server || !sname ||
-      (!ext_hex.empty() && !parse_extension(ext_hex, base.server_extension)) || connections == 0) {
+      (!ext_hex.empty() && !parse_extension(ext_hex, base.server_extension)) || connections == 0 ||
+      !(rate >= 0) || !(hold_s >= 0)) {
     std::fprintf(stderr, "loadgen: bad arguments\n");
     return 100;
   }
@@ -170,9 +206,12 @@ int main(int argc, char** argv) {
   SodiumRng rng;
   auto loop = EventLoop::create();
   if (!loop) return 111;
-  LoadGenerator gen(**loop, bytes);
-  const Timestamp start = (*loop)->update_now();
-  for (uint64_t i = 0; i < connections; ++i) {
+  EventLoop& l = **loop;
+  LoadGenerator gen(l, bytes, hold_s > 0, connections);
+  const Timestamp start = l.update_now();
+  uint64_t added = 0;
+  bool add_failed = false;
+  auto add_one = [&]() {
     ClientEngineConfig config;
     config.server = *server;
     config.crypto.server_long_term = base.server_long_term;
@@ -183,22 +222,56 @@ int main(int argc, char** argv) {
     config.crypto.client_long_term_sk = std::move(pair.sk);
     rng.fill(config.crypto.vouch_nonce);
     // Some connections wait a long time for their turn under load: the test bounds time.
-    config.connection.idle_timeout = Duration::seconds(static_cast<int64_t>(timeout_s) + 1);
+    config.connection.idle_timeout = Duration::seconds(static_cast<int64_t>(timeout_s + hold_s) + 1);
     config.handshake_timeout = Duration::seconds(static_cast<int64_t>(timeout_s) + 1);
-    if (Status s = gen.add(i, std::move(config), rng); !s) {
-      std::fprintf(stderr, "loadgen: connection %llu: %s\n", static_cast<unsigned long long>(i),
-                   s.error().message.c_str());
-      return 111;
+    if (Status st = gen.add(added, std::move(config), rng); !st) {
+      std::fprintf(stderr, "loadgen: connection %llu: %s\n", static_cast<unsigned long long>(added),
+                   st.error().message.c_str());
+      add_failed = true;
+      l.stop();
+      return;
     }
+    ++added;
+  };
+  if (rate == 0) {
+    while (added < connections && !add_failed) add_one();
+    if (add_failed) return 111;
   }
-  auto deadline = Timer::create(**loop, [&](Timestamp) { (*loop)->stop(); });
+  // --rate: a 1 ms tick starts the connections due by now and frees finished ones.
+  std::unique_ptr<Timer> tick;
+  Timestamp next_sweep = start;
+  if (rate > 0) {
+    auto t = Timer::create(l, [&](Timestamp now) {
+      const double due = std::min<double>(static_cast<double>(connections), (now - start).seconds_f() * rate + 1);
+      while (static_cast<double>(added) < due && !add_failed) add_one();
+      if (now >= next_sweep) {
+        gen.sweep(now, Duration::milliseconds(200));
+        next_sweep = now + Duration::milliseconds(100);
+      }
+      if (added < connections || gen.finished() < connections) tick->arm(now + Duration::milliseconds(1));
+    });
+    if (!t) return 111;
+    tick = std::move(t.value());
+    tick->arm(start);
+  }
+  auto deadline = Timer::create(l, [&](Timestamp) { l.stop(); });
   if (!deadline) return 111;
-  (*deadline)->arm(start + Duration::nanoseconds(static_cast<int64_t>(timeout_s * 1e9)));
+  (*deadline)->arm(start + Duration::nanoseconds(static_cast<int64_t>((timeout_s + hold_s) * 1e9)));
+  // --hold: once every echo is in, hold all connections open, then let them end.
+  auto release = Timer::create(l, [&](Timestamp now) { gen.release_all(now); });
+  if (!release) return 111;
+  gen.set_all_echoed_handler([&](Timestamp now) {
+    if (hold_s <= 0) return;
+    std::printf("loadgen: holding %zu connections for %.1f s\n", gen.echoed(), hold_s);
+    std::fflush(stdout);
+    (*release)->arm(now + Duration::nanoseconds(static_cast<int64_t>(hold_s * 1e9)));
+  });
   // Like `curvecp connect`, stay a moment after the last connection is done so that the
   // final (possibly delayed) acknowledgements reach the server.
   gen.set_all_done_handler([&](Timestamp now) { (*deadline)->arm(now + Duration::milliseconds(100)); });
-  if (gen.finished() < gen.total()) (void)(*loop)->run();
-  const double elapsed_s = ((*loop)->update_now() - start).seconds_f();
+  if (gen.finished() < connections) (void)l.run();
+  if (add_failed) return 111;
+  const double elapsed_s = (l.update_now() - start).seconds_f();
 
   size_t ok = 0, failed = 0, unfinished = 0;
   uint64_t moved = 0;
@@ -216,8 +289,12 @@ int main(int argc, char** argv) {
       ++failed;
     }
   }
-  std::printf("loadgen: %zu connections, %zu ok, %zu failed, %zu unfinished; %llu bytes echoed in %.2f s\n",
-              gen.total(), ok, failed, unfinished, static_cast<unsigned long long>(moved), elapsed_s);
+  unfinished += connections - gen.total();  // never started (deadline)
+  std::printf("loadgen: %llu connections, %zu ok, %zu failed, %zu unfinished; %llu bytes echoed in %.2f s\n",
+              static_cast<unsigned long long>(connections), ok, failed, unfinished,
+              static_cast<unsigned long long>(moved), elapsed_s);
+  tick.reset();
+  release->reset();
   deadline->reset();
-  return ok == gen.total() ? 0 : 1;
+  return ok == connections ? 0 : 1;
 }

@@ -1,10 +1,12 @@
 // Receive reassembly and acknowledgement ranges, the send block table, and the rings.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "scheduler/byte_ring.h"
 #include "scheduler/indexed_ring.h"
+#include "scheduler/memory_budget.h"
 #include "scheduler/receive_buffer.h"
 #include "scheduler/send_buffer.h"
 
@@ -25,22 +27,117 @@ ReceiveBuffer::Store put(ReceiveBuffer& rb, uint64_t offset, size_t n, StreamEnd
 
 }  // namespace
 
-TEST_CASE("byte ring: grows lazily, keeps live bytes across growth and wrap") {
-  ByteRing ring(100'000);
-  CHECK(ring.capacity() == 0);
-  CHECK(ring.max_capacity() == 131072);
+TEST_CASE("byte ring: pages follow the data, across wrap and release") {
+  MemoryBudget budget(1 << 30);
+  ByteRing ring(100'000, &budget);
+  CHECK(ring.page_bytes() == ByteRing::kPageBytes);
+  CHECK(ring.max_capacity() == 7 * ByteRing::kPageBytes);
+  CHECK(ring.allocated_bytes() == 0);
   REQUIRE(ring.ensure(0, 0, 1000));
-  CHECK(ring.capacity() == 16384);
-  const uint64_t base = ring.capacity() - 100;  // the live span wraps the first buffer
-  auto data = span_of(base, 500);
-  ByteRing r2(1 << 20);
-  REQUIRE(r2.ensure(base, base, base + 500));
-  r2.write(base, data);
-  REQUIRE(r2.ensure(base, base + 500, base + 200'000));  // grows, moving the wrapped bytes
-  std::vector<uint8_t> back(500);
-  r2.read(base, back);
-  CHECK(back == data);
-  CHECK_FALSE(r2.ensure(base, base + 500, base + (2 << 20)));
+  CHECK(ring.allocated_bytes() == 0);  // ensure() allocates nothing
+  auto a = span_of(0, 1000);
+  ring.write(0, a);
+  CHECK(ring.allocated_bytes() == ByteRing::kPageBytes);
+  CHECK(budget.used_bytes() == ByteRing::kPageBytes);
+
+  // Far-ahead data costs the page it touches, not the span up to it.
+  const uint64_t far = ring.max_capacity() - 16;
+  REQUIRE(ring.ensure(0, 1000, far + 16));
+  auto f = span_of(far, 16);
+  ring.write(far, f);
+  CHECK(ring.allocated_bytes() == 2 * ByteRing::kPageBytes);
+  std::vector<uint8_t> back(16);
+  ring.read(far, back);
+  CHECK(back == f);
+  CHECK_FALSE(ring.ensure(0, far + 16, ring.max_capacity() + 1));
+
+  // Releasing past the first page frees it; the far page stays.
+  ring.release(ByteRing::kPageBytes, far + 16);
+  CHECK(ring.allocated_bytes() == ByteRing::kPageBytes);
+  ring.release(far + 16, far + 16);  // nothing live: everything goes
+  CHECK(ring.allocated_bytes() == 0);
+  CHECK(budget.used_bytes() == 0);
+
+  // A live span that wraps the slot table keeps its bytes.
+  const uint64_t base = 10 * ring.max_capacity() - 100;
+  auto data = span_of(base, 60'000);
+  ring.write(base, data);
+  std::vector<uint8_t> back2(data.size());
+  ring.read(base, back2);
+  CHECK(back2 == data);
+  ring.release(base + 50'000, base + 60'000);
+  CHECK(ring.allocated_bytes() <= 2 * ByteRing::kPageBytes);
+  std::vector<uint8_t> tail(10'000);
+  ring.read(base + 50'000, tail);
+  CHECK(std::equal(tail.begin(), tail.end(), data.begin() + 50'000));
+}
+
+TEST_CASE("byte ring: small rings use one page of their size; budget follows the ring") {
+  MemoryBudget budget(100);
+  {
+    ByteRing small(1000, &budget);
+    CHECK(small.page_bytes() == 1024);
+    small.write(5, span_of(5, 10));
+    CHECK(budget.used_bytes() == 1024);
+    CHECK(budget.exceeded());
+  }
+  CHECK(budget.used_bytes() == 0);
+  CHECK(budget.peak_bytes() == 1024);
+}
+
+TEST_CASE("receive buffer: one byte near the top of a 4 MiB window costs one page") {
+  MemoryBudget budget(1 << 30);
+  ReceiveBuffer rb(4 << 20, 16, &budget);
+  CHECK(put(rb, (4 << 20) - 16, 16) == ReceiveBuffer::Store::stored);
+  CHECK(rb.allocated_bytes() == ByteRing::kPageBytes);
+  CHECK(put(rb, 0, 100) == ReceiveBuffer::Store::stored);
+  CHECK(rb.allocated_bytes() == 2 * ByteRing::kPageBytes);
+  std::vector<uint8_t> out(100);
+  CHECK(rb.read(out) == 100);
+  CHECK(out == span_of(0, 100));
+  // The first page is still partly live only if data beyond read_ remains in it.
+  CHECK(rb.allocated_bytes() <= 2 * ByteRing::kPageBytes);
+  // A tighter accept limit refuses new data beyond it, but not data already here.
+  CHECK(put(rb, 200'000, 10, StreamEnd::none) == ReceiveBuffer::Store::stored);
+  auto v = span_of(300'000, 10);
+  CHECK(rb.store(300'000, v, StreamEnd::none, 250'000) == ReceiveBuffer::Store::out_of_window);
+  auto d = span_of(200'000, 10);
+  CHECK(rb.store(200'000, d, StreamEnd::none, 150'000) == ReceiveBuffer::Store::duplicate);
+}
+
+TEST_CASE("receive buffer: pages are freed as the application reads") {
+  MemoryBudget budget(1 << 30);
+  ReceiveBuffer rb(1 << 20, 16, &budget);
+  std::vector<uint8_t> out(4096);
+  for (uint64_t off = 0; off < (1 << 20); off += 4096) {
+    REQUIRE(put(rb, off, 4096) == ReceiveBuffer::Store::stored);
+    REQUIRE(rb.read(out) == 4096);
+    REQUIRE(out == span_of(off, 4096));
+    REQUIRE(rb.allocated_bytes() <= ByteRing::kPageBytes);
+  }
+  CHECK(rb.allocated_bytes() == 0);  // everything read: nothing held
+  CHECK(budget.used_bytes() == 0);
+}
+
+TEST_CASE("send buffer: pages freed as acknowledged; over budget, no new page beyond the first") {
+  MemoryBudget budget(3 * ByteRing::kPageBytes);
+  SendBuffer sb(1 << 20, 256, &budget);
+  std::vector<uint8_t> data(40'000, 7);
+  CHECK(sb.write(data) == 40'000);
+  CHECK(sb.allocated_bytes() == 3 * ByteRing::kPageBytes);
+  CHECK(budget.exceeded());
+  // Only the rest of the page being filled is offered.
+  CHECK(sb.space() == 3 * ByteRing::kPageBytes - 40'000);
+  SendBuffer other(1 << 20, 256, &budget);
+  CHECK(other.space() == ByteRing::kPageBytes);  // a stream with no page gets one
+  // Acknowledge everything: the pages go back.
+  while (auto seq = sb.make_block(1024, UINT64_MAX, false)) sb.record_transmission(*seq, Timestamp{}, 1088);
+  SendBuffer::AckResult r;
+  sb.ack_prefix(40'000, r);
+  sb.release_acked();
+  CHECK(sb.allocated_bytes() == 0);
+  CHECK_FALSE(budget.exceeded());
+  CHECK(sb.space() == (1 << 20));
 }
 
 TEST_CASE("indexed ring: keys, wrap, growth and bound") {

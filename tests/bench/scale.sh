@@ -1,0 +1,157 @@
+#!/bin/bash
+# Scale and memory of one daemon (docs/MEMORY.md, issue 10 items 1-3). Phases:
+#   probe  PROBE_N connections, each one Initiate carrying 16 bytes at offset 4 MiB - 16
+#          and nothing else (curvecp_scale_probe): the daemon's RSS growth per connection.
+#          Also PROBE_N connections with the 16 bytes at offset 0 (an idle connection).
+#   hold   HOLD_N connections established and echoed (16 bytes through cat), then held
+#          open HOLD_S seconds: RSS per held connection, all of them finishing afterwards.
+#   burst  BURST_N clients started at once, each echoing 4 KiB through cat and closing.
+#   rate   RATE_N short connections (4 KiB echo through cat) started at RATE per second:
+#          the rate achieved, the daemon's CPU per connection, every one finishing.
+# Each phase runs against a fresh daemon; peak RSS is the daemon's VmHWM (/proc), CPU its
+# utime + stime. Figures are printed as "scale: ..." lines; with MODE=test the script
+# also fails unless every connection finished and the probe's RSS per connection stays
+# under PROBE_LIMIT_KIB (default 1024: a far-ahead Initiate must not commit the window).
+# Speed is never asserted.
+#
+# usage: scale.sh CURVECP LOADGEN PROBE
+#   environment: MODE=bench|test PHASES="probe hold burst rate" PROBE_N PROBE_PROG HOLD_N HOLD_S BURST_N
+#                RATE_N RATE SERVE_FLAGS
+# CURVECP may be another build (e.g. main's) for the reference figures.
+set -euo pipefail
+CURVECP=$1
+LOADGEN=$(readlink -f "$2") PROBE=$(readlink -f "$3")
+# A benchmark run takes minutes; ctest sets its own limit.
+export TEST_TIME_LIMIT=${TEST_TIME_LIMIT:-1800}
+source "$(dirname "$0")/../interop/common.sh"
+require_curvecp
+cd "$WORK"
+MODE=${MODE:-bench}
+PROBE_N=${PROBE_N:-200}
+HOLD_N=${HOLD_N:-10000}
+HOLD_S=${HOLD_S:-5}
+BURST_N=${BURST_N:-2000}
+RATE_N=${RATE_N:-5000}
+RATE=${RATE:-1000}
+PROBE_LIMIT_KIB=${PROBE_LIMIT_KIB:-1024}
+PHASES=" ${PHASES:-probe hold burst rate} "
+phase() { [[ "$PHASES" == *" $1 "* ]]; }
+# Two pipe ends per daemon connection, one UDP socket per load-generator connection.
+# As root the hard limit can be raised; otherwise whatever it is.
+want_fds=$(( 2 * HOLD_N + 1000 ))
+if (( $(ulimit -Hn) < want_fds )); then ulimit -Hn "$want_fds" 2>/dev/null || true; fi
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if (( $(ulimit -Hn) < want_fds )); then
+  # Without CAP_SYS_RESOURCE the hard limit stays; the daemon needs 2 per connection + 64.
+  fit=$(( ($(ulimit -Hn) - 64) / 2 - 10 ))
+  note "descriptor hard limit $(ulimit -Hn) (cannot raise it here): holding $fit connections instead of $HOLD_N"
+  HOLD_N=$fit
+fi
+
+KEY_IMPL=ours make_key "$WORK/serverkey"
+KEY_HEX=$(cat "$WORK/serverkey.hex")
+note "host: $(nproc) cores, loadavg $(cut -d' ' -f1-3 /proc/loadavg) (busy host: figures are indicative)"
+
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+tick_hz=$(getconf CLK_TCK)
+
+# serve_fresh MAX PROG...: a new daemon for one phase.
+serve_fresh() {
+  local max=$1
+  shift
+  # The previous phase's log must go first: start_server would otherwise find its
+  # "listening on" line before the new server's shell has truncated the file.
+  rm -f "$WORK/server.log"
+  SERVER_FLAGS="--max-connections $max ${SERVE_FLAGS:-}" start_server ours "$WORK/serverkey" "$@"
+  BASE_RSS=$(rss_kib "$SERVER_PID")
+  BASE_CPU=$(cpu_ticks "$SERVER_PID")
+}
+
+# loadgen_run NAME ARGS...: the load generator; its summary line must say all ok in MODE=test.
+loadgen_run() {
+  local name=$1 rc=0
+  shift
+  timeout $(( $(time_left) - 20 )) "$LOADGEN" --name "$SNAME" --server-key "$KEY_HEX" --ext "$EXT" "$@" \
+    127.0.0.1 "$PORT" >"$WORK/$name.out" 2>"$WORK/$name.log" || rc=$?
+  LOADGEN_LINE=$(grep '^loadgen: [0-9]* connections' "$WORK/$name.out" | tail -n 1 || true)
+  note "$name: $LOADGEN_LINE (exit $rc)"
+  if [[ "$MODE" = test && $rc -ne 0 ]]; then fail "$name: not every connection finished: $LOADGEN_LINE"; fi
+  return 0
+}
+
+per_conn() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.1f", (a - b) / n }'; }
+
+# --- probe: a far-ahead Initiate per connection, and an idle one ---
+phase probe && for offset in $(( (4 << 20) - 16 )) 0; do
+  # shellcheck disable=SC2086  # PROBE_PROG is a command line
+  serve_fresh $(( PROBE_N + 10 )) ${PROBE_PROG:-cat}
+  "$PROBE" --name "$SNAME" --server-key "$KEY_HEX" --ext "$EXT" --connections "$PROBE_N" --offset "$offset" \
+    127.0.0.1 "$PORT" >"$WORK/probe.out" 2>"$WORK/probe.log" || fail "probe failed: $(cat "$WORK/probe.log")"
+  sleep 1  # let the daemon take in the last Initiates and start the programs
+  rss=$(rss_kib "$SERVER_PID")
+  per=$(per_conn "$rss" "$BASE_RSS" "$PROBE_N")
+  if [[ $offset = 0 ]]; then what="idle connection (16 bytes at offset 0)"; else what="Initiate with 16 bytes at offset 4 MiB - 16"; fi
+  echo "scale: probe: $PROBE_N connections, $what: daemon RSS $BASE_RSS -> $rss KiB, $per KiB per connection"
+  if [[ "$MODE" = test ]] && awk -v p="$per" -v l="$PROBE_LIMIT_KIB" 'BEGIN { exit !(p > l) }'; then
+    fail "probe: $per KiB per connection (limit $PROBE_LIMIT_KIB KiB)"
+  fi
+  # The probe's connections never finish (the client is gone): the second SIGTERM fails them.
+  kill -TERM "$SERVER_PID"
+  sleep 0.5
+  stop_server 0 30
+done
+
+# --- hold: HOLD_N concurrent established connections ---
+if phase hold; then
+serve_fresh $(( HOLD_N + 10 )) cat
+rc=0
+timeout $(( $(time_left) - 20 )) "$LOADGEN" --name "$SNAME" --server-key "$KEY_HEX" --ext "$EXT" \
+  --connections "$HOLD_N" --bytes 16 --rate "${HOLD_RATE:-2000}" --hold "$HOLD_S" --timeout "$(( $(time_left) - 40 - HOLD_S ))" \
+  127.0.0.1 "$PORT" >"$WORK/hold.out" 2>"$WORK/hold.log" &
+hold_pid=$!
+held=0
+while kill -0 "$hold_pid" 2>/dev/null; do
+  if grep -q '^loadgen: holding' "$WORK/hold.out" 2>/dev/null; then held=1; break; fi
+  sleep 0.2
+done
+if (( held )); then
+  sleep 0.5
+  rss=$(rss_kib "$SERVER_PID")
+  conns=$( (ps -o pid= --ppid "$SERVER_PID" || true) | wc -l)
+  echo "scale: hold: $HOLD_N connections held open ($conns programs running): daemon RSS $BASE_RSS -> $rss KiB, $(per_conn "$rss" "$BASE_RSS" "$HOLD_N") KiB per connection"
+fi
+wait "$hold_pid" || rc=$?
+note "hold: $(grep '^loadgen: [0-9]* connections' "$WORK/hold.out" | tail -n 1) (exit $rc)"
+if (( ! held )) || [[ $rc -ne 0 ]]; then
+  [[ "$MODE" = test ]] && fail "hold: not every connection was established and finished"
+  echo "scale: hold: FAILED (held=$held exit $rc): $(tail -n 1 "$WORK/hold.out")"
+fi
+stop_server 0 60
+fi
+
+# --- burst: BURST_N clients at once, 4 KiB echo each ---
+if phase burst; then
+serve_fresh $(( BURST_N + 10 )) cat
+start=$(now_s)
+loadgen_run burst --connections "$BURST_N" --bytes 4096 --timeout "$(( $(time_left) - 40 ))"
+end=$(now_s)
+cpu=$(( $(cpu_ticks "$SERVER_PID") - BASE_CPU ))
+hwm=$(hwm_kib "$SERVER_PID")
+echo "scale: burst: $BURST_N clients at once, 4 KiB echo each: $LOADGEN_LINE; daemon peak RSS $hwm KiB ($(per_conn "$hwm" "$BASE_RSS" "$BURST_N") KiB per connection over $BASE_RSS), CPU $(awk -v c="$cpu" -v h="$tick_hz" -v n="$BURST_N" 'BEGIN { printf "%.2f ms", 1000 * c / h / n }') per connection"
+stop_server 0 60
+fi
+
+# --- rate: short connections at RATE per second ---
+if phase rate; then
+serve_fresh $(( RATE_N + 10 )) cat
+loadgen_run rate --connections "$RATE_N" --bytes 4096 --rate "$RATE" --timeout "$(( $(time_left) - 40 ))"
+cpu=$(( $(cpu_ticks "$SERVER_PID") - BASE_CPU ))
+hwm=$(hwm_kib "$SERVER_PID")
+elapsed=$(sed -n 's/.* in \([0-9.]*\) s$/\1/p' <<<"$LOADGEN_LINE")
+ok=$(sed -n 's/.* \([0-9]*\) ok,.*/\1/p' <<<"$LOADGEN_LINE")
+echo "scale: rate: $RATE_N short connections offered at $RATE/s: ${ok:-0} finished in ${elapsed:-?} s ($(awk -v n="${ok:-0}" -v e="${elapsed:-0}" 'BEGIN { if (e > 0) printf "%.0f", n / e; else print "?" }')/s); daemon peak RSS $hwm KiB, CPU $(awk -v c="$cpu" -v h="$tick_hz" -v n="$RATE_N" 'BEGIN { printf "%.2f ms", 1000 * c / h / n }') per connection"
+stop_server 0 60
+fi
+finish
