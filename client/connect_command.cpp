@@ -1,5 +1,6 @@
 // `curvecp connect --name NAME --server-key HEX [--ext HEX] [--key DIR] [--scheduler NAME]
-//  [--timeout S] [--idle-timeout S] [--keepalive S] [-v] IP PORT [--] [PROG [ARG...]]`
+//  [--timeout S] [--idle-timeout S] [--keepalive S] [--priority CLASS] [--control PATH|none]
+//  [-v] IP PORT [--] [PROG [ARG...]]`
 //
 // The client end of a CurveCP connection (CURVECP.md 4), IPv4 or IPv6. With PROG, the
 // program reads the server's stream on fd 6 and writes to it on fd 7, like a program
@@ -24,6 +25,8 @@
 #include "crypto/sodium_rng.h"
 #include "daemon/child_process.h"
 #include "daemon/command_registry.h"
+#include "daemon/control_server.h"
+#include "scheduler/priority.h"
 #include "scheduler/congestion.h"
 
 namespace curvecp {
@@ -39,6 +42,8 @@ struct ConnectArgs {
   double idle_timeout_s = 60;
   double keepalive_s = 15;
   bool verbose = false;
+  std::string priority = "normal";
+  std::string control;  // empty: the default path; "none": no control socket
   std::string ip;
   std::string port;
   std::vector<std::string> program;
@@ -84,6 +89,16 @@ int run_connect(const ConnectArgs& args) {
     return usage_error("unknown --scheduler '" + args.scheduler + "' (known: " + known + ")");
   }
   engine.stream.controller = args.scheduler;
+  auto priority = parse_priority(args.priority);
+  if (!priority) {
+    return usage_error("bad --priority '" + args.priority +
+                       "' (expected background, normal or a number N with 1 <= N <= 100)");
+  }
+  engine.stream.priority = *priority;
+  if (args.control != "none") {
+    options.control_required = !args.control.empty();
+    options.control_path = options.control_required ? args.control : default_connect_control_path();
+  }
   auto idle = parse_seconds(args.idle_timeout_s, Duration::infinite());
   if (!idle) return usage_error("--idle-timeout must be between 0 (off) and one year");
   engine.connection.idle_timeout = *idle;
@@ -173,6 +188,12 @@ const CommandRegistration connect_registration{"connect", 20, [](CLI::App& app, 
                   "After this many quiet seconds, send a keepalive the server must acknowledge (0: off)")
       ->capture_default_str();
   cmd->add_flag("-v,--verbose", args->verbose, "Show the handshake steps and the end of the connection");
+  cmd->add_option("--priority", args->priority,
+                  "Class of the transfer: background, normal or a weight N (1..100, as N normal flows)")
+      ->capture_default_str();
+  cmd->add_option("--control", args->control,
+                  "Control socket for curvecp status and ctl (default: connect.PID.sock in /run/curvecp for "
+                  "root, else in $XDG_RUNTIME_DIR/curvecp; none: no socket)");
   cmd->add_option("IP", args->ip, "Server IPv4 or IPv6 address")->required();
   cmd->add_option("PORT", args->port, "Server UDP port")->required();
   cmd->add_option("PROG", args->program, "Program to run, with its arguments (put -- before it)");

@@ -2,6 +2,7 @@
 //
 //   curvecp serve --key DIR --name NAME [--ext HEX] [--max-connections N]
 //                 [--scheduler NAME] [--idle-timeout S] [--keepalive S] [-v]
+//                 [--priority background|normal|N] [--control PATH|none]
 //                 IP PORT [--] PROG [ARG...]
 //
 // Exit codes: 0 after a shutdown by signal; 100 usage; 111 start-up failure (program not
@@ -28,6 +29,8 @@
 #include "crypto/sodium_rng.h"
 #include "daemon/child_process.h"
 #include "daemon/command_registry.h"
+#include "daemon/control_protocol.h"
+#include "daemon/control_server.h"
 #include "daemon/event_loop.h"
 #include "daemon/server.h"
 #include "daemon/signal_watcher.h"
@@ -45,6 +48,8 @@ struct ServeArgs {
   double idle_timeout_s = 120;
   double keepalive_s = 15;
   bool verbose = false;
+  std::string priority = "normal";
+  std::string control;  // empty: the default path; "none": no control socket
 };
 
 // 1000 connections need two pipes each: take whatever the hard limit allows.
@@ -141,6 +146,18 @@ bool parse_endpoint_options(const ServeArgs& args, ServerEndpointConfig& endpoin
   return true;
 }
 
+// --priority into `endpoint`.
+bool parse_priority_option(const ServeArgs& args, ServerEndpointConfig& endpoint) {
+  auto p = parse_priority(args.priority);
+  if (!p) {
+    print_error("usage: serve: bad --priority '" + args.priority +
+                "' (expected background, normal or a number N with 1 <= N <= 100)");
+    return false;
+  }
+  endpoint.priority = *p;
+  return true;
+}
+
 // The whole command line as a ServerConfig, or nothing after one usage line.
 std::optional<ServerConfig> parse_command_line(const ServeArgs& args, const std::vector<std::string>& rest) {
   ServerConfig config;
@@ -150,6 +167,7 @@ std::optional<ServerConfig> parse_command_line(const ServeArgs& args, const std:
   endpoint.scheduler = args.scheduler;
   config.verbose = args.verbose;
   if (!parse_timeouts(args, endpoint.connection) || !parse_endpoint_options(args, endpoint)) return std::nullopt;
+  if (!parse_priority_option(args, endpoint)) return std::nullopt;
   return config;
 }
 
@@ -232,9 +250,35 @@ int run_until_drained(EventLoop& l, Server& s, bool verbose) {
   return exit_code;
 }
 
+// The control socket (curvecp-serve(1), CONTROL SOCKET) served beside `s`, or nullptr.
+// An explicit --control that cannot be served stops the start (false); the default path
+// only warns (a second server on the host finds it taken) and the server runs without.
+bool open_control(EventLoop& l, Server& s, const std::string& option, bool verbose,
+                  std::unique_ptr<ControlServer>& out) {
+  if (option == "none") return true;
+  const bool chosen = !option.empty();
+  const std::string path = chosen ? option : default_serve_control_path();
+  if (path.empty()) return true;  // not root and no XDG_RUNTIME_DIR: no default
+  auto control = ControlServer::open(
+      l, path, [&s](std::string_view line, Timestamp now) { return answer_control_request(line, s, now); });
+  if (!control) {
+    if (chosen) {
+      print_error("serve: fatal: " + control.error().message);
+      return false;
+    }
+    print_error("serve: warning: " + control.error().message + "; running without a control socket");
+    return true;
+  }
+  out = std::move(*control);
+  s.set_control_path(path);
+  if (verbose) std::fprintf(stderr, "curvecp serve: control socket %s\n", path.c_str());
+  return true;
+}
+
 // Creates the loop and the server (bound, "listening" with -v) and runs them. `nonces`
 // and `rng` outlive both. Returns the exit code.
-int serve(ServerConfig config, SecretKey secret, NonceSource& nonces, Rng& rng, bool verbose) {
+int serve(ServerConfig config, SecretKey secret, NonceSource& nonces, Rng& rng, bool verbose,
+          const std::string& control_option) {
   auto loop = EventLoop::create();
   if (!loop) {
     print_error("fatal: " + loop.error().message);
@@ -249,6 +293,8 @@ int serve(ServerConfig config, SecretKey secret, NonceSource& nonces, Rng& rng, 
   }
   Server& s = *server.value();
   s.set_drained_handler([&l] { l.stop(); });
+  std::unique_ptr<ControlServer> control;  // destroyed before the server it refers to
+  if (!open_control(l, s, control_option, verbose, control)) return kExitTemporary;
   if (verbose) std::fprintf(stderr, "curvecp serve: listening on %s\n", s.local_address().to_string().c_str());
   return run_until_drained(l, s, verbose);
 }
@@ -272,7 +318,7 @@ int run_serve(const ServeArgs& args, const std::vector<std::string>& rest) {
   SodiumRng rng;
   auto keys = load_server_keys(args.key_dir, rng);
   if (!keys) return kExitTemporary;
-  return serve(std::move(*config), std::move(keys->secret), *keys->nonces, rng, args.verbose);
+  return serve(std::move(*config), std::move(keys->secret), *keys->nonces, rng, args.verbose, args.control);
 }
 
 const CommandRegistration serve_registration{"serve", 10, [](CLI::App& app, int& exit_code) {
@@ -295,6 +341,12 @@ const CommandRegistration serve_registration{"serve", 10, [](CLI::App& app, int&
                   "client must acknowledge (0: off)")
       ->capture_default_str();
   cmd->add_flag("-v,--verbose", args->verbose, "Log connections and print counters on exit and on SIGUSR1");
+  cmd->add_option("--priority", args->priority,
+                  "Class of new connections: background, normal or a weight N (1..100, as N normal flows)")
+      ->capture_default_str();
+  cmd->add_option("--control", args->control,
+                  "Control socket for curvecp status and ctl (default: /run/curvecp/serve.sock for root, else "
+                  "$XDG_RUNTIME_DIR/curvecp/serve.sock; none: no socket)");
   // IP PORT [--] PROG [ARG...] are taken verbatim after the options, so PROG's own
   // options need no quoting.
   cmd->prefix_command();

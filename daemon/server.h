@@ -23,6 +23,7 @@
 #include "core/rng.h"
 #include "crypto/keys.h"
 #include "daemon/attachment.h"
+#include "daemon/control_protocol.h"
 #include "daemon/event_loop.h"
 #include "daemon/server_endpoint.h"
 #include "daemon/timer.h"
@@ -40,7 +41,7 @@ struct ServerConfig {
   bool verbose = false;  // one line per connection start and end on stderr
 };
 
-class Server {
+class Server : public ControlTarget {
  public:
   // Binds the socket and starts serving. `nonces` and `rng` must outlive the server.
   // Fails on a bind error or an unknown scheduler name (message names which).
@@ -67,6 +68,14 @@ class Server {
   // The key directory's nonce source failed (CURVECP.md 1.4): the server is draining and
   // the process should exit 111 afterwards.
   bool nonce_disaster() const { return endpoint_->nonce_disaster(); }
+
+  // The control socket (daemon/control_server.h) serving this server, if any: its path
+  // goes to every program started from now on (CURVECPCONTROL, with CURVECPCONNID).
+  void set_control_path(std::string path) { control_path_ = std::move(path); }
+  // ControlTarget (daemon/control_protocol.h): ids are numbered from 1 in the order
+  // connections open and never reused while the server runs.
+  std::vector<ConnectionInfo> control_connections(Timestamp now) const override;
+  Status control_set_priority(uint64_t id, const Priority& p, Timestamp now) override;
 
   // One line: endpoint counters, spawn failures and socket figures. No secrets.
   std::string counters_line() const;
@@ -102,6 +111,11 @@ class Server {
   bool disaster_reported_ = false;
   uint64_t spawn_failures_ = 0;
   std::function<void()> on_drained_;
+  // Control socket: the public id and opening time of each slot's connection (0: none).
+  std::string control_path_;
+  std::vector<uint64_t> public_ids_;
+  std::vector<Timestamp> opened_at_;
+  uint64_t next_public_id_ = 1;
 };
 
 }  // namespace curvecp
