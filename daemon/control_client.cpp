@@ -72,10 +72,12 @@ Result<std::string> control_request(const std::string& path, const std::string& 
     sent += static_cast<size_t>(n);
   }
   std::string reply;
+  size_t searched = 0;  // bytes of `reply` known to hold no newline
   char buf[65536];
   for (;;) {
-    const size_t newline = reply.find('\n');
+    const size_t newline = reply.find('\n', searched);
     if (newline != std::string::npos) return reply.substr(0, newline);
+    searched = reply.size();
     if (reply.size() > kMaxControlReplyBytes) return at(path, "reply too long");
     if (!wait_for(s, POLLIN, deadline_ms)) return at(path, "no reply in time");
     const ssize_t n = recv(s, buf, sizeof buf, MSG_DONTWAIT);

@@ -186,8 +186,10 @@ void fill_stream_figures(ConnectionInfo& info, const Stream& stream) {
   info.priority = format_priority(stream.priority());
   info.bytes_sent = st.bytes_sent;
   info.bytes_received = st.bytes_received;
-  // A controller may report no limit (infinity) before its first sample.
-  const double bps = st.rate_bytes_per_s * 8;
+  // A controller may report no limit (infinity) before its first sample, and a side that
+  // has sent nothing only shows its controller's starting rate: 0 then.
+  const bool has_sent = st.bytes_sent > 0 || st.bytes_in_flight > 0;
+  const double bps = has_sent ? st.rate_bytes_per_s * 8 : 0;
   info.rate_bps = std::isfinite(bps) && bps > 0 ? static_cast<uint64_t>(std::min(bps, 1e18)) : 0;
   info.rtt_ms = static_cast<double>(st.srtt.ns) / 1e6;
   info.loss = st.loss;

@@ -22,7 +22,8 @@
 // daemon runs); peer_key the peer's long-term public key; address the peer's current
 // address; bytes_sent counts our bytes the peer acknowledged, bytes_received the peer's
 // bytes delivered to the program; rate_bps is the congestion controller's current
-// sending rate in bits per second; rtt_ms the smoothed round-trip time; loss the
+// sending rate in bits per second (0 while we have sent no data); rtt_ms the smoothed
+// round-trip time (0 until measured: a side that only receives takes no samples); loss the
 // fraction (0..1) of data transmissions declared lost; retransmissions a count; age_s
 // the seconds since the connection was accepted.
 #pragma once

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/rng.h"
 #include "daemon/control_json.h"
 #include "daemon/control_protocol.h"
 
@@ -212,4 +213,25 @@ TEST_CASE("table: aligned columns, short keys, readable units") {
   const size_t col = lines[0].find("PRIORITY");
   CHECK(lines[1].substr(col, 6) == "normal");
   CHECK(lines[2].substr(col, 10) == "background");
+}
+
+TEST_CASE("stream figures: class, and no rate or RTT before anything was sent") {
+  SeededRng rng(7);
+  StreamConfig config;
+  config.priority.cls = Priority::Class::background;
+  auto stream = Stream::create(config, rng, Timestamp{});
+  REQUIRE(stream);
+  ConnectionInfo info;
+  fill_stream_figures(info, **stream);
+  CHECK(info.priority == "background");
+  CHECK(info.bytes_sent == 0);
+  CHECK(info.rate_bps == 0);
+  CHECK(info.rtt_ms == 0);
+  CHECK(info.loss == 0);
+  Priority two;
+  two.cls = Priority::Class::weighted;
+  two.weight = 2;
+  REQUIRE((*stream)->set_priority(two, Timestamp{}));
+  fill_stream_figures(info, **stream);
+  CHECK(info.priority == "2");
 }
