@@ -31,22 +31,30 @@
 //   mark), so while a chicago flow runs the queue sits above the target most of the time
 //   and background backs off multiplicatively; chicago only lets its queue fall below
 //   the target for a few hundred ms between its own increases, and background's
-//   increase in those gaps is half chicago's and proportional to the distance to the
-//   target. Alone, background holds about the target's worth of queue, which is enough
-//   to keep the link busy. The queue signal is the minimum RTT over the last
-//   max(srtt / 4, 10 ms), as in chicago, so ack jitter below that does not read as a queue.
+//   increase in those gaps is a quarter of chicago's and proportional to the distance to
+//   the target. Alone, background holds about the target's worth of queue, which is
+//   enough to keep the link busy. The queue signal is the minimum RTT over the last
+//   max(srtt / 4, 10 ms), as in chicago, so ack jitter below that does not read as a
+//   queue, and the peer's 1 ms delayed acknowledgement is subtracted while we send less
+//   than a packet per ms (otherwise a yielding flow reads its own sparse acks as a queue
+//   and never climbs back).
 // - Rate form. LEDBAT's window changes become rate changes: the increase is chicago's
 //   additive increase per unit of time (chicago_increase_bytes_per_s2: RTT-independent
-//   up to 40 ms, sqrt(rate) above 20 Mbit/s) times kIncreaseGain and (1 - queue/target);
-//   the decrease is applied per acknowledgement as the fraction
-//   min(queue / target - 1, 1/2) x (time since the previous ack / srtt), i.e. about
-//   LEDBAT++'s per-RTT amount spread over the RTT (compounded: at most 1 - e^-1/2 = 39%
-//   per RTT, not 50%).
+//   up to 40 ms, sqrt(rate) above 20 Mbit/s) x kIncreaseGain x (1 - queue/target),
+//   accelerated while the queue stays empty (kAccelerationTime).
+// - Decreases once per RTT, not per ack: the signal is an RTT old, and per-ack decreases
+//   halved the rate twice per overshoot in the simulator (0.60 utilisation alone). The
+//   first decrease of an episode is a fixed 10%; LEDBAT++'s multiplicative decrease
+//   (capped at half per RTT) follows only while the queue does not drain (see
+//   kNotDrainingRtts).
+// - Slow start is followed by a drain (chicago's): the exit signal lags the doubling.
+// - Slowdowns resume the rate from before at once (a paced sender can; a slow start back
+//   from two packets exited early on its own queue), and come at least kMinSlowdownInterval
+//   apart: our base-delay history needs one true minimum per 20 s bucket, so they cost
+//   about 1% of the link instead of LEDBAT++'s 10%. A slowdown is skipped while the rate is
+//   within 4x of the slowdown rate (it would measure nothing the queue does not show).
 // - LEDBAT++'s reduced gain for short base delays (GAIN = 1 / min(16, ceil(2 T / base)))
 //   is not needed: our target is far below any base delay it was meant for.
-// - The slowdowns use our base-delay history: one true sample per 20 s bucket keeps the
-//   base delay true for two minutes, so a slowdown is skipped when the rate is already
-//   within 4x of the slowdown rate (it would measure nothing the queue does not show).
 // Nothing is copied from libutp or Linux tcp_lp.c; the shared pieces are ours
 // (cc_pacer.h, cc_windowed_filter.h, PathState).
 
@@ -83,24 +91,50 @@ constexpr Duration kQueueFilterMin = Duration::milliseconds(10);
 constexpr int64_t kTargetBaseDivisor = 32;
 constexpr Duration kTargetMin = Duration::microseconds(1250);
 constexpr Duration kTargetMax = Duration::milliseconds(2);
-// Slow start ends at 3/4 of the target (LEDBAT++ 4.1).
+// Slow start ends at 3/4 of the target (LEDBAT++ 4.1). The queue signal lags the rate
+// by an RTT, so by then the rate is up to twice the path's: drain at kDrainGain of the
+// delivery rate measured then until the queue is below half the target (at most
+// kDrainMaxRtts RTTs), then continue at kAfterDrainGain of it (chicago's drain).
 constexpr double kSlowStartExitFraction = 0.75;
+constexpr double kDrainGain = 0.6;
+constexpr int64_t kDrainMaxRtts = 8;
+constexpr double kAfterDrainGain = 0.9;
 // Increase: kIncreaseGain x chicago's cruise increase (1 MB/s per second at 20 Mbit/s,
-// 40 ms) x (1 - queue / target).
+// 40 ms) x (1 - queue / target) x (1 + t / kAccelerationTime), where t is how long the
+// queue has stayed below half the target: a path that stays empty is filled fast (after
+// a competitor leaves), while the short gaps a chicago flow leaves between its own
+// increases (a few hundred ms) add little.
 constexpr double kChicagoIncreaseBytesPerS2 = 1e6;
-constexpr double kIncreaseGain = 0.5;
-// Decrease per RTT: rate x min(queue / target - 1, kMaxDecreasePerRtt).
-constexpr double kMaxDecreasePerRtt = 0.5;
+constexpr double kIncreaseGain = 0.25;
+constexpr Duration kAccelerationTime = Duration::milliseconds(250);
+// Our peers delay an acknowledgement by up to kAckDelay (one per two messages or 1 ms,
+// ack_scheduler.h): when we send less than one packet per kAckDelay, every RTT sample
+// carries it, so it is not queue.
+constexpr Duration kAckDelay = Duration::milliseconds(1);
+// Decrease, at most once per RTT (its effect is seen an RTT later). An episode starts
+// when the queue exceeds the target (and ends when it falls below half of it); its first
+// decrease takes kFirstDecrease of the rate: a queue of our own making comes from a rate
+// a few percent too high and drains at that. If kNotDrainingRtts
+// later the queue is still at least as long and above twice the target, it is not ours
+// alone: from then on every RTT takes min(queue / target - 1, kMaxDecrease) (LEDBAT++'s
+// multiplicative decrease, capped at half per RTT).
+constexpr double kFirstDecrease = 0.1;
+constexpr int64_t kNotDrainingRtts = 3;
+constexpr double kMaxDecrease = 0.5;
+// The acceleration is capped at kMaxAcceleration.
+constexpr double kMaxAcceleration = 4;
 // Loss: halve, at most once per RTT.
 constexpr double kLossBeta = 0.5;
 // Slowdowns (LEDBAT++ 4.4): the first kFirstSlowdownRtts RTTs after slow start ends;
-// kSlowdownRtts RTTs at kSlowdownPackets per RTT; the next one kSlowdownSpacing times
-// the length of the last one later (slowdown plus the slow start back). Skipped while
-// the rate is within kSlowdownSkipFactor of the slowdown rate.
+// kSlowdownRtts RTTs at kSlowdownPackets per RTT, then the rate from before; the next
+// one kSlowdownSpacing times the length of the last one later, but at least
+// kMinSlowdownInterval. Skipped while the rate is within kSlowdownSkipFactor of the
+// slowdown rate.
 constexpr int64_t kFirstSlowdownRtts = 2;
 constexpr int64_t kSlowdownRtts = 2;
 constexpr double kSlowdownPackets = 2;
 constexpr int64_t kSlowdownSpacing = 9;
+constexpr Duration kMinSlowdownInterval = Duration::seconds(5);
 constexpr double kSlowdownSkipFactor = 4;
 // Retransmission timeout: at least 50 ms (chicago's floor, chicago.cpp).
 constexpr Duration kMinRto = Duration::milliseconds(50);
@@ -108,7 +142,9 @@ constexpr Duration kMinRto = Duration::milliseconds(50);
 }  // namespace
 
 BackgroundController::BackgroundController(Rng&, Timestamp now)
-    : rate_bytes_per_s_(kInitialRateBytesPerS), pacer_(kPacingCredit), recent_min_rtt_(kQueueFilterMin) {
+    : rate_bytes_per_s_(kInitialRateBytesPerS),
+      pacer_(kPacingCredit),
+      recent_min_rtt_(kQueueFilterMin) {
   pacer_.reset(now);
   last_ack_time_ = now;
 }
@@ -130,26 +166,22 @@ void BackgroundController::clamp_rate() {
 void BackgroundController::schedule_slowdown(Timestamp now, Duration after) { next_slowdown_ = now + after; }
 
 void BackgroundController::enter_avoidance(Timestamp now) {
-  if (phase_ == Phase::slow_start && recovering_) {
-    // The slow start back from a slowdown ends the slowdown: the next one is nine times
-    // its length later.
-    recovering_ = false;
-    schedule_slowdown(now, (now - slowdown_started_) * kSlowdownSpacing);
-  } else if (phase_ == Phase::slow_start && next_slowdown_ == Timestamp::never()) {
-    schedule_slowdown(now, smoothed_rtt() * kFirstSlowdownRtts);
-  }
+  // The first slowdown comes two RTTs after the first slow start (and its drain) ended.
+  if (next_slowdown_ == Timestamp::never()) schedule_slowdown(now, smoothed_rtt() * kFirstSlowdownRtts);
   phase_ = Phase::avoidance;
+  low_since_ = Timestamp::never();
+  in_episode_ = false;
 }
 
 void BackgroundController::start_slowdown(Timestamp now) {
   const double slow_rate = kSlowdownPackets * kPacketBytes / smoothed_rtt().seconds_f();
   if (rate_bytes_per_s_ <= slow_rate * kSlowdownSkipFactor) {
     // Already near the bottom: the queue we see is someone else's, and the rate is too
-    // small to hide the base delay. Look again one spacing later.
-    schedule_slowdown(now, smoothed_rtt() * (kSlowdownRtts * kSlowdownSpacing));
+    // small to hide the base delay. Look again later.
+    schedule_slowdown(now, kMinSlowdownInterval);
     return;
   }
-  ssthresh_bytes_per_s_ = rate_bytes_per_s_;
+  rate_before_slowdown_ = rate_bytes_per_s_;
   rate_bytes_per_s_ = slow_rate;
   clamp_rate();
   phase_ = Phase::slowdown;
@@ -159,32 +191,86 @@ void BackgroundController::start_slowdown(Timestamp now) {
   ++slowdowns_;
 }
 
-void BackgroundController::on_queue_sample(Timestamp now, bool app_limited, double elapsed_s) {
+void BackgroundController::end_slowdown(Timestamp now) {
+  rate_bytes_per_s_ = rate_before_slowdown_;
+  phase_ = Phase::avoidance;
+  low_since_ = Timestamp::never();
+  in_episode_ = false;
+  pacer_.reset(now);
+  schedule_slowdown(now, std::max(kMinSlowdownInterval, (now - slowdown_started_) * kSlowdownSpacing));
+}
+
+void BackgroundController::leave_slow_start(Timestamp now) {
+  const Duration rtt = smoothed_rtt();
+  const double delivered = ack_rate_.rate_bytes_per_s(rtt, rtt / 2);
+  exit_delivery_bytes_per_s_ = delivered > 0 ? delivered : rate_bytes_per_s_ / 2;
+  rate_bytes_per_s_ = exit_delivery_bytes_per_s_ * kDrainGain;
+  drain_until_ = now + rtt * kDrainMaxRtts;
+  phase_ = Phase::drain;
+}
+
+void BackgroundController::decrease(Timestamp now, double ratio) {
   const Duration target = this->target();
-  const double ratio = queue_.seconds_f() / target.seconds_f();
+  if (!in_episode_) {
+    // The first decrease of an episode is small: a queue of our own making comes from a
+    // rate a few percent above the path's, and drains at this one.
+    rate_bytes_per_s_ *= 1 - kFirstDecrease;
+    in_episode_ = true;
+    episode_decrease_at_ = now;
+    queue_at_decrease_ = queue_;
+  } else {
+    // kNotDrainingRtts after the episode's first decrease its effect is visible: a queue
+    // that has not fallen below the level that triggered it (and is above twice the
+    // target) is not ours alone, and from then on every RTT takes up to half the rate.
+    const bool not_draining = queue_ >= std::max(queue_at_decrease_, target * 2) &&
+                              now - episode_decrease_at_ >= smoothed_rtt() * kNotDrainingRtts;
+    if (!not_draining) return;
+    rate_bytes_per_s_ *= 1 - std::min(ratio - 1, kMaxDecrease);
+  }
+  next_decrease_ = now + smoothed_rtt();
+}
+
+void BackgroundController::avoidance_step(Timestamp now, bool app_limited, double elapsed_s) {
+  const double ratio = queue_.seconds_f() / target().seconds_f();
+  if (ratio >= 0.5) {
+    low_since_ = Timestamp::never();
+  } else {
+    in_episode_ = false;
+    if (low_since_ == Timestamp::never()) low_since_ = now;
+  }
+  if (ratio < 1) {
+    if (!app_limited) {
+      const double acceleration =
+          low_since_ == Timestamp::never()
+              ? 1.0
+              : std::min(kMaxAcceleration, 1.0 + (now - low_since_).seconds_f() / kAccelerationTime.seconds_f());
+      rate_bytes_per_s_ += kIncreaseGain * acceleration *
+                           chicago_increase_bytes_per_s2(kChicagoIncreaseBytesPerS2, rate_bytes_per_s_, base_delay_) *
+                           (1 - ratio) * elapsed_s;
+    }
+  } else if (now >= next_decrease_) {
+    decrease(now, ratio);
+  }
+  if (now >= next_slowdown_) start_slowdown(now);
+}
+
+void BackgroundController::on_queue_sample(Timestamp now, bool app_limited, double elapsed_s) {
+  const double ratio = queue_.seconds_f() / target().seconds_f();
   switch (phase_) {
     case Phase::slow_start:
-      if (ratio > kSlowStartExitFraction) enter_avoidance(now);
+      if (ratio > kSlowStartExitFraction) leave_slow_start(now);
+      break;
+    case Phase::drain:
+      if (ratio <= 0.5 || now >= drain_until_) {
+        rate_bytes_per_s_ = exit_delivery_bytes_per_s_ * kAfterDrainGain;
+        enter_avoidance(now);
+      }
       break;
     case Phase::slowdown:
-      if (now >= slowdown_end_) {
-        phase_ = Phase::slow_start;
-        recovering_ = true;
-      }
+      if (now >= slowdown_end_) end_slowdown(now);
       break;
     case Phase::avoidance:
-      if (ratio < 1) {
-        if (!app_limited) {
-          rate_bytes_per_s_ += kIncreaseGain *
-                               chicago_increase_bytes_per_s2(kChicagoIncreaseBytesPerS2, rate_bytes_per_s_, base_delay_) *
-                               (1 - ratio) * elapsed_s;
-        }
-      } else {
-        const double per_rtt = std::min(ratio - 1, kMaxDecreasePerRtt);
-        const double fraction = std::min(per_rtt * elapsed_s / smoothed_rtt().seconds_f(), kMaxDecreasePerRtt);
-        rate_bytes_per_s_ *= 1 - fraction;
-      }
-      if (now >= next_slowdown_) start_slowdown(now);
+      avoidance_step(now, app_limited, elapsed_s);
       break;
   }
   clamp_rate();
@@ -195,6 +281,7 @@ void BackgroundController::on_ack(const AckSample& s, const PathState& path) {
   base_delay_ = path.base_delay.base();
   const double elapsed_s = std::max(now - last_ack_time_, Duration{0}).seconds_f();
   last_ack_time_ = now;
+  if (s.bytes_acked > 0) ack_rate_.on_ack(now, s.bytes_acked);
   if (path.has_rtt_sample) {
     srtt_ = path.srtt;
     if (!has_rtt_) {
@@ -207,16 +294,16 @@ void BackgroundController::on_ack(const AckSample& s, const PathState& path) {
   if (phase_ == Phase::slow_start && !s.app_limited) {
     // Slow start in rate form (as chicago's): one byte per RTT per acknowledged byte.
     rate_bytes_per_s_ += static_cast<double>(s.bytes_acked) * 1e9 / static_cast<double>(smoothed_rtt().ns);
-    if (recovering_ && rate_bytes_per_s_ >= ssthresh_bytes_per_s_) {
-      rate_bytes_per_s_ = ssthresh_bytes_per_s_;
-      enter_avoidance(now);
-    }
     clamp_rate();
   }
   if (s.has_rtt) {
     recent_min_rtt_.set_window(std::max(smoothed_rtt() / kQueueFilterRttDivisor, kQueueFilterMin));
     recent_min_rtt_.update(s.rtt, now);
-    queue_ = std::max(recent_min_rtt_.best() - base_delay_, Duration{0});
+    // Packets sent less than one per kAckDelay (over the last two RTTs, which covers
+    // those now acknowledged) are each acknowledged kAckDelay late.
+    const Duration span = smoothed_rtt() * 2;
+    const bool sparse = send_rate_.rate_bytes_per_s(span, span / 2) * kAckDelay.seconds_f() < kPacketBytes;
+    queue_ = std::max(recent_min_rtt_.best() - base_delay_ - (sparse ? kAckDelay : Duration{0}), Duration{0});
     on_queue_sample(now, s.app_limited, elapsed_s);
   }
 }
@@ -228,11 +315,14 @@ void BackgroundController::on_loss(const LossSample& s, const PathState&) {
   clamp_rate();
   last_loss_decrease_ = now;
   has_loss_decrease_ = true;
-  if (phase_ == Phase::slow_start) enter_avoidance(now);
+  if (phase_ == Phase::slow_start || phase_ == Phase::drain) enter_avoidance(now);
   if (s.is_timeout) pacer_.reset(now);
 }
 
-void BackgroundController::on_send(const SendSample& s) { pacer_.on_send(s.now, s.bytes, rate_bytes_per_s_); }
+void BackgroundController::on_send(const SendSample& s) {
+  pacer_.on_send(s.now, s.bytes, rate_bytes_per_s_);
+  send_rate_.on_ack(s.now, s.bytes);
+}
 
 uint64_t BackgroundController::window_bytes() const {
   if (!has_rtt_) return static_cast<uint64_t>(kInitialWindowBytes);

@@ -10,6 +10,7 @@
 
 #include "core/rng.h"
 #include "core/time.h"
+#include "scheduler/cc_ack_rate.h"
 #include "scheduler/cc_pacer.h"
 #include "scheduler/cc_windowed_filter.h"
 #include "scheduler/congestion.h"
@@ -20,8 +21,10 @@ class BackgroundController final : public CongestionController {
  public:
   enum class Phase : uint8_t {
     slow_start,  // doubling per RTT until the queue reaches 3/4 of the target
+    drain,       // below the delivery rate until the start-up overshoot has drained
     avoidance,   // LEDBAT's proportional controller around the target queue delay
-    slowdown,    // LEDBAT++'s periodic slowdown: almost nothing for two RTTs
+    slowdown,    // LEDBAT++'s periodic slowdown: almost nothing for two RTTs, then the
+                 // rate from before it
   };
 
   BackgroundController(Rng& rng, Timestamp now);
@@ -51,7 +54,11 @@ class BackgroundController final : public CongestionController {
   void clamp_rate();
   void on_queue_sample(Timestamp now, bool app_limited, double elapsed_s);
   void enter_avoidance(Timestamp now);
+  void leave_slow_start(Timestamp now);
+  void decrease(Timestamp now, double ratio);
+  void avoidance_step(Timestamp now, bool app_limited, double elapsed_s);
   void start_slowdown(Timestamp now);
+  void end_slowdown(Timestamp now);
   void schedule_slowdown(Timestamp now, Duration after);
 
   Phase phase_ = Phase::slow_start;
@@ -63,17 +70,32 @@ class BackgroundController final : public CongestionController {
   bool has_rtt_ = false;
   Duration queue_{0};
   Timestamp last_ack_time_{0};
+  CcAckRate ack_rate_;
+  // The same meter over bytes sent: whether the packets now being acknowledged were
+  // sent sparsely (see kAckDelay).
+  CcAckRate send_rate_;
+  // Decreases: at most one per RTT; an episode is the queue above the target since it
+  // was last below half of it (see background.cpp).
+  Timestamp next_decrease_{0};
+  bool in_episode_ = false;
+  Timestamp episode_decrease_at_{0};
+  Duration queue_at_decrease_{0};
+  // Drain: the delivery rate when slow start ended, and when the drain gives up.
+  double exit_delivery_bytes_per_s_ = 0;
+  Timestamp drain_until_{0};
+  // Since when the queue has been below half the target without a break (the increase
+  // accelerates with it).
+  Timestamp low_since_ = Timestamp::never();
   // Loss: at most one halving per RTT (RFC 6817 2.4.2).
   Timestamp last_loss_decrease_{0};
   bool has_loss_decrease_ = false;
-  // Slow start's ceiling after a slowdown: the rate before it (LEDBAT++ 4.4 ssthresh).
-  double ssthresh_bytes_per_s_ = 0;
+  // The rate before a slowdown, resumed after it (LEDBAT++ 4.4's ssthresh).
+  double rate_before_slowdown_ = 0;
   // Periodic slowdowns (LEDBAT++ 4.4): when the next one starts, when the current one
-  // (slowdown phase plus the slow start back) started and when its slowdown phase ends.
+  // started and when it ends.
   Timestamp next_slowdown_ = Timestamp::never();
   Timestamp slowdown_started_{0};
   Timestamp slowdown_end_{0};
-  bool recovering_ = false;  // in the slow start that follows a slowdown
   uint64_t slowdowns_ = 0;
 };
 

@@ -264,6 +264,18 @@ void ChicagoController::leave_startup(Timestamp now) {
   const Duration rtt = smoothed_rtt();
   const double delivered = ack_rate_.rate_bytes_per_s(rtt, rtt / 2);
   startup_delivery_bytes_per_s_ = delivered > 0 ? delivered : rate_bytes_per_s_ / 2;
+  if (startup_queue_allowance_ > Duration{0}) {
+    // A start-up after a switch from background (on_handover): the queue is mostly the
+    // other flows', which a drain would not empty; take the slow-start exit of TCP
+    // instead, half the rate (the rate of one RTT ago), and let cruise share the queue.
+    startup_queue_allowance_ = Duration{0};
+    rate_bytes_per_s_ = std::max(rate_bytes_per_s_ / 2, startup_delivery_bytes_per_s_);
+    clamp_rate();
+    enter(Mode::cruise, now);
+    last_decrease_ = now;
+    has_decreased_ = true;
+    return;
+  }
   rate_bytes_per_s_ = startup_delivery_bytes_per_s_ * kDrainGain;
   clamp_rate();
   enter(Mode::drain, now);
@@ -274,7 +286,7 @@ void ChicagoController::on_queue_sample(Timestamp now, bool app_limited, double 
   switch (mode_) {
     case Mode::startup: {
       const Duration base = base_delay_;
-      if (queue_ > std::clamp(base / 8, kStartupExitMin, kStartupExitMax)) leave_startup(now);
+      if (queue_ > std::clamp(base / 8, kStartupExitMin, kStartupExitMax) + startup_queue_allowance_) leave_startup(now);
       break;
     }
     case Mode::drain:
@@ -457,10 +469,10 @@ void ChicagoController::on_loss(const LossSample& s, const PathState&) {
       // The queue delay has its own response (on_queue_sample); loss adds one only when
       // it clearly exceeds the path's long-term random loss, e.g. a buffer too small to
       // show a delay rise before it overflows.
-      if (loss_burst && !recently_decreased) decrease(now, weighted_loss_beta(kCruiseBeta, weight_));
+      if (loss_burst && !recently_decreased) decrease(now, kCruiseBeta);
       break;
     case Mode::competitive:
-      if (!probing_ && !recently_decreased) decrease(now, weighted_loss_beta(kCompetitiveBeta, weight_));
+      if (!probing_ && !recently_decreased) decrease(now, kCompetitiveBeta);
       break;
   }
 }
@@ -492,18 +504,29 @@ void ChicagoController::on_handover(const ControllerHandover& h, const PathState
   // Nothing learnt about the path yet: a start-up is right.
   if (!path.has_rtt_sample) return;
   // A switch of class on a live path (docs/PRIORITY.md): the path's RTT and base delay
-  // are known, and the previous rate is what the path gave this transfer. A start-up
-  // from there would overshoot into the queue that competitors keep, so continue in
-  // cruise at that rate and let the additive increase (weighted, for a weighted flow)
-  // and the competition detector find the new share.
+  // are known. After a background controller, the rate only says how much it yielded:
+  // look for the share as a new flow does, with a start-up from that rate (at least ten
+  // packets per RTT). Otherwise the previous rate is what the path gave this transfer; a
+  // start-up from there would overshoot into the queue that competitors keep, so
+  // continue in cruise at that rate and let the additive increase (weighted, for a
+  // weighted flow) and the competition detector find the new share.
   has_rtt_ = true;
   srtt_ = path.srtt;
   base_delay_ = path.base_delay.base();
   rate_bytes_per_s_ = h.rate_bytes_per_s > 0 ? h.rate_bytes_per_s : rate_bytes_per_s_;
-  clamp_rate();
   pacer_.reset(h.now);
   last_ack_time_ = h.now;
   round_start_ = h.now;
+  if (h.previous_yielded) {
+    // Other flows keep a queue: the start-up ends only once it is the exit threshold
+    // above the queue they kept (srtt - base delay at the switch).
+    if (base_delay_ != Duration::infinite()) startup_queue_allowance_ = std::max(srtt_ - base_delay_, Duration{0});
+    rate_bytes_per_s_ = std::max(rate_bytes_per_s_, kInitialWindowBytes * 1e9 / static_cast<double>(smoothed_rtt().ns));
+    clamp_rate();
+    enter(Mode::startup, h.now);
+    return;
+  }
+  clamp_rate();
   enter(Mode::cruise, h.now);
 }
 

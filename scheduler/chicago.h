@@ -23,11 +23,8 @@ namespace curvecp {
 // 40 ms / base below it (chicago.cpp). Shared with background.cpp.
 double chicago_increase_bytes_per_s2(double base, double rate_bytes_per_s, Duration base_rtt);
 
-// MulTCP's arithmetic for a chicago flow that counts as `weight` flows (weighted.cpp).
-// A multiplicative decrease answering a loss, which only one of N flows would have seen:
-// the aggregate loses (1 - beta) / N of its rate.
-double weighted_loss_beta(double beta, double weight);
-// The aggregate increase of N flows sharing rate R: N x increase(R / N).
+// MulTCP's arithmetic for a chicago flow that counts as `weight` flows (weighted.cpp):
+// the aggregate increase of N flows sharing rate R: N x increase(R / N).
 double weighted_increase(double weight, double rate_bytes_per_s, const std::function<double(double)>& increase);
 
 class ChicagoController final : public CongestionController {
@@ -112,6 +109,9 @@ class ChicagoController final : public CongestionController {
   Duration queue_at_decrease_{0};
   // Delivery rate measured when start-up ended (drain and cruise entry are fractions of it).
   double startup_delivery_bytes_per_s_ = 0;
+  // Added to the start-up exit threshold after a handover from a yielding controller:
+  // the queue that other flows already kept then (see on_handover).
+  Duration startup_queue_allowance_{0};
 
   // Rounds of one smoothed RTT, for the slow decisions (competition, probing).
   Timestamp round_start_{0};

@@ -67,6 +67,10 @@ struct ControllerHandover {
   double rate_bytes_per_s = 0;     // the previous controller's pacing rate
   uint64_t bytes_in_flight = 0;    // at the switch
   std::string_view previous_name;  // the previous controller's name()
+  // The previous controller yielded to other traffic (priority background): its rate
+  // says nothing about the share the path would give a normal flow, so the successor
+  // should look for it as a new flow would (e.g. a start-up from the current rate).
+  bool previous_yielded = false;
 };
 
 struct SendSample {

@@ -90,8 +90,9 @@ class Stream::Impl {
     auto c = make_controller(name, rng_, now);
     if (!c) return make_error("unknown congestion controller: " + std::string(name));
     config_.controller = std::string(name);
+    const Priority previous = priority_;
     priority_ = Priority{};
-    hand_over(std::move(c), name, now);
+    hand_over(std::move(c), name, previous, now);
     return {};
   }
   std::string_view controller_name() const { return controller_name_; }
@@ -102,7 +103,9 @@ class Stream::Impl {
  private:
   // Replaces the controller on the live path; the successor continues from its state.
   // `name` is its registry name (controller_name()).
-  void hand_over(std::unique_ptr<CongestionController> next, std::string_view name, Timestamp now);
+  // `previous` is the class before the switch.
+  void hand_over(std::unique_ptr<CongestionController> next, std::string_view name, const Priority& previous,
+                 Timestamp now);
   void process_acks(Timestamp now, const AckFields& ack);
   AckFields take_ack_fields();
   size_t transmit_block(Timestamp now, uint64_t seq, MutableBytes out);
@@ -492,13 +495,15 @@ Timestamp Stream::Impl::next_timeout() const {
   return t;
 }
 
-void Stream::Impl::hand_over(std::unique_ptr<CongestionController> next, std::string_view name, Timestamp now) {
+void Stream::Impl::hand_over(std::unique_ptr<CongestionController> next, std::string_view name,
+                             const Priority& previous, Timestamp now) {
   last_now_ = std::max(last_now_, now);
   ControllerHandover h;
   h.now = last_now_;
   h.rate_bytes_per_s = controller_->rate_bytes_per_s();
   h.bytes_in_flight = send_.bytes_in_flight();
   h.previous_name = controller_->name();
+  h.previous_yielded = previous.cls == Priority::Class::background;
   next->on_handover(h, path_);
   controller_ = std::move(next);
   controller_name_ = std::string(name);
@@ -511,9 +516,10 @@ Status Stream::Impl::set_priority(const Priority& p, Timestamp now) {
   if (p == priority_) return {};
   auto c = make_priority_controller(p, config_.controller, rng_, now);
   if (!c) return make_error("unknown congestion controller: " + config_.controller);
+  const Priority previous = priority_;
   priority_ = p;
   const std::string name = p.cls == Priority::Class::normal ? config_.controller : std::string(c->name());
-  hand_over(std::move(c), name, now);
+  hand_over(std::move(c), name, previous, now);
   return {};
 }
 

@@ -7,19 +7,26 @@
 //   it per loss, because a loss is seen by only one of the N flows it stands for.
 //
 // Where it departs
-// - Chicago is rate-based and mostly delay-based (chicago.cpp). The N flows it stands for
-//   would share one bottleneck queue, so they would all see a delay rise at once and all
-//   back off by chicago's factor: the delay-triggered decrease stays chicago's. Only the
-//   loss-triggered decreases (competitive mode, loss bursts in cruise) use MulTCP's
-//   1 - (1 - beta) / N, as only one of N flows would have lost the packet.
+// - The decreases stay chicago's. MulTCP's 1/(2N) models losses that hit one of the N
+//   flows at random; chicago ignores random loss (its loss discrimination) and answers
+//   only signals that all N flows sharing the bottleneck would see at once: a delay rise
+//   (cruise), a loss burst well above the path's random loss (cruise), a drop-tail
+//   overflow while a buffer-filling flow holds the queue (competitive mode). With the
+//   same decrease and N times the increase, AIMD flows that see the same signals settle
+//   at shares proportional to their increases (Chiu & Jain 1989): N : 1. Making the
+//   decrease 1/N as well would give N^2 : 1 (measured in the simulator: weight 2 took 5.4
+//   times a CUBIC flow's share, where chicago alone takes about 1.4 times).
 // - Chicago's additive increase grows with sqrt(rate) above 20 Mbit/s (HighSpeed TCP's
 //   idea). N flows sharing rate R would each add increase(R / N), so the weighted flow
 //   adds N x increase(R / N), not N x increase(R): with the latter, two flows of weights
 //   N and 1 would settle at N^2 : 1 at high rates, not N : 1.
-// - Timeouts (nothing acknowledged across two retransmission timeouts) still halve the
-//   rate: an outage hits all N flows.
-// - The weight is capped at 100 (priority.h): MulTCP notes that a large N makes the
-//   emulated aggregate burstier than N real flows, and it would starve every other flow.
+// - Timeouts (nothing acknowledged across two retransmission timeouts) halve the rate as
+//   in chicago: an outage hits all N flows.
+// - "N times a TCP flow's share" holds as far as chicago itself is TCP-fair: the weighted
+//   flow takes N times what chicago would (chicago takes 0.51-0.60 of the link against
+//   one CUBIC flow in the simulator, docs/CHICAGO.md).
+// - The weight is capped at 100 (priority.h): a larger N would starve every other flow
+//   on its path.
 // Nothing else is copied: the machinery is ChicagoController's, with its weight.
 
 #include <algorithm>
@@ -29,8 +36,6 @@
 #include "scheduler/controllers.h"
 
 namespace curvecp {
-
-double weighted_loss_beta(double beta, double weight) { return 1.0 - (1.0 - beta) / std::max(1.0, weight); }
 
 double weighted_increase(double weight, double rate_bytes_per_s, const std::function<double(double)>& increase) {
   const double n = std::max(1.0, weight);

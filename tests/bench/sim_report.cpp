@@ -4,6 +4,10 @@
 //
 //   sim_report [--seed N] [--only SCENARIO] [--no-plot]
 //
+// Then the priority classes (docs/PRIORITY.md): background alone, against chicago,
+// CUBIC and NewReno, two background flows 10 s apart, weighted 2 against chicago and CUBIC,
+// and one transfer switched background -> normal -> 2 (`--only priority` runs just these).
+//
 // Goodput is application bytes delivered; utilisation is the bottleneck's busy fraction
 // (wire bytes, all flows, retransmissions included). Queue delays are per packet at the
 // bottleneck. "share" is the first flow's share of the summed goodput (the algorithm
@@ -13,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +49,86 @@ std::string ms(Duration d) {
   char b[32];
   std::snprintf(b, sizeof b, "%.1f", d.seconds_f() * 1e3);
   return b;
+}
+
+std::string print_plot(const ScenarioResult& r, const std::string& title) {
+  double full_scale = 0;
+  for (const FlowSummary& f : r.flows) {
+    for (double v : f.series_bytes_per_s) full_scale = std::max(full_scale, v);
+  }
+  std::string p = title + " (goodput per second, full scale " + std::to_string(static_cast<int>(full_scale * 8 / 1e6)) +
+                  " Mbit/s)\n";
+  for (const FlowSummary& f : r.flows) {
+    char label[32];
+    std::snprintf(label, sizeof label, "  %-17s ", f.label.c_str());
+    p += label + sparkline(f.series_bytes_per_s, full_scale) + "\n";
+  }
+  return p;
+}
+
+// The priority scenarios (tests/sim/sim_priority_tests.cpp asserts on the same figures).
+int priority_report(uint64_t seed, bool plot) {
+  std::printf("\nPriority classes (docs/PRIORITY.md), seed %llu, 20 Mbit/s, 40 ms RTT, 100 ms buffer. \"of link\":\n",
+              static_cast<unsigned long long>(seed));
+  std::printf("goodput / link rate (at most ~0.87 for CurveCP: headers); util: the link's busy fraction.\n\n");
+  std::vector<std::string> plots;
+  const auto run = [&](const Scenario& sc) -> std::optional<ScenarioResult> {
+    auto r = run_scenario(sc);
+    if (!r) {
+      std::fprintf(stderr, "sim_report: %s: %s\n", sc.name.c_str(), r.error().message.c_str());
+      return std::nullopt;
+    }
+    if (plot) plots.push_back(print_plot(r.value(), sc.name));
+    return r.value();
+  };
+  {
+    auto r = run(scenario_background_alone(seed));
+    if (!r) return 111;
+    std::printf("%-22s util %.3f over [10 s, 60 s), q95 %s ms, t90 %.1f s\n", r->name.c_str(), r->utilisation,
+                ms(r->queue_p95).c_str(),
+                r->time_to_90_percent == Timestamp::never() ? -1.0 : static_cast<double>(r->time_to_90_percent.ns) / 1e9);
+  }
+  for (const Subject& other : {Subject{FlowKind::stream, "chicago"}, Subject{FlowKind::cubic, ""}, Subject{FlowKind::newreno, ""}}) {
+    auto r = run(scenario_background_vs(other, seed));
+    if (!r) return 111;
+    const int after = seconds_until(35, 50, [&](int t) { return mean_utilisation(*r, t, t + 2) >= 0.85; });
+    std::printf("%-22s background %.3f of link, %s %.3f while both run [15 s, 35 s); util %.3f over [40 s, 50 s) "
+                "after %s stops, >= 0.85 within %d s\n",
+                r->name.c_str(), link_fraction(*r, 0, 15, 35), other.label().c_str(), link_fraction(*r, 1, 15, 35),
+                mean_utilisation(*r, 40, 50), other.label().c_str(), after);
+  }
+  {
+    auto r = run(scenario_background_staggered(seed));
+    if (!r) return 111;
+    std::printf("%-22s Jain %.3f over [30 s, 50 s), shares %.2f / %.2f, util %.3f\n", r->name.c_str(), r->jain,
+                r->flows[0].share, r->flows[1].share, r->utilisation);
+  }
+  for (const Subject& other : {Subject{FlowKind::stream, "chicago"}, Subject{FlowKind::cubic, ""}}) {
+    auto r = run(scenario_weighted_vs(2.0, other, seed));
+    if (!r) return 111;
+    const double ratio = r->flows[1].goodput_bytes_per_s > 0 ? r->flows[0].goodput_bytes_per_s / r->flows[1].goodput_bytes_per_s : 0;
+    std::printf("%-22s weighted 2 : %s = %.2f (share %.2f) over [20 s, 60 s), util %.3f\n", r->name.c_str(),
+                other.label().c_str(), ratio, r->flows[0].share, r->utilisation);
+  }
+  {
+    auto r = run(scenario_priority_switch(seed));
+    if (!r) return 111;
+    const int n = static_cast<int>(kSwitchToNormal.seconds_f());
+    const int w = static_cast<int>(kSwitchToWeighted.seconds_f());
+    const int to_normal = seconds_until(n, w, [&](int t) { return share_of(*r, 0, t, t + 2) >= 0.4; });
+    const int to_weighted = seconds_until(w, w + 20, [&](int t) { return share_of(*r, 0, t, t + 2) >= 0.6; });
+    std::printf("%-22s background %.3f of link [5 s, %d s); normal share %.2f [%d s, %d s), reached 0.4 in %d s; "
+                "weight 2 share %.2f [%d s, %d s), reached 0.6 in %d s; %s, %llu bytes, %llu corrupt\n",
+                r->name.c_str(), link_fraction(*r, 0, 5, n), n, share_of(*r, 0, n + 5, w), n + 5, w, to_normal,
+                share_of(*r, 0, w + 5, w + 20), w + 5, w + 20, to_weighted, r->flows[0].finished ? "finished" : "NOT finished",
+                static_cast<unsigned long long>(r->flows[0].delivered_bytes),
+                static_cast<unsigned long long>(r->flows[0].corrupt_bytes));
+  }
+  if (plot) {
+    std::printf("\n");
+    for (const std::string& p : plots) std::printf("%s", p.c_str());
+  }
+  return 0;
 }
 
 }  // namespace
@@ -81,6 +166,7 @@ int main(int argc, char** argv) {
       {"lossy-50MB", [](const Subject& s, uint64_t sd) { return scenario_lossy_transfer(s, sd, 50'000'000, false); }, true, true},
   };
 
+  if (only == "priority") return priority_report(seed, plot);
   std::printf("seed %llu. single/loss1/staggered4/vs-cubic: 20 Mbit/s, 40 ms RTT, 100 ms buffer;\n",
               static_cast<unsigned long long>(seed));
   std::printf("fast-start: 100 Mbit/s, 100 ms RTT (t90 = start of the first 1 s window at >= 90%%);\n");
@@ -135,5 +221,6 @@ int main(int argc, char** argv) {
     std::printf("\n");
     for (const std::string& p : plots) std::printf("%s", p.c_str());
   }
-  return 0;
+  if (!only.empty()) return 0;
+  return priority_report(seed, plot);
 }

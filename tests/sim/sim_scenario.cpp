@@ -301,6 +301,36 @@ Scenario scenario_weighted_vs(double weight, const Subject& other, uint64_t seed
   return sc;
 }
 
+double link_fraction(const ScenarioResult& r, size_t i, int from_s, int to_s) {
+  const auto& series = r.flows.at(i).series_bytes_per_s;
+  double sum = 0;
+  int n = 0;
+  for (int t = std::max(from_s, 0); t < to_s && t < static_cast<int>(series.size()); ++t, ++n) sum += series[t];
+  return n > 0 && r.capacity_bytes_per_s > 0 ? sum / n / r.capacity_bytes_per_s : 0;
+}
+
+double share_of(const ScenarioResult& r, size_t i, int from_s, int to_s) {
+  double total = 0;
+  for (size_t j = 0; j < r.flows.size(); ++j) total += link_fraction(r, j, from_s, to_s);
+  return total > 0 ? link_fraction(r, i, from_s, to_s) / total : 0;
+}
+
+double mean_utilisation(const ScenarioResult& r, int from_s, int to_s) {
+  double sum = 0;
+  int n = 0;
+  for (int t = std::max(from_s, 0); t < to_s && t < static_cast<int>(r.utilisation_series.size()); ++t, ++n) {
+    sum += r.utilisation_series[t];
+  }
+  return n > 0 ? sum / n : 0;
+}
+
+int seconds_until(int from_s, int to_s, const std::function<bool(int)>& ok) {
+  for (int t = from_s; t + 2 <= to_s; ++t) {
+    if (ok(t)) return t - from_s;
+  }
+  return -1;
+}
+
 Scenario scenario_priority_switch(uint64_t seed) {
   Scenario sc;
   sc.name = "switch-bg-normal-2";

@@ -146,4 +146,15 @@ inline constexpr Duration kSwitchToWeighted = Duration::seconds(40);
 inline constexpr uint64_t kSwitchTransferBytes = 60'000'000;
 Scenario scenario_priority_switch(uint64_t seed);
 
+// Figures over whole seconds [from_s, to_s) of a result's 1 s series.
+// Flow i's goodput as a fraction of the link rate.
+double link_fraction(const ScenarioResult& r, size_t i, int from_s, int to_s);
+// Flow i's share of the summed goodput.
+double share_of(const ScenarioResult& r, size_t i, int from_s, int to_s);
+// Mean link utilisation.
+double mean_utilisation(const ScenarioResult& r, int from_s, int to_s);
+// Seconds from `from_s` until the first 2 s window [t, t + 2) in which `ok(t)` holds
+// (-1 if none before to_s).
+int seconds_until(int from_s, int to_s, const std::function<bool(int)>& ok);
+
 }  // namespace curvecp::sim
