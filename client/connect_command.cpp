@@ -98,6 +98,9 @@ int run_connect(const ConnectArgs& args) {
   if (args.control != "none") {
     options.control_required = !args.control.empty();
     options.control_path = options.control_required ? args.control : default_connect_control_path();
+    if (!options.control_required && !options.control_path.empty()) {
+      remove_stale_connect_sockets(options.control_path.substr(0, options.control_path.rfind('/')));
+    }
   }
   auto idle = parse_seconds(args.idle_timeout_s, Duration::infinite());
   if (!idle) return usage_error("--idle-timeout must be between 0 (off) and one year");

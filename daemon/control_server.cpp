@@ -1,5 +1,7 @@
 #include "daemon/control_server.h"
 
+#include <dirent.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -100,6 +102,28 @@ std::string default_serve_control_path() {
 std::string default_connect_control_path() {
   const std::string dir = default_control_dir();
   return dir.empty() ? dir : dir + "/connect." + std::to_string(getpid()) + ".sock";
+}
+
+void remove_stale_connect_sockets(const std::string& dir) {
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return;
+  while (dirent* e = readdir(d)) {
+    const std::string name = e->d_name;
+    constexpr std::string_view kPrefix = "connect.", kSuffix = ".sock";
+    if (name.size() <= kPrefix.size() + kSuffix.size() || name.compare(0, kPrefix.size(), kPrefix) != 0 ||
+        name.compare(name.size() - kSuffix.size(), kSuffix.size(), kSuffix) != 0) {
+      continue;
+    }
+    const std::string digits = name.substr(kPrefix.size(), name.size() - kPrefix.size() - kSuffix.size());
+    if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(digits));
+    const std::string path = dir + "/" + name;
+    struct stat st{};
+    if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH && lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
+      unlink(path.c_str());
+    }
+  }
+  closedir(d);
 }
 
 struct ControlServer::Client {

@@ -49,6 +49,9 @@ std::string default_serve_control_path();
 // The default of `curvecp connect`: connect.PID.sock in the same directory; empty when
 // there is none.
 std::string default_connect_control_path();
+// Removes the connect.PID.sock sockets in `dir` whose process is gone (a connect killed
+// with SIGKILL cannot remove its own). Anything else in `dir` is left alone.
+void remove_stale_connect_sockets(const std::string& dir);
 
 class ControlServer {
  public:

@@ -300,3 +300,17 @@ TEST_CASE("control client: no daemon, and a request answered by a server in anot
   REQUIRE(!late);
   CHECK(late.error().message.find("no reply in time") != std::string::npos);
 }
+
+TEST_CASE("stale connect sockets: only dead processes' connect.PID.sock files go") {
+  TempDir dir;
+  make_stale_socket(dir.path + "/connect.999999999.sock");  // no such process
+  const std::string mine = dir.path + "/connect." + std::to_string(getpid()) + ".sock";
+  make_stale_socket(mine);
+  make_stale_socket(dir.path + "/serve.sock");
+  { UniqueFd f(::open((dir.path + "/connect.999999998.sock").c_str(), O_CREAT | O_WRONLY, 0600)); }  // not a socket
+  remove_stale_connect_sockets(dir.path);
+  CHECK(!std::filesystem::exists(dir.path + "/connect.999999999.sock"));
+  CHECK(std::filesystem::exists(mine));
+  CHECK(std::filesystem::exists(dir.path + "/serve.sock"));
+  CHECK(std::filesystem::exists(dir.path + "/connect.999999998.sock"));
+}
