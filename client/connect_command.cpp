@@ -1,5 +1,6 @@
 // `curvecp connect [--name NAME] [--server-key HEX] [--ext HEX] [--key DIR] [--scheduler NAME]
-//  [--timeout S] [--idle-timeout S] [--keepalive S] [-v] (HOST PORT | ALIAS) [--] [PROG [ARG...]]`
+//  [--timeout S] [--idle-timeout S] [--keepalive S] [--priority CLASS] [--control PATH|none]
+//  [-q|-v] (HOST PORT | ALIAS) [--] [PROG [ARG...]]`
 //
 // The client end of a CurveCP connection (CURVECP.md 4), IPv4 or IPv6. HOST is an IP
 // literal or a name (every address tried in turn); ALIAS names a line of a servers file
@@ -29,8 +30,10 @@
 #include "crypto/sodium_rng.h"
 #include "daemon/child_process.h"
 #include "daemon/command_registry.h"
+#include "daemon/control_server.h"
 #include "daemon/log.h"
 #include "scheduler/congestion.h"
+#include "scheduler/priority.h"
 
 namespace curvecp {
 namespace {
@@ -48,6 +51,8 @@ struct ConnectArgs {
   bool quiet = false;
   // (HOST PORT | ALIAS) [--] [PROG [ARG...]], verbatim after the options.
   std::vector<std::string> rest;
+  std::string priority = "normal";
+  std::string control;  // empty: the default path; "none": no control socket
 };
 
 int usage_error(const std::string& what) {
@@ -97,6 +102,19 @@ int run_connect(const ConnectArgs& args) {
     return usage_error("unknown --scheduler '" + args.scheduler + "' (known: " + known + ")");
   }
   engine.stream.controller = args.scheduler;
+  auto priority = parse_priority(args.priority);
+  if (!priority) {
+    return usage_error("bad --priority '" + args.priority +
+                       "' (expected background, normal or a number N with 1 <= N <= 100)");
+  }
+  engine.stream.priority = *priority;
+  if (args.control != "none") {
+    options.control_required = !args.control.empty();
+    options.control_path = options.control_required ? args.control : default_connect_control_path();
+    if (!options.control_required && !options.control_path.empty()) {
+      remove_stale_connect_sockets(options.control_path.substr(0, options.control_path.rfind('/')));
+    }
+  }
   auto idle = parse_seconds(args.idle_timeout_s, Duration::infinite());
   if (!idle) return usage_error("--idle-timeout must be between 0 (off) and one year");
   engine.connection.idle_timeout = *idle;
@@ -201,6 +219,12 @@ const CommandRegistration connect_registration{"connect", 20, [](CLI::App& app, 
       ->capture_default_str();
   cmd->add_flag("-v,--verbose", args->verbose, "Show the handshake steps and the end of the connection");
   cmd->add_flag("-q,--quiet", args->quiet, "Print errors only");
+  cmd->add_option("--priority", args->priority,
+                  "Class of the transfer: background, normal or a weight N (1..100, as N normal flows)")
+      ->capture_default_str();
+  cmd->add_option("--control", args->control,
+                  "Control socket for curvecp status and ctl (default: connect.PID.sock in /run/curvecp for "
+                  "root, else in $XDG_RUNTIME_DIR/curvecp; none: no socket)");
   // (HOST PORT | ALIAS) [--] [PROG [ARG...]] are taken verbatim after the options, as
   // serve takes IP PORT [--] PROG, so PROG's own options need no quoting.
   cmd->prefix_command();

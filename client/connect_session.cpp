@@ -9,9 +9,12 @@
 
 #include "client/client_connection.h"
 #include "client/command_output.h"
-#include "daemon/command_registry.h"
 #include "client/stdio_relay.h"
+#include "core/bytes.h"
+#include "daemon/command_registry.h"
 #include "daemon/attachment.h"
+#include "daemon/control_protocol.h"
+#include "daemon/control_server.h"
 #include "daemon/event_loop.h"
 #include "daemon/log.h"
 #include "daemon/signal_watcher.h"
@@ -24,15 +27,19 @@ namespace {
 constexpr int kProgramReadFd = 6;   // data from the server
 constexpr int kProgramWriteFd = 7;  // data to the server
 
-class ConnectSession {
+class ConnectSession : public ControlTarget {
  public:
   ConnectSession(ConnectOptions options, Rng& rng) : options_(std::move(options)), rng_(rng) {}
   int run();
+  // ControlTarget: the one connection, id 1.
+  std::vector<ConnectionInfo> control_connections(Timestamp now) const override;
+  Status control_set_priority(uint64_t id, const Priority& p, Timestamp now) override;
 
  private:
   // Loop, signal watchers, socket and (netcat mode) the stdio relay.
   Status start();
   Status start_relay();
+  Status start_control();
   // Stops what is left, flushes standard output, returns the exit status.
   int tear_down();
   void on_progress(Timestamp now);
@@ -54,6 +61,8 @@ class ConnectSession {
   std::unique_ptr<ClientConnection> connection_;
   std::vector<std::unique_ptr<SignalWatcher>> signals_;
   std::unique_ptr<Attachment> attachment_;
+  std::unique_ptr<ControlServer> control_;  // refers to this session; reset first
+  std::string peer_key_hex_;
   Timestamp started_;
   bool reported_cookie_ = false;
   bool reported_established_ = false;
@@ -89,6 +98,8 @@ Status ConnectSession::start() {
     if (!w) return make_error("cannot install signal handlers: " + w.error().message);
     signals_.push_back(std::move(*w));
   }
+  peer_key_hex_ = encode_hex(options_.engine.crypto.server_long_term.bytes);
+  if (Status s = start_control(); !s) return s;
   auto connection = ClientConnection::open(*loop_, std::move(options_.engine), rng_,
                                            [this](Timestamp now) { on_progress(now); });
   if (!connection) return connection.error();
@@ -102,6 +113,42 @@ Status ConnectSession::start() {
                 connection_->local_address().to_string());
   }
   return netcat() ? start_relay() : Status{};
+}
+
+Status ConnectSession::start_control() {
+  if (options_.control_path.empty()) return {};
+  auto control = ControlServer::open(*loop_, options_.control_path, [this](std::string_view line, Timestamp now) {
+    return answer_control_request(line, *this, now);
+  });
+  if (!control) {
+    if (options_.control_required) return control.error();
+    if (options_.verbose) std::fprintf(stderr, "curvecp: connect: no control socket: %s\n", control.error().message.c_str());
+    options_.control_path.clear();
+    return {};
+  }
+  control_ = std::move(*control);
+  if (options_.verbose) std::fprintf(stderr, "curvecp: connect: control socket %s\n", options_.control_path.c_str());
+  return {};
+}
+
+std::vector<ConnectionInfo> ConnectSession::control_connections(Timestamp now) const {
+  if (!connection_) return {};
+  ConnectionInfo info;
+  info.id = 1;
+  info.peer_key = peer_key_hex_;
+  info.address = connection_->engine().server().to_string();
+  info.age_s = static_cast<double>((now - started_).ns) / 1e9;
+  fill_stream_figures(info, connection_->engine().connection().stream());
+  return {info};
+}
+
+Status ConnectSession::control_set_priority(uint64_t id, const Priority& p, Timestamp now) {
+  if (id != 1 || !connection_) return make_error("no connection " + std::to_string(id) + " (connect has only 1)");
+  if (Status s = connection_->engine().connection().set_priority(p, now); !s) {
+    return make_error("connection 1: " + s.error().message);
+  }
+  connection_->service(now);
+  return {};
 }
 
 Status ConnectSession::start_relay() {
@@ -120,6 +167,7 @@ Status ConnectSession::start_relay() {
 }
 
 int ConnectSession::tear_down() {
+  control_.reset();
   // A run that ends in failure stops the program's group before its pipes close.
   if (attachment_ && exit_code_ != 0 && !attachment_->done()) attachment_->stop(kProgramStopGrace);
   attachment_.reset();
@@ -234,6 +282,10 @@ void ConnectSession::start_program(Timestamp now) {
   spec.env_overrides.push_back("CURVECPREMOTEPORT=" + std::to_string(server.port));
   spec.env_overrides.push_back("CURVECPLOCALIP=" + local.ip_string());
   spec.env_overrides.push_back("CURVECPLOCALPORT=" + std::to_string(local.port));
+  if (control_) {
+    spec.env_overrides.push_back(std::string(kControlPathEnv) + "=" + control_->path());
+    spec.env_overrides.push_back(std::string(kConnectionIdEnv) + "=1");
+  }
   auto attachment = Attachment::spawn(*loop_, spec, [this](Timestamp t) { step(t); });
   if (!attachment) {
     // The server hears FAIL at once rather than waiting for a program that never came.

@@ -23,6 +23,11 @@ struct ConnectOptions {
   std::vector<std::string> program_env;
   // One line per handshake step and at the end, on stderr.
   bool verbose = false;
+  // The control socket (daemon/control_server.h) to serve while connected; empty: none.
+  // When `control_required`, failing to create it ends the run (111) before any packet;
+  // otherwise (the default path) the run goes on without one (a line with -v).
+  std::string control_path;
+  bool control_required = false;
 };
 
 // Exit status (daemon/command_registry.h): 0 when both directions ended cleanly; the

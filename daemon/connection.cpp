@@ -158,6 +158,11 @@ void Connection::abort(Timestamp now, EndReason why) {
   if (why == EndReason::nonce_exhausted) close(why);  // nothing more can be sealed
 }
 
+Status Connection::set_priority(const Priority& p, Timestamp now) {
+  if (failed_ || closed_) return make_error(std::string("the connection is ending (") + end_reason_name(reason_) + ")");
+  return stream_->set_priority(p, now);
+}
+
 void Connection::fail(Timestamp now, EndReason why) {
   failed_ = true;
   reason_ = why;

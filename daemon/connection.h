@@ -28,6 +28,7 @@
 #include <memory>
 
 #include "core/bytes.h"
+#include "core/result.h"
 #include "core/time.h"
 #include "scheduler/stream.h"
 
@@ -94,6 +95,9 @@ class Connection {
   // Local failure (signal, shutdown past the drain, spawn failure): the peer is told with
   // FAIL at once (unsent data is dropped) and failed() becomes true. Idempotent.
   void abort(Timestamp now, EndReason why = EndReason::aborted);
+  // Changes the stream's priority class at `now` (Stream::set_priority: the byte stream
+  // and the RTT history are untouched). Fails once the connection has failed or closed.
+  Status set_priority(const Priority& p, Timestamp now);
 
   // --- state ---
   // The stream has failed (any failure reason): stop the program before closing its fds.

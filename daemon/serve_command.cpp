@@ -2,7 +2,8 @@
 //
 //   curvecp serve --key DIR --name NAME [--ext HEX] [--max-connections N]
 //                 [--scheduler NAME] [--idle-timeout S] [--keepalive S] [--allow FILE]
-//                 [--user USER] [-q|-v] [--no-timestamps]
+//                 [--user USER] [--priority background|normal|N] [--control PATH|none]
+//                 [-q|-v] [--no-timestamps]
 //                 IP PORT [--] PROG [ARG...]
 //
 // Exit codes: 0 after a shutdown by signal; 100 usage; 111 start-up failure (program not
@@ -34,6 +35,8 @@
 #include "daemon/child_process.h"
 #include "daemon/allow_list.h"
 #include "daemon/command_registry.h"
+#include "daemon/control_protocol.h"
+#include "daemon/control_server.h"
 #include "daemon/event_loop.h"
 #include "daemon/log.h"
 #include "daemon/privileges.h"
@@ -62,6 +65,8 @@ struct ServeArgs {
   bool clean_env = false;
   std::vector<std::string> pass_env;
   bool keep_fds = false;
+  std::string priority = "normal";
+  std::string control;  // empty: the default path; "none": no control socket
 };
 
 // One usage line (exit 100 follows): no timestamp, it is for the person typing.
@@ -177,6 +182,17 @@ bool parse_endpoint_options(const ServeArgs& args, ServerEndpointConfig& endpoin
   return true;
 }
 
+// --priority into `endpoint`.
+bool parse_priority_option(const ServeArgs& args, ServerEndpointConfig& endpoint) {
+  auto p = parse_priority(args.priority);
+  if (!p) {
+    usage_error("bad --priority '" + args.priority + "' (expected background, normal or a number N with 1 <= N <= 100)");
+    return false;
+  }
+  endpoint.priority = *p;
+  return true;
+}
+
 // The whole command line as a ServerConfig, or nothing after one usage line.
 std::optional<ServerConfig> parse_command_line(const ServeArgs& args, const std::vector<std::string>& rest) {
   ServerConfig config;
@@ -202,6 +218,7 @@ std::optional<ServerConfig> parse_command_line(const ServeArgs& args, const std:
   }
   endpoint.memory_budget_bytes = args.memory_budget_mib << 20;
   if (!parse_timeouts(args, endpoint.connection) || !parse_endpoint_options(args, endpoint)) return std::nullopt;
+  if (!parse_priority_option(args, endpoint)) return std::nullopt;
   return config;
 }
 
@@ -303,6 +320,30 @@ int run_until_drained(EventLoop& l, Server& s, const std::string& allow_path) {
   return exit_code;
 }
 
+// The control socket (curvecp-serve(1), CONTROL SOCKET) served beside `s`, or nullptr.
+// An explicit --control that cannot be served stops the start (false); the default path
+// only warns (a second server on the host finds it taken) and the server runs without.
+bool open_control(EventLoop& l, Server& s, const std::string& option, std::unique_ptr<ControlServer>& out) {
+  if (option == "none") return true;
+  const bool chosen = !option.empty();
+  const std::string path = chosen ? option : default_serve_control_path();
+  if (path.empty()) return true;  // not root and no XDG_RUNTIME_DIR: no default
+  auto control = ControlServer::open(
+      l, path, [&s](std::string_view line, Timestamp now) { return answer_control_request(line, s, now); });
+  if (!control) {
+    if (chosen) {
+      log_error(control.error().message);
+      return false;
+    }
+    log_error("warning: " + control.error().message + "; running without a control socket");
+    return true;
+  }
+  out = std::move(*control);
+  s.set_control_path(path);
+  log_verbose("control socket " + path);
+  return true;
+}
+
 // --user: gives up root now that the socket is bound and the key loaded, then checks that
 // the key directory's nonce files are still writable (the cookie nonces need them).
 bool become_user(const std::optional<UserIds>& user, const std::string& key_dir) {
@@ -344,6 +385,8 @@ int serve(ServerConfig config, SecretKey secret, NonceSource& nonces, Rng& rng, 
   }
   Server& s = *server.value();
   s.set_drained_handler([&l] { l.stop(); });
+  std::unique_ptr<ControlServer> control;  // destroyed before the server it refers to
+  if (!open_control(l, s, args.control, control)) return kExitTemporary;
   if (!become_user(user, args.key_dir)) return kExitTemporary;
   log_info("listening on " + s.local_address().to_string());
   notify_ready(notifier, s.local_address());
@@ -448,6 +491,12 @@ const CommandRegistration serve_registration{"serve", 10, [](CLI::App& app, int&
       ->allow_extra_args(false)
       ->take_all();
   cmd->add_flag("--keep-fds", args->keep_fds, "Let programs inherit our descriptors >= 3 (default: closed)");
+  cmd->add_option("--priority", args->priority,
+                  "Class of new connections: background, normal or a weight N (1..100, as N normal flows)")
+      ->capture_default_str();
+  cmd->add_option("--control", args->control,
+                  "Control socket for curvecp status and ctl (default: /run/curvecp/serve.sock for root, else "
+                  "$XDG_RUNTIME_DIR/curvecp/serve.sock; none: no socket)");
   // IP PORT [--] PROG [ARG...] are taken verbatim after the options, so PROG's own
   // options need no quoting.
   cmd->prefix_command();

@@ -1,10 +1,12 @@
 #include "daemon/server.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "core/bytes.h"
 #include "daemon/log.h"
 #include "scheduler/priority.h"
+#include "daemon/control_server.h"
 
 namespace curvecp {
 
@@ -50,6 +52,8 @@ Result<std::unique_ptr<Server>> Server::create(EventLoop& loop, ServerConfig con
   s->log_info_.resize(n);
   s->woken_.reserve(n);
   s->woken_flag_.assign(n, 0);
+  s->public_ids_.assign(n, 0);
+  s->opened_at_.assign(n, now);
   s->process(now);
   return s;
 }
@@ -163,6 +167,7 @@ bool Server::handle_events(Timestamp now) {
         if (!e->refused) log_end(*e);
         log_info_[id] = LogInfo{};
         programs_[id].reset();
+        public_ids_[id] = 0;
         break;
     }
   }
@@ -174,6 +179,8 @@ void Server::open_program(uint32_t id, Timestamp now) {
   const ServerSession& session = endpoint_->session(id);
   const Address& from = endpoint_->peer(id);
   const Address& local = socket_->local_address();
+  public_ids_[id] = next_public_id_++;
+  opened_at_[id] = now;
   ProgramSpec spec;
   spec.argv = config_.program;
   spec.read_fd = 0;
@@ -202,6 +209,10 @@ void Server::open_program(uint32_t id, Timestamp now) {
       log_error("#" + std::to_string(info.serial) + " priority: " + set.error().message);
     }
     line.append(" priority=").append(format_priority(*entry->priority));
+  }
+  if (!control_path_.empty()) {
+    spec.env_overrides.push_back(std::string(kControlPathEnv) + "=" + control_path_);
+    spec.env_overrides.push_back(std::string(kConnectionIdEnv) + "=" + std::to_string(public_ids_[id]));
   }
   if (entry != nullptr && !entry->label.empty()) line.append(" label=\"").append(entry->label).append("\"");
   log_info(line);
@@ -312,6 +323,35 @@ std::string Server::connection_lines(Timestamp now, size_t limit) const {
     out.append("\n");
   }
   return out;
+}
+
+std::vector<ConnectionInfo> Server::control_connections(Timestamp now) const {
+  std::vector<ConnectionInfo> out;
+  for (uint32_t id = 0; id < endpoint_->capacity(); ++id) {
+    const Connection* c = endpoint_->connection(id);
+    if (c == nullptr || public_ids_[id] == 0) continue;
+    ConnectionInfo info;
+    info.id = public_ids_[id];
+    info.peer_key = encode_hex(endpoint_->session(id).client_long_term().view());
+    info.address = endpoint_->peer(id).to_string();
+    info.age_s = static_cast<double>((now - opened_at_[id]).ns) / 1e9;
+    fill_stream_figures(info, c->stream());
+    out.push_back(std::move(info));
+  }
+  std::sort(out.begin(), out.end(), [](const ConnectionInfo& a, const ConnectionInfo& b) { return a.id < b.id; });
+  return out;
+}
+
+Status Server::control_set_priority(uint64_t public_id, const Priority& p, Timestamp now) {
+  for (uint32_t id = 0; id < endpoint_->capacity(); ++id) {
+    if (public_ids_[id] != public_id || endpoint_->connection(id) == nullptr) continue;
+    if (Status s = endpoint_->set_priority(id, p, now); !s) {
+      return make_error("connection " + std::to_string(public_id) + ": " + s.error().message);
+    }
+    if (!processing_) process(now);
+    return {};
+  }
+  return make_error("no connection " + std::to_string(public_id));
 }
 
 std::string Server::counters_line() const {

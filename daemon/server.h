@@ -27,6 +27,7 @@
 #include "crypto/keys.h"
 #include "daemon/allow_list.h"
 #include "daemon/attachment.h"
+#include "daemon/control_protocol.h"
 #include "daemon/event_loop.h"
 #include "daemon/server_endpoint.h"
 #include "daemon/timer.h"
@@ -49,7 +50,7 @@ struct ServerConfig {
   bool keep_fds = false;
 };
 
-class Server {
+class Server : public ControlTarget {
  public:
   // Binds the socket and starts serving. `nonces` and `rng` must outlive the server.
   // Fails on a bind error or an unknown scheduler name (message names which).
@@ -82,6 +83,15 @@ class Server {
   bool nonce_disaster() const { return endpoint_->nonce_disaster(); }
 
   // One line (no prefix): endpoint counters, spawn failures and socket figures. No secrets.
+  // The control socket (daemon/control_server.h) serving this server, if any: its path
+  // goes to every program started from now on (CURVECPCONTROL, with CURVECPCONNID).
+  void set_control_path(std::string path) { control_path_ = std::move(path); }
+  // ControlTarget (daemon/control_protocol.h): ids are numbered from 1 in the order
+  // connections open and never reused while the server runs.
+  std::vector<ConnectionInfo> control_connections(Timestamp now) const override;
+  Status control_set_priority(uint64_t id, const Priority& p, Timestamp now) override;
+
+  // One line: endpoint counters, spawn failures and socket figures. No secrets.
   std::string counters_line() const;
   // One line per connection (at most `limit`, no prefix): peer, program and stream state.
   // No secrets.
@@ -129,6 +139,11 @@ class Server {
   std::vector<LogInfo> log_info_;
   uint64_t serial_ = 0;
   std::function<void()> on_drained_;
+  // Control socket: the public id and opening time of each slot's connection (0: none).
+  std::string control_path_;
+  std::vector<uint64_t> public_ids_;
+  std::vector<Timestamp> opened_at_;
+  uint64_t next_public_id_ = 1;
 };
 
 }  // namespace curvecp

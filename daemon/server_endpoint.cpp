@@ -174,6 +174,7 @@ void ServerEndpoint::accept(Timestamp now, const ClientPacketView& view, const A
   sc.role = StreamRole::server;
   sc.controller = config_.scheduler;
   sc.memory_budget = memory_budget_.get();
+  sc.priority = config_.priority;
   auto stream = Stream::create(sc, rng_, now);
   if (!stream) return;  // the name was checked in create()
 
@@ -307,6 +308,13 @@ std::optional<EndpointEvent> ServerEndpoint::poll_event() {
 
 void ServerEndpoint::wake(uint32_t id) {
   if (id < slots_.size() && slots_[id]) queue(*slots_[id]);
+}
+
+Status ServerEndpoint::set_priority(uint32_t id, const Priority& p, Timestamp now) {
+  if (id >= slots_.size() || !slots_[id]) return make_error("no such connection");
+  if (Status s = slots_[id]->connection->set_priority(p, now); !s) return s;
+  queue(*slots_[id]);  // the new controller may allow sending at once
+  return {};
 }
 
 void ServerEndpoint::abort(uint32_t id, Timestamp now, EndReason why) {

@@ -50,6 +50,8 @@ struct ServerEndpointConfig {
   std::string scheduler = "chicago";
   // Daemon-wide budget for stream buffer pages (docs/MEMORY.md); 0: no budget.
   uint64_t memory_budget_bytes = 256ull << 20;
+  // The class new connections start in (serve --priority); ctl changes it per connection.
+  Priority priority;
   // Server defaults: a long idle timeout (resource protection against vanished clients)
   // and a linger that re-acknowledges a lost final EOF.
   ConnectionConfig connection{Duration::seconds(120), Duration::seconds(15), Duration::seconds(2),
@@ -116,6 +118,9 @@ class ServerEndpoint {
   // Fails connection `id` locally (FAIL to the peer at once), e.g. its program could not
   // be started.
   void abort(uint32_t id, Timestamp now, EndReason why = EndReason::aborted);
+  // Changes open connection `id`'s class (Connection::set_priority) and services it on
+  // the next poll_transmit(). Fails with one line if `id` is not open or is ending.
+  Status set_priority(uint32_t id, const Priority& p, Timestamp now);
   // Fails every connection (shutdown past the drain).
   void abort_all(Timestamp now);
   // Stops accepting new connections; existing ones run to their end.

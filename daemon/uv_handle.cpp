@@ -18,6 +18,7 @@ void free_handle(uv_handle_t* handle) {
     case UV_IDLE: delete reinterpret_cast<uv_idle_t*>(handle); break;
     case UV_PREPARE: delete reinterpret_cast<uv_prepare_t*>(handle); break;
     case UV_CHECK: delete reinterpret_cast<uv_check_t*>(handle); break;
+    case UV_NAMED_PIPE: delete reinterpret_cast<uv_pipe_t*>(handle); break;  // control_server.h
     default:
       // Handles of other types are never created by daemon/; libuv-internal ones are
       // never passed here (EventLoop skips them).

@@ -561,6 +561,7 @@ StreamStats Stream::Impl::stats() const {
   s.bytes_in_flight = send_.bytes_in_flight();
   s.peer_is_curvecp = peer_announced_;
   s.peer_window_bytes = flow_limit() > send_.acked_offset() ? flow_limit() - send_.acked_offset() : 0;
+  s.loss = path_.packets_sent > 0 ? static_cast<double>(path_.packets_lost) / static_cast<double>(path_.packets_sent) : 0;
   return s;
 }
 

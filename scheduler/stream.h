@@ -81,6 +81,7 @@ struct StreamStats {
   uint64_t bytes_in_flight = 0;
   bool peer_is_curvecp = false;     // peer announced our window extension
   uint64_t peer_window_bytes = 0;
+  double loss = 0;                  // data transmissions declared lost / sent (PathState), 0..1
 };
 
 class Stream {
