@@ -10,6 +10,7 @@ packages=(
   clang libclang-rt-14-dev  # libFuzzer targets and sanitizer runtime
   iproute2 procps psmisc coreutils python3
   iputils-ping ethtool iperf3  # netlab: base RTT probes, offloads off, kernel-TCP anchor
+  gnuplot-nox  # netlab_report: one plot per scenario
 )
 
 as_root() {
