@@ -227,6 +227,13 @@ def judge(sub, kind, duration):
         r['phases'] = []
         for lo, hi in ((5, d), (d + 5, 2 * d), (2 * d + 5, 3 * d)):
             r['phases'].append((sub.share(main, lo, hi), sub.share(cross, lo, hi)))
+        # Seconds from each switch until a 1-s share is within 10% of the new phase's share.
+        r['reach_s'] = []
+        for k, at in enumerate((d, 2 * d)):
+            target = r['phases'][k + 1][0]
+            r['reach_s'].append(None if not target else next(
+                (t - at for t in frange(at, at + 15, BIN) if (sub.share(main, t, t + 1) or 0) >= 0.9 * target), None))
+        r['observed'] = [status_priority(os.path.join(sub.path, 'status-%s.json' % c)) for c in ('normal', '2')]
         r['switches'] = sub.meta.get('switch', [])
         r['switch_failed'] = sub.meta.get('switch_failed', [])
         r['util'] = None
@@ -234,6 +241,14 @@ def judge(sub, kind, duration):
     r['window'] = (a, b)
     r.update(sub.counters())
     return r
+
+
+def status_priority(path):
+    """The priority `curvecp status --json` showed after a switch, or why there is none."""
+    try:
+        return json.load(open(path))['connections'][0]['priority']
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return 'no status'
 
 
 def goodput_share(x, y):
@@ -415,6 +430,8 @@ def main():
                 if 'phases' in r:
                     extra.append('shares bg/normal/2 vs cubic: ' + ', '.join(
                         '%s/%s' % (fmt(p[0], '%.2f'), fmt(p[1], '%.2f')) for p in r['phases']))
+                    extra.append('new share reached %s s after the switches' % ' / '.join(fmt(x, '%.2f') for x in r['reach_s']))
+                    extra.append('status --json priority after the switches: %s' % ' / '.join(str(x) for x in r['observed']))
                     extra.append('switches %s%s' % (r['switches'], ' FAILED %s' % r['switch_failed'] if r['switch_failed'] else ''))
                 for f in sub.flows:
                     if f['info'].get('retransmits') is not None:

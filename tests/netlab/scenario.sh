@@ -86,7 +86,7 @@ missing_feature() {  # FLOWS: prints what the sub-run needs and the binary lacks
     has_subcommand status || need+="status; "
     has_subcommand ctl || need+="ctl; "
   fi
-  echo "$need"
+  echo "${need%; }"
 }
 
 # Total time: every sub-run's longest flow plus 40 s of set-up, drain and grace.
@@ -140,14 +140,14 @@ wait_listening() {
 }
 
 # status_json: the connections of the client's control socket, as JSON (switch scenario).
-status_json() { timeout 5 "$CURVECP" status --control "$W/control.sock" --json 2>>"$W/status.log"; }
+status_json() { timeout 15 "$CURVECP" status --control "$W/control.sock" --json 2>>"$W/status.log"; }
 
 # switch_to DIR CLASS: ctl the client's one connection to CLASS; records time and status.
 switch_to() {
   local dir=$1 cls=$2 id now
   id=$(status_json | python3 -c 'import json,sys; print(json.load(sys.stdin)["connections"][0]["id"])' 2>>"$W/status.log")
   now=$(date +%s.%N)
-  if [[ -n "$id" ]] && timeout 5 "$CURVECP" ctl --control "$W/control.sock" "$id" --priority "$cls" >>"$W/status.log" 2>&1; then
+  if [[ -n "$id" ]] && timeout 15 "$CURVECP" ctl --control "$W/control.sock" "$id" --priority "$cls" >>"$W/status.log" 2>&1; then
     echo "switch=$now:$cls" >>"$dir/meta"
   else
     echo "switch_failed=$now:$cls" >>"$dir/meta"
