@@ -404,6 +404,11 @@ def main():
             share_text = '–'
             if shares:
                 share_text = ' / '.join(fmt(median([s[i] for s in shares]), '%.2f') for i in range(len(shares[0])))
+            if kind == 'switch':
+                share_text = ' → '.join('%s %s' % (c, fmt(median([r['phases'][i][0] for r in results]), '%.2f'))
+                                        for i, c in enumerate(('bg', 'normal', '2'))) + ' (vs cubic)'
+            if kind == 'bg_cubic':
+                share_text += '; to 0.85 after cubic: %s s' % fmt(median([r['recovery_s'] for r in results]), '%.2f')
             loss_text = 'tbf drop %.2f%%, random %d' % (100 * median([r['drop_rate'] for r in results]),
                                                          median([r['random_lost'] for r in results]))
             exact = [r['exact'] for r in results if r['exact'] is not None]

@@ -73,8 +73,9 @@ esac
 
 # What the curvecp binary offers (the priority classes and the control socket come from
 # another branch): a sub-run that needs a missing option is reported, never faked.
-has_option() { "$CURVECP" "$1" --help 2>/dev/null | grep -q -- "$2"; }
-has_subcommand() { "$CURVECP" --help 2>/dev/null | grep -qE "^ +$1( |$)"; }
+# (The help is read whole before grep: grep -q leaving early would make a pipefail pipeline fail.)
+has_option() { local help; help=$("$CURVECP" "$1" --help 2>/dev/null); grep -q -- "$2" <<<"$help"; }
+has_subcommand() { local help; help=$("$CURVECP" --help 2>/dev/null); grep -qE "^ +$1( |$)" <<<"$help"; }
 missing_feature() {  # FLOWS: prints what the sub-run needs and the binary lacks
   local f cls need=""
   for f in $1; do
