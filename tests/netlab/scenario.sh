@@ -157,6 +157,7 @@ switch_to() {
   status_json >"$dir/status-$cls.json" || true
 }
 
+# shellcheck disable=SC2016  # the bash -c scripts expand their own arguments
 run_subrun() {
   local sub=$1 dir=$OUT/$1 f name type cls start stop port=5200 longest=0 t0 need
   mkdir -p "$dir"
@@ -198,15 +199,16 @@ run_subrun() {
     _ "$t0" "$(( longest + 2 ))" "$NETLAB_RCV_IP"
   for f in ${FLOWS[$sub]}; do
     IFS=: read -r name type cls start stop <<<"$f"
-    local p_var="PORT_$name" dur=$(( stop - start )) opts=""
+    local p_var="PORT_$name" dur=$(( stop - start ))
+    local -a opts=()
     if [[ $type == curvecp ]]; then
-      [[ $cls != normal ]] && opts="--priority $cls"
-      [[ $KIND == switch ]] && opts+=" --control $W/control.sock"
+      [[ $cls != normal ]] && opts+=(--priority "$cls")
+      [[ $KIND == switch ]] && opts+=(--control "$W/control.sock")
       NETLAB_STDOUT=/dev/null netlab_bg "$sub.$name.client" "$NETLAB_SND" bash -c '
         sleep "$(awk -v t="$1" "BEGIN { printf \"%.3f\", t - $(date +%s.%N) }")"; date +%s.%N >"$2.launch"
         "$3" gen --seed "$4" --seconds "$5" --report "$2.gen" | timeout "$(( $5 + 60 ))" "${@:6}"
         echo "${PIPESTATUS[1]}" >"$2.rc"' _ "$(( t0 + start ))" "$dir/$name" "$METER" "$SEED" "$dur" \
-        "$CURVECP" connect --name "$SNAME" --server-key "$SERVER_KEY" --ext "$EXT" $opts "$NETLAB_RCV_IP" "${!p_var}"
+        "$CURVECP" connect --name "$SNAME" --server-key "$SERVER_KEY" --ext "$EXT" "${opts[@]}" "$NETLAB_RCV_IP" "${!p_var}"
     else
       NETLAB_STDOUT=$dir/$name.client.json netlab_bg "$sub.$name.client" "$NETLAB_SND" bash -c '
         sleep "$(awk -v t="$1" "BEGIN { printf \"%.3f\", t - $(date +%s.%N) }")"; date +%s.%N >"$2.launch"
