@@ -11,6 +11,7 @@ packages=(
   iproute2 procps psmisc coreutils python3 groff-base man-db  # man-db, groff: the man page test
   iputils-ping ethtool iperf3  # netlab: base RTT probes, offloads off, kernel-TCP anchor
   systemd man-db        # systemd-analyze verify of contrib/curvecp-serve.service (Documentation= via man)
+  gnuplot-nox  # netlab_report: one plot per scenario
 )
 
 as_root() {

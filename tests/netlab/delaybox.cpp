@@ -12,7 +12,8 @@
 //
 // Usage: delaybox --a NS:DEV --b NS:DEV [--delay-ms MS] [--delay-ab-ms MS] [--delay-ba-ms MS]
 //                 [--loss P] [--seed N] [--queue-bytes N] [--time-limit-s S]
-// Prints "delaybox ready" on stdout once both devices are attached, counters on stderr at exit.
+// Prints "delaybox ready" on stdout once both devices are attached, counters on stderr at exit
+// and on SIGUSR1 (so that a benchmark can take them between runs on one topology).
 // Exit codes: 0 on a signal or the time limit, 100 usage, 111 setup failure.
 #include <fcntl.h>
 #include <linux/if.h>
@@ -37,7 +38,9 @@
 namespace {
 
 volatile sig_atomic_t stop_requested = 0;
+volatile sig_atomic_t counters_requested = 0;
 void on_stop_signal(int) { stop_requested = 1; }
+void on_counters_signal(int) { counters_requested = 1; }
 
 std::int64_t now_ns() {
   timespec ts{};
@@ -135,6 +138,15 @@ Options parse_options(int argc, char** argv) {
   return o;
 }
 
+void print_counters(const Direction (&dirs)[2]) {
+  for (const Direction& d : dirs) {
+    std::fprintf(stderr, "delaybox %s: forwarded %llu lost %llu tail_dropped %llu write_errors %llu\n", d.name,
+                 static_cast<unsigned long long>(d.forwarded), static_cast<unsigned long long>(d.lost),
+                 static_cast<unsigned long long>(d.tail_dropped), static_cast<unsigned long long>(d.write_errors));
+  }
+  std::fflush(stderr);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -144,13 +156,18 @@ int main(int argc, char** argv) {
   sigemptyset(&blocked);
   sigaddset(&blocked, SIGTERM);
   sigaddset(&blocked, SIGINT);
+  sigaddset(&blocked, SIGUSR1);
   sigprocmask(SIG_BLOCK, &blocked, &during_poll);
   sigdelset(&during_poll, SIGTERM);
   sigdelset(&during_poll, SIGINT);
+  sigdelset(&during_poll, SIGUSR1);
   struct sigaction sa{};
   sa.sa_handler = on_stop_signal;
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);
+  struct sigaction su{};
+  su.sa_handler = on_counters_signal;
+  sigaction(SIGUSR1, &su, nullptr);
 
   int a_fd = open_tun_in_namespace(opt.a_ns, opt.a_dev);
   int b_fd = open_tun_in_namespace(opt.b_ns, opt.b_dev);
@@ -167,6 +184,10 @@ int main(int argc, char** argv) {
   const std::int64_t end_ns = opt.time_limit_s > 0 ? start_ns + static_cast<std::int64_t>(opt.time_limit_s * 1e9) : 0;
   unsigned char buffer[65536];
   while (!stop_requested) {
+    if (counters_requested) {
+      counters_requested = 0;
+      print_counters(dirs);
+    }
     std::int64_t now = now_ns();
     if (end_ns != 0 && now >= end_ns) break;
     // Release every packet that is due; a TUN write never blocks (the kernel drops instead).
@@ -217,11 +238,7 @@ int main(int argc, char** argv) {
       }
     }
   }
-  for (const Direction& d : dirs) {
-    std::fprintf(stderr, "delaybox %s: forwarded %llu lost %llu tail_dropped %llu write_errors %llu\n", d.name,
-                 static_cast<unsigned long long>(d.forwarded), static_cast<unsigned long long>(d.lost),
-                 static_cast<unsigned long long>(d.tail_dropped), static_cast<unsigned long long>(d.write_errors));
-  }
+  print_counters(dirs);
   close(a_fd);
   close(b_fd);
   return 0;
