@@ -87,6 +87,9 @@ class NonceSource {
  public:
   virtual ~NonceSource() = default;
   virtual Result<Nonce16> next_nonce16() = 0;
+  // The last failure was temporary (another process held the nonce lock past the bounded
+  // wait): not a disaster, a later call may succeed.
+  virtual bool busy() const { return false; }
 };
 
 // Parses 32 hex digits into an extension (spec 2.10); false on anything else.

@@ -45,6 +45,10 @@ struct ServeArgs {
   double idle_timeout_s = 120;
   double keepalive_s = 15;
   bool verbose = false;
+  // Fairness under attack (curvecp-serve(1)); 0 switches each off.
+  uint32_t max_per_address = 32;
+  uint32_t max_per_network = 128;
+  uint32_t handshakes_per_wakeup = 64;
 };
 
 // 1000 connections need two pipes each: take whatever the hard limit allows.
@@ -148,6 +152,9 @@ std::optional<ServerConfig> parse_command_line(const ServeArgs& args, const std:
   ServerEndpointConfig& endpoint = config.endpoint;
   endpoint.max_connections = args.max_connections;
   endpoint.scheduler = args.scheduler;
+  endpoint.max_per_address = args.max_per_address;
+  endpoint.max_per_network = args.max_per_network;
+  endpoint.handshakes_per_batch = args.handshakes_per_wakeup;
   config.verbose = args.verbose;
   if (!parse_timeouts(args, endpoint.connection) || !parse_endpoint_options(args, endpoint)) return std::nullopt;
   return config;
@@ -179,6 +186,14 @@ std::optional<ServerKeys> load_server_keys(const std::string& key_dir, Rng& rng)
     print_error("fatal: " + nonces.error().message);
     return std::nullopt;
   }
+  // The first reservation (lock, counter update, fsync) before listening, waiting a
+  // bounded time for the lock; later ones (one per 2^20 cookies) wait briefly inside the
+  // event loop and leave Hellos unanswered meanwhile (crypto/keydir.h).
+  if (auto first = (*nonces)->next_nonce16(); !first) {
+    print_error("fatal: " + first.error().message);
+    return std::nullopt;
+  }
+  (*nonces)->set_lock_wait_ms(100);
   return ServerKeys{std::move(secret.value()), std::move(nonces.value())};
 }
 
@@ -293,6 +308,16 @@ const CommandRegistration serve_registration{"serve", 10, [](CLI::App& app, int&
   cmd->add_option("--keepalive", args->keepalive_s,
                   "After this many quiet seconds (at most a third of --idle-timeout), send a keepalive the "
                   "client must acknowledge (0: off)")
+      ->capture_default_str();
+  cmd->add_option("--max-per-address", args->max_per_address,
+                  "Connections one client address may hold (loopback exempt; 0: no cap)")
+      ->capture_default_str();
+  cmd->add_option("--max-per-network", args->max_per_network,
+                  "Connections one IPv4 /24 or IPv6 /56 may hold (loopback exempt; 0: no cap)")
+      ->capture_default_str();
+  cmd->add_option("--handshakes-per-wakeup", args->handshakes_per_wakeup,
+                  "Hellos and new Initiates handled per batch of datagrams, after established "
+                  "connections' packets (0: no budget)")
       ->capture_default_str();
   cmd->add_flag("-v,--verbose", args->verbose, "Log connections and print counters on exit and on SIGUSR1");
   // IP PORT [--] PROG [ARG...] are taken verbatim after the options, so PROG's own

@@ -54,11 +54,18 @@ Result<std::unique_ptr<Server>> Server::create(EventLoop& loop, ServerConfig con
 // --- libuv callbacks: each feeds the endpoint and ends with process() ---
 
 void Server::on_datagrams(std::span<const Datagram> batch, Timestamp now) {
-  for (const Datagram& d : batch) {
-    endpoint_->handle_datagram(now, d.from, d.data);
-    // Drained after every datagram: a closed id may be reused by the next Initiate.
-    handle_events(now);
+  // Established connections first, then Hellos and new Initiates within the endpoint's
+  // per-batch handshake budget (curvecp-serve(1), --handshakes-per-wakeup).
+  endpoint_->begin_batch();
+  for (const bool handshakes : {false, true}) {
+    for (const Datagram& d : batch) {
+      if (endpoint_->is_handshake(d.data) != handshakes) continue;
+      endpoint_->handle_datagram(now, d.from, d.data);
+      // Drained after every datagram: a closed id may be reused by the next Initiate.
+      handle_events(now);
+    }
   }
+  endpoint_->end_batch();
   if (endpoint_->nonce_disaster() && !disaster_reported_) {
     disaster_reported_ = true;
     std::fprintf(stderr, "curvecp: fatal: nonce-generation disaster (key directory not writable?)\n");

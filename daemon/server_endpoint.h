@@ -7,10 +7,15 @@
 // happened to connections (opened, failed, closed). daemon/server.h is the libuv shell.
 //
 // Policy (CURVECP.md 3, with the departures listed in curvecp-serve(1)): stateless until a
-// valid Initiate; a full table drops new Initiates (counted; existing ones continue); a
-// client is followed to a new address only on an authenticated packet (3.10); an
-// Initiate for a C' whose connection ended within a cookie lifetime is a replay and
-// dropped (9 item 15); while draining, Hellos and new Initiates are refused.
+// valid Initiate; a full table evicts a connection that never moved data or has long been
+// silent, and otherwise drops the new Initiate (counted; existing ones continue); per-source
+// caps (address, IPv4 /24, IPv6 /56; loopback exempt); a client is followed to a new
+// address only once that address has answered a challenge, and is sent at most 3x what it
+// sent from there before (docs/PATH-VALIDATION.md); an Initiate for a C' whose connection
+// ended within a cookie lifetime is a replay and dropped (9 item 15), and a C' costs at
+// most kMaxInitiateKeyComputations key computations per cookie lifetime; Hellos and new
+// Initiates are limited per batch of datagrams (begin_batch()); while draining, Hellos and
+// new Initiates are refused.
 //
 // Events are queued in order and the shell must drain them after every call that can
 // produce them (handle_datagram, poll_transmit, on_timer, abort): a closed id may be
@@ -37,6 +42,7 @@
 #include "crypto/server.h"
 #include "daemon/connection.h"
 #include "daemon/deadline_heap.h"
+#include "daemon/path_validator.h"
 #include "scheduler/stream.h"
 
 namespace curvecp {
@@ -45,6 +51,13 @@ struct ServerEndpointConfig {
   ServerName name{};
   Extension extension{};
   uint32_t max_connections = 100;
+  // Connections one source may hold (0: no cap): per address, and per IPv4 /24 or IPv6
+  // /56. Loopback sources are exempt (local users are not the attackers these stop).
+  uint32_t max_per_address = 32;
+  uint32_t max_per_network = 128;
+  // Hellos and new Initiates handled per batch (begin_batch()); the rest are dropped
+  // and counted (handshake_over_budget), so established connections are served first.
+  uint32_t handshakes_per_batch = 64;
   std::string scheduler = "chicago";
   // Server defaults: a long idle timeout (resource protection against vanished clients)
   // and a linger that re-acknowledges a lost final EOF.
@@ -62,6 +75,11 @@ enum class ServerEvent : uint8_t {
   refused_draining,          // new client while shutting down
   roamed,                    // peer followed to a new address
   cookie_queue_full,         // a Hello could not be answered: too many Cookies waiting
+  path_challenge,            // a challenge sent to a candidate address
+  refused_source_cap,        // a new Initiate from a source at its cap
+  evicted,                   // a connection removed to make room for a new one
+  handshake_over_budget,     // a Hello or new Initiate past the per-batch budget
+  initiate_repeat,           // an Initiate for a C' that already cost its key computations
   count_
 };
 const char* server_event_name(ServerEvent e);
@@ -89,6 +107,16 @@ class ServerEndpoint {
 
   // A datagram from `from`. Bad packets are dropped and counted in drops().
   void handle_datagram(Timestamp now, const Address& from, Bytes datagram);
+  // Starts a batch of datagrams (one wake-up of the shell): resets the handshake budget.
+  // Outside a batch (tests, the simulator) there is no budget.
+  void begin_batch() {
+    in_batch_ = true;
+    handshakes_in_batch_ = 0;
+  }
+  void end_batch() { in_batch_ = false; }
+  // Whether `datagram` is a Hello or an Initiate for an unknown C' (cheap, no crypto): the
+  // shell handles the others of a batch first.
+  bool is_handshake(Bytes datagram) const;
   // Writes the next datagram due at `now` into `out` (>= 1184 bytes), stores its
   // destination in `to` and returns its length; 0 when nothing is due. Call until 0.
   size_t poll_transmit(Timestamp now, MutableBytes out, Address& to);
@@ -119,6 +147,8 @@ class ServerEndpoint {
   // For an open connection `id`: the peer's current address and its session.
   const Address& peer(uint32_t id) const { return slots_[id]->peer; }
   const ServerSession& session(uint32_t id) const { return slots_[id]->session; }
+  // Path validation state of connection `id` (docs/PATH-VALIDATION.md).
+  const PathValidator& path(uint32_t id) const { return slots_[id]->path; }
   uint32_t capacity() const { return static_cast<uint32_t>(slots_.size()); }
 
   const DropCounters& drops() const { return drops_; }
@@ -135,15 +165,30 @@ class ServerEndpoint {
     bool queued = false;            // in ready_
     bool failure_reported = false;  // the failed event has been queued
     bool progress_pending = false;  // a progress event is queued
+    PathValidator path;             // a candidate new address of the client
+    Timestamp accepted_at;
+    Address source_key;             // per-source caps: the address without port
+    Address network_key;            // and its /24 or /56 (family none: exempt)
   };
+  // A Cookie, or the FAIL of an evicted connection: packets waiting for poll_transmit.
   struct PendingCookie {
     Address to;
     uint16_t bytes = 0;
-    std::array<uint8_t, 200> packet;
+    std::array<uint8_t, 256> packet;
   };
 
   ServerEndpoint(ServerEndpointConfig config, Rng& rng);
   void answer_hello(const ClientPacketView& view, const Address& from);
+  bool within_handshake_budget();
+  bool source_at_cap(const Address& from) const;
+  void add_source(Slot& s, const Address& from);
+  void drop_source(Slot& s);
+  Slot* eviction_victim(Timestamp now);
+  void evict(Slot& s, Timestamp now);
+  void follow_path(Slot& s, Timestamp now, const Address& from, size_t datagram_bytes, size_t message_bytes);
+  size_t poll_challenge(Slot& s, Timestamp now, MutableBytes out, Address& to);
+  // False if C' has used up its key computations (replay memory); otherwise counts one.
+  bool charge_key_computation(const PublicKey& key, Timestamp now);
   void accept(Timestamp now, const ClientPacketView& view, const Address& from);
   void queue(Slot& s);
   // Reports failure/closure of `s` and re-arms its deadline; false if it was removed.
@@ -175,6 +220,17 @@ class ServerEndpoint {
   };
   std::deque<Ended> recently_ended_;
   std::unordered_set<PublicKey, PublicKeyHash> recently_ended_keys_;
+  // C's that reached the key computations of an Initiate within a cookie lifetime, and
+  // how often: a replayed cookie costs at most kMaxInitiateKeyComputations. Bounded.
+  static constexpr uint8_t kMaxInitiateKeyComputations = 2;
+  static constexpr size_t kMaxRememberedInitiates = 65536;
+  std::deque<Ended> initiate_order_;
+  std::unordered_map<PublicKey, uint8_t, PublicKeyHash> initiate_costs_;
+  // Connections per source (keys from Slot::source_key / network_key).
+  std::unordered_map<Address, uint32_t, AddressHash> per_address_;
+  std::unordered_map<Address, uint32_t, AddressHash> per_network_;
+  uint32_t handshakes_in_batch_ = 0;
+  bool in_batch_ = false;
   bool draining_ = false;
   bool nonce_disaster_ = false;
   DropCounters drops_;
