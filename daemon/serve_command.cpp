@@ -48,7 +48,7 @@ struct ServeArgs {
   // Fairness under attack (curvecp-serve(1)); 0 switches each off.
   uint32_t max_per_address = 32;
   uint32_t max_per_network = 128;
-  uint32_t handshakes_per_wakeup = 64;
+  uint32_t handshakes_per_wakeup = 16;
 };
 
 // 1000 connections need two pipes each: take whatever the hard limit allows.

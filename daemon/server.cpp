@@ -56,7 +56,7 @@ Result<std::unique_ptr<Server>> Server::create(EventLoop& loop, ServerConfig con
 void Server::on_datagrams(std::span<const Datagram> batch, Timestamp now) {
   // Established connections first, then Hellos and new Initiates within the endpoint's
   // per-batch handshake budget (curvecp-serve(1), --handshakes-per-wakeup).
-  endpoint_->begin_batch();
+  endpoint_->begin_batch(now);
   for (const bool handshakes : {false, true}) {
     for (const Datagram& d : batch) {
       if (endpoint_->is_handshake(d.data) != handshakes) continue;

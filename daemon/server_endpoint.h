@@ -55,9 +55,10 @@ struct ServerEndpointConfig {
   // /56. Loopback sources are exempt (local users are not the attackers these stop).
   uint32_t max_per_address = 32;
   uint32_t max_per_network = 128;
-  // Hellos and new Initiates handled per batch (begin_batch()); the rest are dropped
+  // Hellos and new Initiates handled per wake-up (begin_batch()); the rest are dropped
   // and counted (handshake_over_budget), so established connections are served first.
-  uint32_t handshakes_per_batch = 64;
+  // 16 Hellos cost 32 scalar multiplications (a few ms) against 512 datagrams read.
+  uint32_t handshakes_per_batch = 16;
   std::string scheduler = "chicago";
   // Server defaults: a long idle timeout (resource protection against vanished clients)
   // and a linger that re-acknowledges a lost final EOF.
@@ -107,11 +108,14 @@ class ServerEndpoint {
 
   // A datagram from `from`. Bad packets are dropped and counted in drops().
   void handle_datagram(Timestamp now, const Address& from, Bytes datagram);
-  // Starts a batch of datagrams (one wake-up of the shell): resets the handshake budget.
+  // Starts a batch of datagrams read at `now`. The handshake budget is per wake-up: the
+  // shell reads up to 8 recvmmsg batches per readiness event, all with the same `now`, so
+  // the count restarts only when `now` changes (or when `now` is never(): a new batch).
   // Outside a batch (tests, the simulator) there is no budget.
-  void begin_batch() {
+  void begin_batch(Timestamp now = Timestamp::never()) {
     in_batch_ = true;
-    handshakes_in_batch_ = 0;
+    if (now == Timestamp::never() || now != batch_now_) handshakes_in_batch_ = 0;
+    batch_now_ = now;
   }
   void end_batch() { in_batch_ = false; }
   // Whether `datagram` is a Hello or an Initiate for an unknown C' (cheap, no crypto): the
@@ -231,6 +235,7 @@ class ServerEndpoint {
   std::unordered_map<Address, uint32_t, AddressHash> per_network_;
   uint32_t handshakes_in_batch_ = 0;
   bool in_batch_ = false;
+  Timestamp batch_now_ = Timestamp::never();
   bool draining_ = false;
   bool nonce_disaster_ = false;
   DropCounters drops_;
