@@ -93,6 +93,8 @@ void Server::mark_woken(uint32_t id) {
 
 void Server::process(Timestamp now) {
   processing_ = true;
+  // Handshakes the last wake-ups deferred (the endpoint's budget), one at a time.
+  while (endpoint_->run_deferred_handshake(now)) handle_events(now);
   for (int round = 0; round < kMaxRounds; ++round) {
     // Program I/O first: bytes from programs leave in this callback's datagrams.
     for (size_t i = 0; i < woken_.size(); ++i) {

@@ -80,6 +80,7 @@ const char* server_event_name(ServerEvent e) {
     case ServerEvent::path_challenge: return "path_challenge";
     case ServerEvent::refused_source_cap: return "refused_source_cap";
     case ServerEvent::evicted: return "evicted";
+    case ServerEvent::handshake_deferred: return "handshake_deferred";
     case ServerEvent::handshake_over_budget: return "handshake_over_budget";
     case ServerEvent::initiate_repeat: return "initiate_repeat";
     case ServerEvent::count_: break;
@@ -125,13 +126,13 @@ void ServerEndpoint::handle_datagram(Timestamp now, const Address& from, Bytes d
   }
   const ClientPacketView& view = std::get<ClientPacketView>(parsed);
   if (view.type == ClientPacketType::hello) {
-    if (within_handshake_budget()) answer_hello(view, from);
+    if (admit_handshake(now, from, datagram)) answer_hello(view, from);
     return;
   }
   auto it = by_key_.find(view.client_short_term);
   if (it == by_key_.end()) {
     if (view.type == ClientPacketType::initiate) {
-      if (within_handshake_budget()) accept(now, view, from);
+      if (admit_handshake(now, from, datagram)) accept(now, view, from);
     } else {
       drops_.add(DropReason::unknown_connection);
     }
@@ -163,13 +164,41 @@ bool ServerEndpoint::is_handshake(Bytes datagram) const {
          (view->type == ClientPacketType::initiate && by_key_.count(view->client_short_term) == 0);
 }
 
-bool ServerEndpoint::within_handshake_budget() {
-  if (!in_batch_ || config_.handshakes_per_batch == 0) return true;
-  if (handshakes_in_batch_ >= config_.handshakes_per_batch) {
+bool ServerEndpoint::admit_handshake(Timestamp now, const Address& from, Bytes datagram) {
+  if (replaying_deferred_ || !in_batch_ || config_.handshakes_per_batch == 0) return true;
+  (void)now;  // begin_batch() has set the wake-up's budget
+  if (handshakes_in_batch_ < config_.handshakes_per_batch && deferred_count_ == 0) {
+    ++handshakes_in_batch_;
+    return true;
+  }
+  if (deferred_.empty()) deferred_.resize(kMaxDeferredHandshakes);
+  if (deferred_count_ == deferred_.size() || datagram.size() > DeferredHandshake{}.packet.size()) {
     events_.add(ServerEvent::handshake_over_budget);
     return false;
   }
+  DeferredHandshake& d = deferred_[(deferred_head_ + deferred_count_) % deferred_.size()];
+  d.from = from;
+  d.bytes = static_cast<uint16_t>(datagram.size());
+  std::memcpy(d.packet.data(), datagram.data(), datagram.size());
+  ++deferred_count_;
+  events_.add(ServerEvent::handshake_deferred);
+  return false;
+}
+
+bool ServerEndpoint::run_deferred_handshake(Timestamp now) {
+  if (deferred_count_ == 0) return false;
+  if (now != batch_now_) {
+    batch_now_ = now;
+    handshakes_in_batch_ = 0;
+  }
+  if (config_.handshakes_per_batch != 0 && handshakes_in_batch_ >= config_.handshakes_per_batch) return false;
   ++handshakes_in_batch_;
+  const DeferredHandshake& d = deferred_[deferred_head_];
+  deferred_head_ = (deferred_head_ + 1) % deferred_.size();
+  --deferred_count_;
+  replaying_deferred_ = true;
+  handle_datagram(now, d.from, Bytes(d.packet.data(), d.bytes));
+  replaying_deferred_ = false;
   return true;
 }
 
@@ -476,7 +505,7 @@ void ServerEndpoint::remove(Slot& s, Timestamp now) {
 }
 
 Timestamp ServerEndpoint::next_timeout() const {
-  if (cookie_count_ > 0 || !ready_.empty()) return kDueNow;
+  if (cookie_count_ > 0 || !ready_.empty() || deferred_count_ > 0) return kDueNow;
   return earliest(deadlines_.top_deadline(), crypto_->next_rotation());
 }
 

@@ -55,9 +55,11 @@ struct ServerEndpointConfig {
   // /56. Loopback sources are exempt (local users are not the attackers these stop).
   uint32_t max_per_address = 32;
   uint32_t max_per_network = 128;
-  // Hellos and new Initiates handled per wake-up (begin_batch()); the rest are dropped
-  // and counted (handshake_over_budget), so established connections are served first.
-  // 16 Hellos cost 32 scalar multiplications (a few ms) against 512 datagrams read.
+  // Hellos and new Initiates handled per wake-up (begin_batch()); the rest wait in a
+  // bounded queue for the next wake-ups (run_deferred_handshake), or are dropped and
+  // counted when it is full, so established connections are served first and a burst of
+  // genuine clients is only delayed. 16 Hellos cost 32 scalar multiplications (a few ms)
+  // against 512 datagrams read.
   uint32_t handshakes_per_batch = 16;
   std::string scheduler = "chicago";
   // Server defaults: a long idle timeout (resource protection against vanished clients)
@@ -79,7 +81,8 @@ enum class ServerEvent : uint8_t {
   path_challenge,            // a challenge sent to a candidate address
   refused_source_cap,        // a new Initiate from a source at its cap
   evicted,                   // a connection removed to make room for a new one
-  handshake_over_budget,     // a Hello or new Initiate past the per-batch budget
+  handshake_deferred,        // a Hello or new Initiate past the wake-up's budget, queued
+  handshake_over_budget,     // ... and dropped: the queue of deferred ones was full
   initiate_repeat,           // an Initiate for a C' that already cost its key computations
   count_
 };
@@ -118,6 +121,10 @@ class ServerEndpoint {
     batch_now_ = now;
   }
   void end_batch() { in_batch_ = false; }
+  // Handles one deferred handshake if the budget of the wake-up at `now` allows (a new
+  // `now` is a new wake-up); true if it did (drain events, then call again).
+  bool run_deferred_handshake(Timestamp now);
+  size_t deferred_handshakes() const { return deferred_count_; }
   // Whether `datagram` is a Hello or an Initiate for an unknown C' (cheap, no crypto): the
   // shell handles the others of a batch first.
   bool is_handshake(Bytes datagram) const;
@@ -183,7 +190,8 @@ class ServerEndpoint {
 
   ServerEndpoint(ServerEndpointConfig config, Rng& rng);
   void answer_hello(const ClientPacketView& view, const Address& from);
-  bool within_handshake_budget();
+  // True if a handshake datagram may be handled now; otherwise it is deferred or dropped.
+  bool admit_handshake(Timestamp now, const Address& from, Bytes datagram);
   bool source_at_cap(const Address& from) const;
   void add_source(Slot& s, const Address& from);
   void drop_source(Slot& s);
@@ -235,6 +243,16 @@ class ServerEndpoint {
   std::unordered_map<Address, uint32_t, AddressHash> per_network_;
   uint32_t handshakes_in_batch_ = 0;
   bool in_batch_ = false;
+  bool replaying_deferred_ = false;
+  struct DeferredHandshake {
+    Address from;
+    uint16_t bytes = 0;
+    std::array<uint8_t, 1184> packet;  // the largest client packet
+  };
+  static constexpr size_t kMaxDeferredHandshakes = 512;
+  std::vector<DeferredHandshake> deferred_;  // a ring, allocated at first use
+  size_t deferred_head_ = 0;
+  size_t deferred_count_ = 0;
   Timestamp batch_now_ = Timestamp::never();
   bool draining_ = false;
   bool nonce_disaster_ = false;

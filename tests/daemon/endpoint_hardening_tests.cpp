@@ -326,18 +326,34 @@ TEST_CASE("handshake budget: a batch handles at most N Hellos and new Initiates,
   const int id = net.id_of(c);
   REQUIRE(id >= 0);
   const uint64_t messages = net.server->connection(static_cast<uint32_t>(id))->stream().stats().messages_received;
-  net.server->begin_batch();
+  net.server->begin_batch(net.now);
   for (const auto& h : hellos) net.deliver_to_server(addr("10.0.1.1", 100), h);
   net.deliver_to_server(c.source, data);
   net.server->end_batch();
   CHECK(net.events(ServerEvent::hello_answered) - answered == 8);
-  CHECK(net.events(ServerEvent::handshake_over_budget) == 12);
+  CHECK(net.events(ServerEvent::handshake_deferred) == 12);
+  CHECK(net.server->deferred_handshakes() == 12);
   CHECK(net.server->connection(static_cast<uint32_t>(id))->stream().stats().messages_received == messages + 1);
-  // The next batch has a fresh budget; outside batches there is none.
-  net.server->begin_batch();
-  net.deliver_to_server(addr("10.0.1.1", 100), hellos[19]);
+  CHECK(net.server->next_timeout() <= net.now);  // deferred work is due
+  // Later wake-ups (a new `now` each) work through the queue, 8 at a time.
+  int handled = 0;
+  while (net.server->run_deferred_handshake(net.now)) ++handled;
+  CHECK(handled == 0);  // this wake-up's budget is spent
+  net.now = net.now + Duration::microseconds(1);
+  while (net.server->run_deferred_handshake(net.now)) ++handled;
+  CHECK(handled == 8);
+  net.now = net.now + Duration::microseconds(1);
+  while (net.server->run_deferred_handshake(net.now)) ++handled;
+  CHECK(handled == 12);
+  CHECK(net.events(ServerEvent::hello_answered) - answered == 20);
+  CHECK(net.events(ServerEvent::handshake_over_budget) == 0);
+  // A flood past the queue's capacity is dropped and counted.
+  net.now = net.now + Duration::microseconds(1);
+  net.server->begin_batch(net.now);
+  for (int i = 0; i < 600; ++i) net.deliver_to_server(addr("10.0.1.1", 100), hellos[static_cast<size_t>(i) % 20]);
   net.server->end_batch();
-  CHECK(net.events(ServerEvent::hello_answered) - answered == 9);
+  CHECK(net.server->deferred_handshakes() == 512);
+  CHECK(net.events(ServerEvent::handshake_over_budget) == 600 - 8 - 512);
 }
 
 namespace {

@@ -110,6 +110,9 @@ struct World {
     cc.crypto.client_long_term_pk = client_pk;
     cc.crypto.client_long_term_sk = SecretKey::from_bytes(client_sk);
     cc.crypto.vouch_nonce = vouch_nonce;
+    // Small buffers: a fresh engine per input must not cost megabytes of zeroed memory.
+    cc.stream.send_buffer_bytes = 64 << 10;
+    cc.stream.receive_buffer_bytes = 64 << 10;
     auto e = ClientEngine::create(std::move(cc), rng, Timestamp{0});
     if (!e) __builtin_trap();
     return std::move(*e);
