@@ -276,6 +276,19 @@ int KeyDirNonceSource::lock() {
   return fd;
 }
 
+Status KeyDirNonceSource::probe_lock(int wait_ms) {
+  const int saved = lock_wait_ms_;
+  lock_wait_ms_ = wait_ms;
+  Fd lock(this->lock());
+  lock_wait_ms_ = saved;
+  if (lock.ok()) return {};
+  if (busy_) {
+    busy_until_ms_ = 0;  // a probe does not start the back-off
+    return make_error("nonce lock busy: " + dir_ + "/" + kLockFile + " is held by another process");
+  }
+  return make_error("unable to lock " + dir_ + "/" + kLockFile + ": " + errno_text());
+}
+
 Result<Nonce16> KeyDirNonceSource::next_nonce16() {
   const Error disaster = make_error("nonce-generation disaster");
   const Error busy = make_error("nonce lock busy: " + dir_ + "/" + kLockFile + " is held by another process");

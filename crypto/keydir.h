@@ -39,13 +39,16 @@ Status check_nonce_files(const std::string& dir);
 // is true, and for the next second further calls fail at once the same way (an event loop
 // calling it stalls for at most lock_wait_ms per second while another process holds the
 // lock). The disk update with its fsync happens once per reservation (2^20 values for a
-// server, drawn once before it starts listening).
+// server). probe_lock() takes and releases the lock once (a server's start-up check).
 class KeyDirNonceSource final : public NonceSource {
  public:
   static Result<std::unique_ptr<KeyDirNonceSource>> open(const std::string& dir, bool long_term, Rng& rng);
   ~KeyDirNonceSource() override;
   Result<Nonce16> next_nonce16() override;
   bool busy() const override { return busy_; }
+  // Takes the lock, waiting at most wait_ms, and releases it: "nonce lock busy: ..." when
+  // another process held it all that time. Changes nothing on disk.
+  Status probe_lock(int wait_ms);
   void set_lock_wait_ms(int ms) { lock_wait_ms_ = ms; }
 
  private:

@@ -186,11 +186,11 @@ std::optional<ServerKeys> load_server_keys(const std::string& key_dir, Rng& rng)
     print_error("fatal: " + nonces.error().message);
     return std::nullopt;
   }
-  // The first reservation (lock, counter update, fsync) before listening, waiting a
-  // bounded time for the lock; later ones (one per 2^20 cookies) wait briefly inside the
-  // event loop and leave Hellos unanswered meanwhile (crypto/keydir.h).
-  if (auto first = (*nonces)->next_nonce16(); !first) {
-    print_error("fatal: " + first.error().message);
+  // Another process holding the nonce lock is noticed now (after a bounded wait), not at
+  // the first Hello; inside the event loop the lock is waited for briefly and Hellos go
+  // unanswered meanwhile (crypto/keydir.h).
+  if (Status lock = (*nonces)->probe_lock(2000); !lock) {
+    print_error("fatal: " + lock.error().message);
     return std::nullopt;
   }
   (*nonces)->set_lock_wait_ms(100);
