@@ -39,6 +39,7 @@ run_one() {
   artifacts=$dir/fuzz-artifacts/$name
   log=$dir/fuzz-logs/$name.log
   mkdir -p "$corpus" "$artifacts" "$(dirname "$log")"
+  rm -f "$artifacts"/*  # earlier runs' findings were copied into the seeds then
   cp -n "$seeds"/* "$corpus"/ 2>/dev/null || true
   rm -f "$corpus"/README.md
   local rc=0

@@ -21,8 +21,8 @@ PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do
     kill -KILL "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
   done
+  wait 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -44,16 +44,20 @@ refuses() {
 }
 
 # starts CMD...: CMD must say "listening on" within 20 s, then end cleanly on SIGTERM.
+STARTS=0
 starts() {
-  "$@" </dev/null >"$WORK/start.out" 2>"$WORK/start.err" &
+  # A fresh log per call: a stale "listening on" must not be seen before this one starts.
+  STARTS=$((STARTS + 1))
+  local err="$WORK/start$STARTS.err"
+  "$@" </dev/null >"$WORK/start.out" 2>"$err" &
   local pid=$! i rc=0
   PIDS+=("$pid")
   for ((i = 0; i < 400; i++)); do
-    grep -q "listening on" "$WORK/start.err" && break
+    grep -q "listening on" "$err" 2>/dev/null && break
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.05
   done
-  grep -q "listening on" "$WORK/start.err" || fail "did not start: $* ($(cat "$WORK/start.err"))"
+  grep -q "listening on" "$err" || fail "did not start: $* ($(cat "$err"))"
   kill -TERM "$pid"
   wait "$pid" || rc=$?
   [[ $rc -eq 0 ]] || fail "exited $rc after SIGTERM: $*"
