@@ -56,7 +56,7 @@ void generate_ephemeral(Rng& rng, PublicKey& pk, EphemeralSecretKey& sk) {
 }
 
 bool compute_shared(const PublicKey& pk, const uint8_t* sk, SharedKey& out) {
-  return crypto_box_beforenm(out.bytes_.data(), pk.bytes.data(), sk) == 0;
+  return crypto_box_beforenm(out.p_, pk.bytes.data(), sk) == 0;
 }
 
 }  // namespace curvecp

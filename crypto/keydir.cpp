@@ -5,8 +5,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include <array>
+#include <cstdio>
 #include <cstring>
+#include <string>
 
 #include "crypto/box.h"
 
@@ -75,12 +79,24 @@ bool read_exactly(int fd, uint8_t* p, size_t n) {
   return true;
 }
 
-// Reads exactly out.size() bytes from dirfd/name.
-Status load_file(int dirfd, const std::string& dir, const char* name, MutableBytes out) {
-  Fd fd(::openat(dirfd, name, O_RDONLY | O_CLOEXEC));
+// Reads exactly out.size() bytes from dirfd/name, following no symbolic link (neither
+// name's last component nor .expertsonly). `check`, when given, vets the open file first.
+Status load_file(int dirfd, const std::string& dir, const char* name, MutableBytes out,
+                 Status (*check)(int, const std::string&) = nullptr) {
+  const std::string path = dir + "/" + name;
+  struct stat experts{};
+  if (std::strncmp(name, kExpertsDir, std::strlen(kExpertsDir)) == 0 &&
+      ::fstatat(dirfd, kExpertsDir, &experts, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(experts.st_mode)) {
+    return make_error("refusing " + path + ": " + dir + "/" + kExpertsDir + " is a symbolic link");
+  }
+  Fd fd(::openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY));
+  if (!fd.ok() && errno == ELOOP) return make_error("refusing " + path + ": it is a symbolic link");
+  if (fd.ok() && check != nullptr) {
+    if (Status s = check(fd.get(), path); !s) return s;
+  }
   if (!fd.ok() || !read_exactly(fd.get(), out.data(), out.size())) {
     const std::string why = errno == EPROTO ? "file too short" : errno_text();
-    return make_error("unable to read " + dir + "/" + name + ": " + why);
+    return make_error("unable to read " + path + ": " + why);
   }
   return {};
 }
@@ -96,17 +112,61 @@ Status save_file(int dirfd, const std::string& dir, const char* name, Bytes data
   return {};
 }
 
-// Opens the lock file and takes the exclusive lockf lock; the lock goes with the fd.
-int open_lock(int dirfd) {
-  int fd = ::openat(dirfd, kLockFile, O_RDWR | O_CLOEXEC);
+int64_t monotonic_ms() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+// Opens the lock file and takes the exclusive lockf lock, trying for at most wait_ms; the
+// lock goes with the fd. -1 with errno EWOULDBLOCK when the wait ran out.
+int open_lock(int dirfd, int wait_ms) {
+  int fd = ::openat(dirfd, kLockFile, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return -1;
-  while (::lockf(fd, F_LOCK, 0) != 0) {
-    if (errno != EINTR) {
+  const int64_t give_up = monotonic_ms() + wait_ms;
+  while (::lockf(fd, F_TLOCK, 0) != 0) {
+    if (errno == EINTR) continue;
+    if ((errno != EACCES && errno != EAGAIN) || monotonic_ms() >= give_up) {
+      if (errno == EACCES || errno == EAGAIN) errno = EWOULDBLOCK;
       ::close(fd);
       return -1;
     }
+    const timespec step{0, 5 * 1000000};  // 5 ms between tries
+    ::nanosleep(&step, nullptr);
   }
   return fd;
+}
+
+// DIR opened as a directory without following a symbolic link at its last component.
+int open_key_dir(const std::string& dir) { return ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW); }
+
+std::string open_dir_error(const std::string& dir) {
+  if (errno == ENOTDIR || errno == ELOOP) {
+    struct stat st{};
+    if (::lstat(dir.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+      return "refusing key directory " + dir + ": it is a symbolic link";
+    }
+  }
+  return "unable to open key directory " + dir + ": " + errno_text();
+}
+
+// The secret key file must be private to its owner, who must be us (ssh's rule for
+// identity files): one line naming the file and what is wrong.
+Status check_secret_key_file(int fd, const std::string& path) {
+  struct stat st{};
+  if (::fstat(fd, &st) != 0) return make_error("unable to stat " + path + ": " + errno_text());
+  if (!S_ISREG(st.st_mode)) return make_error("refusing secret key " + path + ": not a regular file");
+  if (st.st_uid != ::geteuid()) {
+    return make_error("refusing secret key " + path + ": owned by uid " + std::to_string(st.st_uid) +
+                      ", not by this user (uid " + std::to_string(::geteuid()) + ")");
+  }
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return make_error("refusing secret key " + path + ": mode " + mode +
+                      " lets group or others read or write it (chmod 600 it)");
+  }
+  return {};
 }
 
 }  // namespace
@@ -141,26 +201,29 @@ Status make_key_directory(const std::string& dir, Rng& rng) {
 }
 
 Result<PublicKey> load_public_key(const std::string& dir) {
-  Fd dirfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dirfd.ok()) return make_error("unable to open key directory " + dir + ": " + errno_text());
+  Fd dirfd(open_key_dir(dir));
+  if (!dirfd.ok()) return make_error(open_dir_error(dir));
   PublicKey pk;
   if (Status s = load_file(dirfd.get(), dir, kPublicKeyFile, pk.bytes); !s) return s.error();
   return pk;
 }
 
 Result<SecretKey> load_secret_key(const std::string& dir) {
-  Fd dirfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dirfd.ok()) return make_error("unable to open key directory " + dir + ": " + errno_text());
+  Fd dirfd(open_key_dir(dir));
+  if (!dirfd.ok()) return make_error(open_dir_error(dir));
   SecretKey sk;
-  if (Status s = load_file(dirfd.get(), dir, kSecretKeyFile, MutableBytes(sk.data(), kKeyBytes)); !s) return s.error();
+  if (Status s = load_file(dirfd.get(), dir, kSecretKeyFile, MutableBytes(sk.data(), kKeyBytes), check_secret_key_file);
+      !s) {
+    return s.error();
+  }
   return sk;
 }
 
 // ---- safenonce (spec 1.4) -------------------------------------------------------------
 
 Status check_nonce_files(const std::string& dir) {
-  Fd dirfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dirfd.ok()) return make_error("unable to open key directory " + dir + ": " + errno_text());
+  Fd dirfd(open_key_dir(dir));
+  if (!dirfd.ok()) return make_error(open_dir_error(dir));
   // O_RDWR without O_TRUNC or a write: the open itself is the check (EACCES, EROFS,
   // EPERM for an immutable file, EISDIR), and the counter is left exactly as it was.
   struct Check {
@@ -171,7 +234,7 @@ Status check_nonce_files(const std::string& dir) {
   for (const Check& c : {Check{"nonce lock file not writable", kLockFile, O_RDWR},
                          Check{"nonce counter not writable", kNonceCounterFile, O_RDWR},
                          Check{"nonce key not readable", kNonceKeyFile, O_RDONLY}}) {
-    Fd fd(::openat(dirfd.get(), c.name, c.flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+    Fd fd(::openat(dirfd.get(), c.name, c.flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW));
     if (!fd.ok()) return make_error(std::string(c.what) + ": " + dir + "/" + c.name + ": " + errno_text());
     struct stat st{};
     if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -185,9 +248,10 @@ Status check_nonce_files(const std::string& dir) {
 }
 
 Result<std::unique_ptr<KeyDirNonceSource>> KeyDirNonceSource::open(const std::string& dir, bool long_term, Rng& rng) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return make_error("unable to open key directory " + dir + ": " + errno_text());
+  int fd = open_key_dir(dir);
+  if (fd < 0) return make_error(open_dir_error(dir));
   std::unique_ptr<KeyDirNonceSource> source(new KeyDirNonceSource());
+  source->dir_ = dir;
   source->dirfd_ = fd;
   source->long_term_ = long_term;
   source->rng_ = &rng;
@@ -198,12 +262,40 @@ KeyDirNonceSource::~KeyDirNonceSource() {
   if (dirfd_ >= 0) ::close(dirfd_);
 }
 
+int KeyDirNonceSource::lock() {
+  busy_ = false;
+  if (busy_until_ms_ != 0 && monotonic_ms() < busy_until_ms_) {
+    busy_ = true;
+    return -1;
+  }
+  const int fd = open_lock(dirfd_, lock_wait_ms_);
+  if (fd < 0 && errno == EWOULDBLOCK) {
+    busy_ = true;
+    busy_until_ms_ = monotonic_ms() + 1000;
+  }
+  return fd;
+}
+
+Status KeyDirNonceSource::probe_lock(int wait_ms) {
+  const int saved = lock_wait_ms_;
+  lock_wait_ms_ = wait_ms;
+  Fd lock(this->lock());
+  lock_wait_ms_ = saved;
+  if (lock.ok()) return {};
+  if (busy_) {
+    busy_until_ms_ = 0;  // a probe does not start the back-off
+    return make_error("nonce lock busy: " + dir_ + "/" + kLockFile + " is held by another process");
+  }
+  return make_error("unable to lock " + dir_ + "/" + kLockFile + ": " + errno_text());
+}
+
 Result<Nonce16> KeyDirNonceSource::next_nonce16() {
   const Error disaster = make_error("nonce-generation disaster");
+  const Error busy = make_error("nonce lock busy: " + dir_ + "/" + kLockFile + " is held by another process");
   // Step 1: load the nonce key once, under the lock.
   if (!key_loaded_) {
-    Fd lock(open_lock(dirfd_));
-    if (!lock.ok()) return disaster;
+    Fd lock(this->lock());
+    if (!lock.ok()) return busy_ ? busy : disaster;
     std::array<uint8_t, kKeyBytes> key;
     Status s = load_file(dirfd_, "", kNonceKeyFile, key);
     nonce_key_ = SharedKey::from_bytes(key);
@@ -215,15 +307,15 @@ Result<Nonce16> KeyDirNonceSource::next_nonce16() {
   // crash can skip values but never repeat one. A counter that would pass 2^64 is a
   // disaster rather than a wrap.
   if (low_ >= high_) {
-    Fd lock(open_lock(dirfd_));
-    if (!lock.ok()) return disaster;
+    Fd lock(this->lock());
+    if (!lock.ok()) return busy_ ? busy : disaster;
     std::array<uint8_t, 8> counter;
     if (!load_file(dirfd_, "", kNonceCounterFile, counter)) return disaster;
     const uint64_t v = load_le64(counter.data());
     const uint64_t reservation = long_term_ ? kLongTermReservation : kShortTermReservation;
     if (v > UINT64_MAX - reservation) return disaster;
     store_le64(counter.data(), v + reservation);
-    Fd file(::openat(dirfd_, kNonceCounterFile, O_WRONLY | O_CLOEXEC));
+    Fd file(::openat(dirfd_, kNonceCounterFile, O_WRONLY | O_CLOEXEC | O_NOFOLLOW));
     if (!file.ok() || !write_all(file.get(), counter.data(), counter.size()) || ::fsync(file.get()) != 0) {
       return disaster;
     }

@@ -16,7 +16,10 @@ namespace curvecp {
 Status make_key_directory(const std::string& dir, Rng& rng);
 
 Result<PublicKey> load_public_key(const std::string& dir);
-// Reads DIR/.expertsonly/secretkey (exactly 32 bytes).
+// Reads DIR/.expertsonly/secretkey (exactly 32 bytes). Key paths are opened without
+// following symbolic links (DIR itself, .expertsonly and the file: O_NOFOLLOW). Refuses,
+// with one line naming the file, a secret key readable or writable by group or others
+// or owned by another user than the effective one.
 Result<SecretKey> load_secret_key(const std::string& dir);
 
 // Start-up check for a server or client that will draw nonces from DIR: the lock file
@@ -31,14 +34,31 @@ Status check_nonce_files(const std::string& dir);
 // encryption under noncekey. `long_term` reserves 2^20 values per disk update (server),
 // otherwise 1 (client vouch). Opens the directory by descriptor at creation, so a later
 // chdir does not matter.
+// The lock is never waited for without bound: it is tried for at most lock_wait_ms
+// (set_lock_wait_ms); past that next_nonce16() fails with "nonce lock busy: ..." and busy()
+// is true, and for the next second further calls fail at once the same way (an event loop
+// calling it stalls for at most lock_wait_ms per second while another process holds the
+// lock). The disk update with its fsync happens once per reservation (2^20 values for a
+// server). probe_lock() takes and releases the lock once (a server's start-up check).
 class KeyDirNonceSource final : public NonceSource {
  public:
   static Result<std::unique_ptr<KeyDirNonceSource>> open(const std::string& dir, bool long_term, Rng& rng);
   ~KeyDirNonceSource() override;
   Result<Nonce16> next_nonce16() override;
+  bool busy() const override { return busy_; }
+  // Takes the lock, waiting at most wait_ms, and releases it: "nonce lock busy: ..." when
+  // another process held it all that time. Changes nothing on disk.
+  Status probe_lock(int wait_ms);
+  void set_lock_wait_ms(int ms) { lock_wait_ms_ = ms; }
 
  private:
   KeyDirNonceSource() = default;
+  // The lock's descriptor, or -1 (busy_ set when the wait ran out).
+  int lock();
+  std::string dir_;
+  int lock_wait_ms_ = 2000;
+  bool busy_ = false;
+  int64_t busy_until_ms_ = 0;
   int dirfd_ = -1;
   bool long_term_ = false;
   bool key_loaded_ = false;

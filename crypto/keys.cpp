@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <vector>
 
 #include "crypto/box.h"
 
@@ -63,7 +65,63 @@ bool SecretKey::equals(const SecretKey& o) const {
   return sodium_memcmp(p_, o.p_, kKeyBytes) == 0;
 }
 
-SharedKey::~SharedKey() { sodium_memzero(bytes_.data(), bytes_.size()); }
+namespace {
+
+// Slots for SharedKey bytes in chunks that stay out of core dumps (see keys.h). Never
+// destroyed: keys in static objects may die after it would have. Single-threaded use is
+// the norm; the mutex keeps tests that make keys in several threads correct.
+class KeyArena {
+ public:
+  uint8_t* take() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (free_.empty()) grow();
+    uint8_t* p = free_.back();
+    free_.pop_back();
+    return p;
+  }
+  void give(uint8_t* p) {
+    sodium_memzero(p, kKeyBytes);
+    std::lock_guard<std::mutex> lock(mutex_);
+    free_.push_back(p);
+  }
+
+ private:
+  static constexpr size_t kChunkBytes = 64 * 1024;  // 2048 keys
+  void grow() {
+    static const bool initialised = sodium_init() >= 0;
+    void* chunk = initialised ? sodium_malloc(kChunkBytes) : nullptr;
+    if (chunk == nullptr) {
+      std::fputs("curvecp: fatal: cannot allocate secure memory for keys\n", stderr);
+      std::abort();
+    }
+    // MADV_DONTDUMP, then mlock (which may fail under RLIMIT_MEMLOCK: the keys then stay
+    // swappable but still never reach a core dump).
+    (void)sodium_mlock(chunk, kChunkBytes);
+    std::memset(chunk, 0, kChunkBytes);
+    auto* bytes = static_cast<uint8_t*>(chunk);
+    for (size_t off = kChunkBytes; off >= kKeyBytes; off -= kKeyBytes) free_.push_back(bytes + off - kKeyBytes);
+  }
+  std::mutex mutex_;
+  std::vector<uint8_t*> free_;
+};
+
+KeyArena& key_arena() {
+  static KeyArena* arena = new KeyArena;
+  return *arena;
+}
+
+}  // namespace
+
+SharedKey::SharedKey() : p_(key_arena().take()) {}
+
+SharedKey::~SharedKey() { key_arena().give(p_); }
+
+SharedKey::SharedKey(const SharedKey& o) : p_(key_arena().take()) { std::memcpy(p_, o.p_, kKeyBytes); }
+
+SharedKey& SharedKey::operator=(const SharedKey& o) {
+  if (this != &o) std::memcpy(p_, o.p_, kKeyBytes);
+  return *this;
+}
 
 Result<SharedKey> SharedKey::compute(const PublicKey& pk, const SecretKey& sk) {
   SharedKey k;
@@ -75,11 +133,11 @@ Result<SharedKey> SharedKey::compute(const PublicKey& pk, const SecretKey& sk) {
 
 SharedKey SharedKey::from_bytes(Bytes b) {
   SharedKey k;
-  if (b.size() == kKeyBytes) std::memcpy(k.bytes_.data(), b.data(), kKeyBytes);
+  if (b.size() == kKeyBytes) std::memcpy(k.p_, b.data(), kKeyBytes);
   return k;
 }
 
-bool SharedKey::equals(const SharedKey& o) const { return sodium_memcmp(bytes_.data(), o.bytes_.data(), kKeyBytes) == 0; }
+bool SharedKey::equals(const SharedKey& o) const { return sodium_memcmp(p_, o.p_, kKeyBytes) == 0; }
 
 KeyPair KeyPair::generate(Rng& rng) {
   KeyPair kp;

@@ -53,24 +53,29 @@ class SecretKey {
   uint8_t* p_ = nullptr;
 };
 
-// The precomputed crypto_box_beforenm key of two key pairs. Wiped on destruction.
+// The precomputed crypto_box_beforenm key of two key pairs (session keys, minute keys, the
+// nonce key). The 32 bytes live in a slot of a key arena: sodium_malloc'd chunks passed
+// to sodium_mlock, which marks them MADV_DONTDUMP (never in a core dump) and locks them
+// in RAM where RLIMIT_MEMLOCK allows. One guarded allocation per key would cost pages per
+// connection. Wiped when the key is destroyed (the slot is reused). Copying copies the
+// bytes into a slot of its own; there is no moved-from state.
 class SharedKey {
  public:
-  SharedKey() = default;
+  SharedKey();  // a zeroed slot
   ~SharedKey();
-  SharedKey(const SharedKey& o) : bytes_(o.bytes_) {}
-  SharedKey& operator=(const SharedKey& o) { bytes_ = o.bytes_; return *this; }
+  SharedKey(const SharedKey& o);
+  SharedKey& operator=(const SharedKey& o);
 
   // beforenm(pk, sk). Fails for low-order public keys (libsodium returns -1): callers drop
   // the packet (spec 0.2).
   static Result<SharedKey> compute(const PublicKey& pk, const SecretKey& sk);
   static SharedKey from_bytes(Bytes b);  // for secret-box keys (minute keys); size 32
-  const uint8_t* data() const { return bytes_.data(); }
+  const uint8_t* data() const { return p_; }
   bool equals(const SharedKey& o) const;  // constant time
 
  private:
   friend bool compute_shared(const PublicKey& pk, const uint8_t* sk, SharedKey& out);  // crypto/box.h
-  std::array<uint8_t, kKeyBytes> bytes_{};
+  uint8_t* p_;
 };
 
 struct KeyPair {
@@ -87,6 +92,9 @@ class NonceSource {
  public:
   virtual ~NonceSource() = default;
   virtual Result<Nonce16> next_nonce16() = 0;
+  // The last failure was temporary (another process held the nonce lock past the bounded
+  // wait): not a disaster, a later call may succeed.
+  virtual bool busy() const { return false; }
 };
 
 // Parses 32 hex digits into an extension (spec 2.10); false on anything else.

@@ -47,6 +47,7 @@ std::variant<size_t, DropReason> ServerSession::open(const ClientPacketView& pac
     if (!open_box(key_, make_nonce(wire::kInitiateNoncePrefix, n), boxed, plain.data())) return DropReason::initiate_box;
     received_nonce_ = n;
     std::memcpy(out.data(), plain.data() + wire::initiate::kPlaintextMessageOffset, message_bytes);
+    wipe(plain);  // the client's long-term key, vouch and first message
     return message_bytes;
   }
   if (packet.type != ClientPacketType::message) return DropReason::unexpected;
@@ -124,7 +125,7 @@ std::variant<size_t, DropReason> ServerCrypto::answer_hello(const ClientPacketVi
   // needs making.
   Result<Nonce16> nonce = nonces_.next_nonce16();
   if (!nonce) {
-    nonce_failed_ = true;
+    if (!nonces_.busy()) nonce_failed_ = true;  // busy: this Hello goes unanswered, not a disaster
     return DropReason::nonce_failure;
   }
   const Nonce16& n = *nonce;
@@ -160,7 +161,17 @@ std::variant<size_t, DropReason> ServerCrypto::answer_hello(const ClientPacketVi
 }
 
 std::variant<AcceptedInitiate, DropReason> ServerCrypto::accept_initiate(const ClientPacketView& initiate,
-                                                                          MutableBytes out) {
+                                                                          MutableBytes out,
+                                                                          const std::function<bool()>& may_compute) {
+  std::array<uint8_t, wire::initiate::kMaxPlaintextBytes> plain;
+  auto result = accept_initiate_into(initiate, out, may_compute, plain);
+  wipe(plain);
+  return result;
+}
+
+std::variant<AcceptedInitiate, DropReason> ServerCrypto::accept_initiate_into(
+    const ClientPacketView& initiate, MutableBytes out, const std::function<bool()>& may_compute,
+    MutableBytes plain) {
   if (initiate.type != ClientPacketType::initiate) return DropReason::unexpected;
   const Bytes d = initiate.datagram;
   const size_t message_bytes = d.size() - kInitiateHeaderBytes;
@@ -184,6 +195,10 @@ std::variant<AcceptedInitiate, DropReason> ServerCrypto::accept_initiate(const C
   const bool same_client = equal_constant_time(
       Bytes(cookie_plain.data() + wire::cookie::kPlaintextClientShortTermOffset, kKeyBytes),
       s.client_short_term_.bytes);
+  if (same_client && may_compute && !may_compute()) {
+    wipe(cookie_plain);
+    return DropReason::replayed_nonce;
+  }
   // Step 4: session key beforenm(C', s'), then the Initiate box.
   const bool have_key =
       same_client &&
@@ -194,7 +209,6 @@ std::variant<AcceptedInitiate, DropReason> ServerCrypto::accept_initiate(const C
   if (!have_key) return DropReason::initiate_box;
 
   const uint64_t n = load_le64(d.data() + wire::initiate::kNonceOffset);
-  std::array<uint8_t, wire::initiate::kMaxPlaintextBytes> plain;
   if (!open_box(s.key_, make_nonce(wire::kInitiateNoncePrefix, n), d.subspan(wire::initiate::kBoxOffset),
                 plain.data())) {
     return DropReason::initiate_box;
@@ -210,15 +224,17 @@ std::variant<AcceptedInitiate, DropReason> ServerCrypto::accept_initiate(const C
               kKeyBytes);
   SharedKey vouch_key;
   if (!compute_shared(s.client_long_term_, long_term_.data(), vouch_key)) return DropReason::vouch;
-  std::array<uint8_t, kKeyBytes> vouched;
+  std::array<uint8_t, kKeyBytes> vouched{};
   if (!open_box(vouch_key,
                 make_nonce(wire::kVouchNoncePrefix,
                            Bytes(plain.data() + wire::initiate::kPlaintextVouchNonceOffset, wire::vouch::kNonceBytes)),
                 Bytes(plain.data() + wire::initiate::kPlaintextVouchBoxOffset, wire::vouch::kBoxBytes),
                 vouched.data()) ||
       !equal_constant_time(vouched, s.client_short_term_.bytes)) {
+    wipe(vouched);
     return DropReason::vouch;
   }
+  wipe(vouched);
 
   // Step 8: connection state. The received nonce starts at this Initiate's (spec 3.8); the
   // sent nonce starts uniform in [0, 2^48) (spec 2.2).

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <variant>
 
@@ -81,11 +82,19 @@ class ServerCrypto {
   // check order: stale_cookie, cookie_mismatch, initiate_box, wrong_server_name, vouch.
   // Keeps no record of used cookies, like the reference (3.5 "Replays"): the caller must
   // look C' up in its connection table first and use ServerSession::open for known ones.
-  std::variant<AcceptedInitiate, DropReason> accept_initiate(const ClientPacketView& initiate, MutableBytes out);
+  // `may_compute`, when given, is asked once the cookie has opened and named C', before
+  // the key computations: false drops the Initiate as replayed_nonce (the caller's
+  // replay memory, so that a replayed cookie does not cost a scalar multiplication).
+  // Every decrypted buffer is wiped before returning.
+  std::variant<AcceptedInitiate, DropReason> accept_initiate(const ClientPacketView& initiate, MutableBytes out,
+                                                             const std::function<bool()>& may_compute = {});
 
   bool nonce_failed() const { return nonce_failed_; }
 
  private:
+  std::variant<AcceptedInitiate, DropReason> accept_initiate_into(const ClientPacketView& initiate, MutableBytes out,
+                                                                  const std::function<bool()>& may_compute,
+                                                                  MutableBytes plain);
   SecretKey long_term_;
   ServerName name_;
   Extension ext_;

@@ -28,6 +28,7 @@ const char* end_reason_name(EndReason r) {
     case EndReason::refused: return "refused";
     case EndReason::no_answer: return "no_answer";
     case EndReason::not_accepted: return "not_accepted";
+    case EndReason::evicted: return "evicted";
   }
   return "?";
 }

@@ -46,6 +46,7 @@ enum class EndReason : uint8_t {
   refused,          // client handshake: ICMP port or host unreachable
   no_answer,        // client handshake: no Cookie within the handshake timeout
   not_accepted,     // client handshake: a Cookie, but the Initiate was never answered
+  evicted,          // server: removed to make room for a new connection (table full)
 };
 const char* end_reason_name(EndReason r);
 // Whether a stream that ended this way must look like a failure to the program and the

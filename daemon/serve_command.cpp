@@ -67,6 +67,10 @@ struct ServeArgs {
   bool keep_fds = false;
   std::string priority = "normal";
   std::string control;  // empty: the default path; "none": no control socket
+  // Fairness under attack (curvecp-serve(1)); 0 switches each off.
+  uint32_t max_per_address = 32;
+  uint32_t max_per_network = 128;
+  uint32_t handshakes_per_wakeup = 16;
 };
 
 // One usage line (exit 100 follows): no timestamp, it is for the person typing.
@@ -217,6 +221,9 @@ std::optional<ServerConfig> parse_command_line(const ServeArgs& args, const std:
     return std::nullopt;
   }
   endpoint.memory_budget_bytes = args.memory_budget_mib << 20;
+  endpoint.max_per_address = args.max_per_address;
+  endpoint.max_per_network = args.max_per_network;
+  endpoint.handshakes_per_batch = args.handshakes_per_wakeup;
   if (!parse_timeouts(args, endpoint.connection) || !parse_endpoint_options(args, endpoint)) return std::nullopt;
   if (!parse_priority_option(args, endpoint)) return std::nullopt;
   return config;
@@ -248,6 +255,14 @@ std::optional<ServerKeys> load_server_keys(const std::string& key_dir, Rng& rng)
     log_error(nonces.error().message);
     return std::nullopt;
   }
+  // Another process holding the nonce lock is noticed now (after a bounded wait), not at
+  // the first Hello; inside the event loop the lock is waited for briefly and Hellos go
+  // unanswered meanwhile (crypto/keydir.h).
+  if (Status lock = (*nonces)->probe_lock(2000); !lock) {
+    log_error(lock.error().message);
+    return std::nullopt;
+  }
+  (*nonces)->set_lock_wait_ms(100);
   return ServerKeys{std::move(secret.value()), std::move(nonces.value())};
 }
 
@@ -497,6 +512,16 @@ const CommandRegistration serve_registration{"serve", 10, [](CLI::App& app, int&
   cmd->add_option("--control", args->control,
                   "Control socket for curvecp status and ctl (default: /run/curvecp/serve.sock for root, else "
                   "$XDG_RUNTIME_DIR/curvecp/serve.sock; none: no socket)");
+  cmd->add_option("--max-per-address", args->max_per_address,
+                  "Connections one client address may hold (loopback exempt; 0: no cap)")
+      ->capture_default_str();
+  cmd->add_option("--max-per-network", args->max_per_network,
+                  "Connections one IPv4 /24 or IPv6 /56 may hold (loopback exempt; 0: no cap)")
+      ->capture_default_str();
+  cmd->add_option("--handshakes-per-wakeup", args->handshakes_per_wakeup,
+                  "Hellos and new Initiates handled per batch of datagrams, after established "
+                  "connections' packets (0: no budget)")
+      ->capture_default_str();
   // IP PORT [--] PROG [ARG...] are taken verbatim after the options, so PROG's own
   // options need no quoting.
   cmd->prefix_command();

@@ -61,15 +61,22 @@ Result<std::unique_ptr<Server>> Server::create(EventLoop& loop, ServerConfig con
 // --- libuv callbacks: each feeds the endpoint and ends with process() ---
 
 void Server::on_datagrams(std::span<const Datagram> batch, Timestamp now) {
-  for (const Datagram& d : batch) {
-    // The kernel's receive time, so that RTT samples leave out how long this process was
-    // not scheduled; never earlier than the last time the endpoint was given.
-    const Timestamp at = std::clamp(d.arrived, clock_floor_, now);
-    clock_floor_ = at;
-    endpoint_->handle_datagram(at, d.from, d.data);
-    // Drained after every datagram: a closed id may be reused by the next Initiate.
-    handle_events(at);
+  // Established connections first, then Hellos and new Initiates within the endpoint's
+  // per-batch handshake budget (curvecp-serve(1), --handshakes-per-wakeup).
+  endpoint_->begin_batch(now);
+  for (const bool handshakes : {false, true}) {
+    for (const Datagram& d : batch) {
+      if (endpoint_->is_handshake(d.data) != handshakes) continue;
+      // The kernel's receive time, so that RTT samples leave out how long this process was
+      // not scheduled; never earlier than the last time the endpoint was given.
+      const Timestamp at = std::clamp(d.arrived, clock_floor_, now);
+      clock_floor_ = at;
+      endpoint_->handle_datagram(at, d.from, d.data);
+      // Drained after every datagram: a closed id may be reused by the next Initiate.
+      handle_events(at);
+    }
   }
+  endpoint_->end_batch();
   if (endpoint_->nonce_disaster() && !disaster_reported_) {
     disaster_reported_ = true;
     log_error("nonce-generation disaster (key directory not writable?): draining");
@@ -98,6 +105,8 @@ void Server::mark_woken(uint32_t id) {
 void Server::process(Timestamp now) {
   clock_floor_ = std::max(clock_floor_, now);
   processing_ = true;
+  // Handshakes the last wake-ups deferred (the endpoint's budget), one at a time.
+  while (endpoint_->run_deferred_handshake(now)) handle_events(now);
   for (int round = 0; round < kMaxRounds; ++round) {
     // Program I/O first: bytes from programs leave in this callback's datagrams.
     for (size_t i = 0; i < woken_.size(); ++i) {

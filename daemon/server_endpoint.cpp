@@ -4,6 +4,7 @@
 #include <limits>
 #include <variant>
 
+#include "crypto/box.h"
 #include "crypto/packets.h"
 #include "daemon/refusal.h"
 #include "scheduler/congestion.h"
@@ -20,6 +21,42 @@ constexpr Duration kCookieLifetime = kMinuteKeyRotation * 2;
 constexpr Duration kMinRetry = Duration::microseconds(20);
 // "Already due": work is queued that poll_transmit will hand out at once.
 constexpr Timestamp kDueNow{std::numeric_limits<int64_t>::min()};
+
+// Eviction when the table is full (curvecp-serve(1)): a connection that has moved no
+// data for this long since it was accepted, or failing that one silent for this long.
+// Below both, connections are left alone and the newcomer is dropped: a flood of
+// Initiates must not churn live connections.
+constexpr Duration kEvictNoDataAfter = Duration::seconds(10);
+constexpr Duration kEvictSilentAfter = Duration::seconds(30);
+// A path-validation challenge as it leaves: the Server Message header and the message.
+constexpr size_t kChallengePacketBytes = kServerMessageHeaderBytes + PathValidator::kChallengeMessageBytes;
+
+// Per-source caps: the address without its port (IPv4-mapped IPv6 as IPv4), or family
+// none for loopback and unknown families, which are exempt.
+Address source_key_of(const Address& a) {
+  static constexpr std::array<uint8_t, 12> kMapped{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  Address k;
+  k.family = a.family;
+  k.ip = a.ip;
+  if (a.family == Address::Family::ipv6 && std::memcmp(a.ip.data(), kMapped.data(), kMapped.size()) == 0) {
+    k.family = Address::Family::ipv4;
+    k.ip = {};
+    std::memcpy(k.ip.data(), a.ip.data() + 12, 4);
+  }
+  static constexpr std::array<uint8_t, 16> kLoopback6{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  const bool loopback = (k.family == Address::Family::ipv4 && k.ip[0] == 127) ||
+                        (k.family == Address::Family::ipv6 && k.ip == kLoopback6);
+  if (loopback || k.family == Address::Family::none) return Address{};
+  return k;
+}
+
+// The /24 (IPv4) or /56 (IPv6) of a source key.
+Address network_key_of(const Address& source) {
+  Address k = source;
+  if (k.family == Address::Family::ipv4) k.ip[3] = 0;
+  if (k.family == Address::Family::ipv6) std::fill(k.ip.begin() + 7, k.ip.end(), uint8_t{0});
+  return k;
+}
 
 EndpointEvent event(EndpointEvent::Kind kind, uint32_t id, EndReason reason = EndReason::none) {
   EndpointEvent e;
@@ -42,6 +79,12 @@ const char* server_event_name(ServerEvent e) {
     case ServerEvent::roamed: return "roamed";
     case ServerEvent::cookie_queue_full: return "cookie_queue_full";
     case ServerEvent::refused_not_allowed: return "refused_not_allowed";
+    case ServerEvent::path_challenge: return "path_challenge";
+    case ServerEvent::refused_source_cap: return "refused_source_cap";
+    case ServerEvent::evicted: return "evicted";
+    case ServerEvent::handshake_deferred: return "handshake_deferred";
+    case ServerEvent::handshake_over_budget: return "handshake_over_budget";
+    case ServerEvent::initiate_repeat: return "initiate_repeat";
     case ServerEvent::count_: break;
   }
   return "?";
@@ -88,13 +131,13 @@ void ServerEndpoint::handle_datagram(Timestamp now, const Address& from, Bytes d
   }
   const ClientPacketView& view = std::get<ClientPacketView>(parsed);
   if (view.type == ClientPacketType::hello) {
-    answer_hello(view, from);
+    if (admit_handshake(now, from, datagram)) answer_hello(view, from);
     return;
   }
   auto it = by_key_.find(view.client_short_term);
   if (it == by_key_.end()) {
     if (view.type == ClientPacketType::initiate) {
-      accept(now, view, from);
+      if (admit_handshake(now, from, datagram)) accept(now, view, from);
     } else {
       drops_.add(DropReason::unknown_connection);
     }
@@ -107,18 +150,75 @@ void ServerEndpoint::handle_datagram(Timestamp now, const Address& from, Bytes d
     drops_.add(*why);
     return;
   }
-  // Authenticated and newer than anything before (the nonce check precedes the box,
-  // 3.8): only now may the client's address change (unlike the reference, 3.10).
-  if (from != s.peer) {
-    s.peer = from;
-    events_.add(ServerEvent::roamed);
-  }
-  s.connection->on_message(now, Bytes(message_.data(), std::get<size_t>(opened)));
+  const size_t message_bytes = std::get<size_t>(opened);
+  follow_path(s, now, from, datagram.size(), message_bytes);
+  s.connection->on_message(now, Bytes(message_.data(), message_bytes));
+  wipe(MutableBytes(message_.data(), message_bytes));
   if (!s.progress_pending) {
     s.progress_pending = true;
     events_out_.push_back(event(EndpointEvent::Kind::progress, s.id));
   }
   queue(s);
+}
+
+bool ServerEndpoint::is_handshake(Bytes datagram) const {
+  auto parsed = parse_client_packet(datagram, crypto_->extension());
+  const auto* view = std::get_if<ClientPacketView>(&parsed);
+  if (view == nullptr) return false;
+  return view->type == ClientPacketType::hello ||
+         (view->type == ClientPacketType::initiate && by_key_.count(view->client_short_term) == 0);
+}
+
+bool ServerEndpoint::admit_handshake(Timestamp now, const Address& from, Bytes datagram) {
+  if (replaying_deferred_ || !in_batch_ || config_.handshakes_per_batch == 0) return true;
+  (void)now;  // begin_batch() has set the wake-up's budget
+  if (handshakes_in_batch_ < config_.handshakes_per_batch && deferred_count_ == 0) {
+    ++handshakes_in_batch_;
+    return true;
+  }
+  if (deferred_.empty()) deferred_.resize(kMaxDeferredHandshakes);
+  if (deferred_count_ == deferred_.size() || datagram.size() > DeferredHandshake{}.packet.size()) {
+    events_.add(ServerEvent::handshake_over_budget);
+    return false;
+  }
+  DeferredHandshake& d = deferred_[(deferred_head_ + deferred_count_) % deferred_.size()];
+  d.from = from;
+  d.bytes = static_cast<uint16_t>(datagram.size());
+  std::memcpy(d.packet.data(), datagram.data(), datagram.size());
+  ++deferred_count_;
+  events_.add(ServerEvent::handshake_deferred);
+  return false;
+}
+
+bool ServerEndpoint::run_deferred_handshake(Timestamp now) {
+  if (deferred_count_ == 0) return false;
+  if (now != batch_now_) {
+    batch_now_ = now;
+    handshakes_in_batch_ = 0;
+  }
+  if (config_.handshakes_per_batch != 0 && handshakes_in_batch_ >= config_.handshakes_per_batch) return false;
+  ++handshakes_in_batch_;
+  const DeferredHandshake& d = deferred_[deferred_head_];
+  deferred_head_ = (deferred_head_ + 1) % deferred_.size();
+  --deferred_count_;
+  replaying_deferred_ = true;
+  handle_datagram(now, d.from, Bytes(d.packet.data(), d.bytes));
+  replaying_deferred_ = false;
+  return true;
+}
+
+// Authenticated and newer than anything before (the nonce check precedes the box, 3.8):
+// only such a packet may start moving the client (unlike the reference, 3.10), and only
+// once the new address answers a challenge (docs/PATH-VALIDATION.md).
+void ServerEndpoint::follow_path(Slot& s, Timestamp now, const Address& from, size_t datagram_bytes,
+                                 size_t message_bytes) {
+  s.path.on_authenticated(now, from, s.peer, datagram_bytes);
+  if (!s.path.on_message(from, MutableBytes(message_.data(), message_bytes))) return;
+  drop_source(s);
+  s.peer = from;
+  add_source(s, from);
+  s.path.reset();
+  events_.add(ServerEvent::roamed);
 }
 
 void ServerEndpoint::answer_hello(const ClientPacketView& view, const Address& from) {
@@ -151,10 +251,6 @@ void ServerEndpoint::accept(Timestamp now, const ClientPacketView& view, const A
     events_.add(ServerEvent::refused_draining);
     return;
   }
-  if (free_ids_.empty()) {
-    drops_.add(DropReason::table_full);  // CURVECP.md 3.5 B.1: silently; existing ones continue
-    return;
-  }
   forget_old_ended(now);
   if (recently_ended_keys_.count(view.client_short_term) != 0) {
     // A replay of a captured Initiate, or a client whose connection we ended: neither
@@ -162,8 +258,23 @@ void ServerEndpoint::accept(Timestamp now, const ClientPacketView& view, const A
     drops_.add(DropReason::replayed_nonce);
     return;
   }
-  auto accepted = crypto_->accept_initiate(view, message_);
+  if (source_at_cap(from)) {
+    events_.add(ServerEvent::refused_source_cap);
+    return;
+  }
+  if (free_ids_.empty() && eviction_victim(now) == nullptr) {
+    drops_.add(DropReason::table_full);  // CURVECP.md 3.5 B.1: silently; existing ones continue
+    return;
+  }
+  // The cookie has opened and names this C' when the gate is asked: only then is the
+  // client charged, so a forger who merely saw C' cannot use up its allowance.
+  bool repeat = false;
+  auto accepted = crypto_->accept_initiate(view, message_, [&] {
+    repeat = !charge_key_computation(view.client_short_term, now);
+    return !repeat;
+  });
   if (auto* why = std::get_if<DropReason>(&accepted)) {
+    if (repeat) events_.add(ServerEvent::initiate_repeat);
     drops_.add(*why);
     return;
   }
@@ -177,6 +288,7 @@ void ServerEndpoint::accept(Timestamp now, const ClientPacketView& view, const A
   sc.priority = config_.priority;
   auto stream = Stream::create(sc, rng_, now);
   if (!stream) return;  // the name was checked in create()
+  if (free_ids_.empty()) evict(*eviction_victim(now), now);
 
   const uint32_t id = free_ids_.back();
   free_ids_.pop_back();
@@ -184,6 +296,8 @@ void ServerEndpoint::accept(Timestamp now, const ClientPacketView& view, const A
   slot->id = id;
   slot->session = std::move(a.session);
   slot->peer = from;
+  slot->accepted_at = now;
+  add_source(*slot, from);
   slot->connection = std::make_unique<Connection>(std::move(*stream), config_.connection, now);
   Slot& s = *slot;
   slots_[id] = std::move(slot);
@@ -201,7 +315,117 @@ void ServerEndpoint::accept(Timestamp now, const ClientPacketView& view, const A
   events_.add(ServerEvent::connection_accepted);
   events_out_.push_back(event(EndpointEvent::Kind::opened, id));
   s.connection->on_message(now, Bytes(message_.data(), a.message_bytes));
+  wipe(MutableBytes(message_.data(), a.message_bytes));
   queue(s);
+}
+
+// --- fairness: per-source caps and eviction ---
+
+bool ServerEndpoint::source_at_cap(const Address& from) const {
+  const Address key = source_key_of(from);
+  if (key.family == Address::Family::none) return false;
+  auto at_cap = [](const std::unordered_map<Address, uint32_t, AddressHash>& m, const Address& k, uint32_t cap) {
+    if (cap == 0) return false;
+    auto it = m.find(k);
+    return it != m.end() && it->second >= cap;
+  };
+  return at_cap(per_address_, key, config_.max_per_address) ||
+         at_cap(per_network_, network_key_of(key), config_.max_per_network);
+}
+
+void ServerEndpoint::add_source(Slot& s, const Address& from) {
+  s.source_key = source_key_of(from);
+  if (s.source_key.family == Address::Family::none) return;
+  s.network_key = network_key_of(s.source_key);
+  ++per_address_[s.source_key];
+  ++per_network_[s.network_key];
+}
+
+void ServerEndpoint::drop_source(Slot& s) {
+  if (s.source_key.family == Address::Family::none) return;
+  auto down = [](std::unordered_map<Address, uint32_t, AddressHash>& m, const Address& k) {
+    auto it = m.find(k);
+    if (it != m.end() && --it->second == 0) m.erase(it);
+  };
+  down(per_address_, s.source_key);
+  down(per_network_, s.network_key);
+  s.source_key = Address{};
+}
+
+ServerEndpoint::Slot* ServerEndpoint::eviction_victim(Timestamp now) {
+  // Rank: a failed connection (only waiting for its FAIL to be acknowledged), then one
+  // that never moved data (oldest first), then the one silent longest.
+  Slot* best = nullptr;
+  int best_rank = 0;
+  Timestamp best_at = Timestamp::never();
+  for (auto& p : slots_) {
+    if (!p) continue;
+    const Connection& c = *p->connection;
+    const StreamStats st = c.stream().stats();
+    int rank = 0;
+    Timestamp at = p->accepted_at;
+    if (c.failed()) {
+      rank = 3;
+    } else if (st.bytes_received == 0 && st.bytes_sent == 0 && now - p->accepted_at >= kEvictNoDataAfter) {
+      rank = 2;
+    } else if (now - c.last_heard() >= kEvictSilentAfter) {
+      rank = 1;
+      at = c.last_heard();
+    } else {
+      continue;
+    }
+    if (best == nullptr || rank > best_rank || (rank == best_rank && at < best_at)) {
+      best = p.get();
+      best_rank = rank;
+      best_at = at;
+    }
+  }
+  return best;
+}
+
+void ServerEndpoint::evict(Slot& s, Timestamp now) {
+  events_.add(ServerEvent::evicted);
+  Connection& c = *s.connection;
+  c.abort(now, EndReason::evicted);
+  // One FAIL to the peer if the stream has it ready now (the slot is reused at once, so
+  // it is not retransmitted; a peer that misses it times out).
+  std::array<uint8_t, kMaxMessageBytes> farewell;
+  const size_t n = c.poll_message(now, farewell, kMaxMessageBytes);
+  if (n > 0 && n + kServerMessageHeaderBytes <= PendingCookie{}.packet.size() && cookie_count_ < cookies_.size()) {
+    PendingCookie& out = cookies_[(cookie_head_ + cookie_count_) % cookies_.size()];
+    const size_t packet = s.session.seal(Bytes(farewell.data(), n), out.packet);
+    if (packet > 0) {
+      out.to = s.peer;
+      out.bytes = static_cast<uint16_t>(packet);
+      ++cookie_count_;
+    }
+  }
+  if (!s.failure_reported) {
+    s.failure_reported = true;
+    EndpointEvent failed = event(EndpointEvent::Kind::failed, s.id, EndReason::evicted);
+    failed.peer = s.peer;
+    events_out_.push_back(failed);
+  }
+  EndpointEvent closed = event(EndpointEvent::Kind::closed, s.id, EndReason::evicted);
+  closed.peer = s.peer;
+  closed.stats = c.stream().stats();
+  events_out_.push_back(closed);
+  remove(s, now);
+}
+
+// --- replay memory of Initiates ---
+
+bool ServerEndpoint::charge_key_computation(const PublicKey& key, Timestamp now) {
+  while (!initiate_order_.empty() && (now - initiate_order_.front().at >= kCookieLifetime ||
+                                      initiate_order_.size() >= kMaxRememberedInitiates)) {
+    initiate_costs_.erase(initiate_order_.front().key);
+    initiate_order_.pop_front();
+  }
+  auto [it, inserted] = initiate_costs_.try_emplace(key, uint8_t{0});
+  if (it->second >= kMaxInitiateKeyComputations) return false;
+  if (inserted) initiate_order_.push_back(Ended{key, now});
+  ++it->second;
+  return true;
 }
 
 // --- datagrams out ---
@@ -233,6 +457,9 @@ size_t ServerEndpoint::poll_transmit(Timestamp now, MutableBytes out, Address& t
       ready_.pop_front();  // a removed connection, or a stale entry
       continue;
     }
+    if (s->path.active()) {
+      if (const size_t packet = poll_challenge(*s, now, out, to)) return packet;
+    }
     const size_t n = s->connection->poll_message(now, message_, kMaxMessageBytes);
     if (n > 0) {
       if (s->refused) mark_refusal(MutableBytes(message_.data(), n));
@@ -248,6 +475,17 @@ size_t ServerEndpoint::poll_transmit(Timestamp now, MutableBytes out, Address& t
     settle(*s, now);
   }
   return 0;
+}
+
+size_t ServerEndpoint::poll_challenge(Slot& s, Timestamp now, MutableBytes out, Address& to) {
+  const size_t n = s.path.poll_challenge(now, rng_, kChallengePacketBytes, message_);
+  if (n == 0) return 0;
+  const size_t packet = s.session.seal(Bytes(message_.data(), n), out);
+  if (packet == 0) return 0;  // nonce space: the connection's own poll will close it
+  s.path.on_sent(packet);
+  to = s.path.candidate();
+  events_.add(ServerEvent::path_challenge);
+  return packet;
 }
 
 bool ServerEndpoint::settle(Slot& s, Timestamp now) {
@@ -274,7 +512,7 @@ bool ServerEndpoint::settle(Slot& s, Timestamp now) {
     remove(s, now);
     return false;
   }
-  Timestamp deadline = c.next_timeout();
+  Timestamp deadline = earliest(c.next_timeout(), s.path.next_timeout(kChallengePacketBytes));
   if (deadline <= now) deadline = now + kMinRetry;
   deadlines_.set(s.id, deadline);
   return true;
@@ -283,6 +521,7 @@ bool ServerEndpoint::settle(Slot& s, Timestamp now) {
 void ServerEndpoint::remove(Slot& s, Timestamp now) {
   const uint32_t id = s.id;
   by_key_.erase(s.session.client_short_term());
+  drop_source(s);
   remember_ended(s.session.client_short_term(), now);
   deadlines_.remove(id);
   free_ids_.push_back(id);
@@ -290,7 +529,7 @@ void ServerEndpoint::remove(Slot& s, Timestamp now) {
 }
 
 Timestamp ServerEndpoint::next_timeout() const {
-  if (cookie_count_ > 0 || !ready_.empty()) return kDueNow;
+  if (cookie_count_ > 0 || !ready_.empty() || deferred_count_ > 0) return kDueNow;
   return earliest(deadlines_.top_deadline(), crypto_->next_rotation());
 }
 

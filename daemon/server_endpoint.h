@@ -7,10 +7,15 @@
 // happened to connections (opened, failed, closed). daemon/server.h is the libuv shell.
 //
 // Policy (CURVECP.md 3, with the departures listed in curvecp-serve(1)): stateless until a
-// valid Initiate; a full table drops new Initiates (counted; existing ones continue); a
-// client is followed to a new address only on an authenticated packet (3.10); an
-// Initiate for a C' whose connection ended within a cookie lifetime is a replay and
-// dropped (9 item 15); while draining, Hellos and new Initiates are refused.
+// valid Initiate; a full table evicts a connection that never moved data or has long been
+// silent, and otherwise drops the new Initiate (counted; existing ones continue); per-source
+// caps (address, IPv4 /24, IPv6 /56; loopback exempt); a client is followed to a new
+// address only once that address has answered a challenge, and is sent at most 3x what it
+// sent from there before (docs/PATH-VALIDATION.md); an Initiate for a C' whose connection
+// ended within a cookie lifetime is a replay and dropped (9 item 15), and a C' costs at
+// most kMaxInitiateKeyComputations key computations per cookie lifetime; Hellos and new
+// Initiates are limited per batch of datagrams (begin_batch()); while draining, Hellos and
+// new Initiates are refused.
 //
 // Events are queued in order and the shell must drain them after every call that can
 // produce them (handle_datagram, poll_transmit, on_timer, abort): a closed id may be
@@ -39,6 +44,7 @@
 #include "daemon/connection.h"
 #include "daemon/deadline_heap.h"
 #include "scheduler/memory_budget.h"
+#include "daemon/path_validator.h"
 #include "scheduler/stream.h"
 
 namespace curvecp {
@@ -47,6 +53,16 @@ struct ServerEndpointConfig {
   ServerName name{};
   Extension extension{};
   uint32_t max_connections = 100;
+  // Connections one source may hold (0: no cap): per address, and per IPv4 /24 or IPv6
+  // /56. Loopback sources are exempt (local users are not the attackers these stop).
+  uint32_t max_per_address = 32;
+  uint32_t max_per_network = 128;
+  // Hellos and new Initiates handled per wake-up (begin_batch()); the rest wait in a
+  // bounded queue for the next wake-ups (run_deferred_handshake), or are dropped and
+  // counted when it is full, so established connections are served first and a burst of
+  // genuine clients is only delayed. 16 Hellos cost 32 scalar multiplications (a few ms)
+  // against 512 datagrams read.
+  uint32_t handshakes_per_batch = 16;
   std::string scheduler = "chicago";
   // Daemon-wide budget for stream buffer pages (docs/MEMORY.md); 0: no budget.
   uint64_t memory_budget_bytes = 256ull << 20;
@@ -76,6 +92,12 @@ enum class ServerEvent : uint8_t {
   roamed,                    // peer followed to a new address
   cookie_queue_full,         // a Hello could not be answered: too many Cookies waiting
   refused_not_allowed,       // admit() said no (serve --allow)
+  path_challenge,            // a challenge sent to a candidate address
+  refused_source_cap,        // a new Initiate from a source at its cap
+  evicted,                   // a connection removed to make room for a new one
+  handshake_deferred,        // a Hello or new Initiate past the wake-up's budget, queued
+  handshake_over_budget,     // ... and dropped: the queue of deferred ones was full
+  initiate_repeat,           // an Initiate for a C' that already cost its key computations
   count_
 };
 const char* server_event_name(ServerEvent e);
@@ -104,6 +126,23 @@ class ServerEndpoint {
 
   // A datagram from `from`. Bad packets are dropped and counted in drops().
   void handle_datagram(Timestamp now, const Address& from, Bytes datagram);
+  // Starts a batch of datagrams read at `now`. The handshake budget is per wake-up: the
+  // shell reads up to 8 recvmmsg batches per readiness event, all with the same `now`, so
+  // the count restarts only when `now` changes (or when `now` is never(): a new batch).
+  // Outside a batch (tests, the simulator) there is no budget.
+  void begin_batch(Timestamp now = Timestamp::never()) {
+    in_batch_ = true;
+    if (now == Timestamp::never() || now != batch_now_) handshakes_in_batch_ = 0;
+    batch_now_ = now;
+  }
+  void end_batch() { in_batch_ = false; }
+  // Handles one deferred handshake if the budget of the wake-up at `now` allows (a new
+  // `now` is a new wake-up); true if it did (drain events, then call again).
+  bool run_deferred_handshake(Timestamp now);
+  size_t deferred_handshakes() const { return deferred_count_; }
+  // Whether `datagram` is a Hello or an Initiate for an unknown C' (cheap, no crypto): the
+  // shell handles the others of a batch first.
+  bool is_handshake(Bytes datagram) const;
   // Writes the next datagram due at `now` into `out` (>= 1184 bytes), stores its
   // destination in `to` and returns its length; 0 when nothing is due. Call until 0.
   size_t poll_transmit(Timestamp now, MutableBytes out, Address& to);
@@ -137,6 +176,8 @@ class ServerEndpoint {
   // For an open connection `id`: the peer's current address and its session.
   const Address& peer(uint32_t id) const { return slots_[id]->peer; }
   const ServerSession& session(uint32_t id) const { return slots_[id]->session; }
+  // Path validation state of connection `id` (docs/PATH-VALIDATION.md).
+  const PathValidator& path(uint32_t id) const { return slots_[id]->path; }
   uint32_t capacity() const { return static_cast<uint32_t>(slots_.size()); }
 
   const DropCounters& drops() const { return drops_; }
@@ -156,15 +197,31 @@ class ServerEndpoint {
     bool failure_reported = false;  // the failed event has been queued
     bool progress_pending = false;  // a progress event is queued
     bool refused = false;           // admit() refused it: it only says FAIL (refusal flag)
+    PathValidator path;             // a candidate new address of the client
+    Timestamp accepted_at;
+    Address source_key;             // per-source caps: the address without port
+    Address network_key;            // and its /24 or /56 (family none: exempt)
   };
+  // A Cookie, or the FAIL of an evicted connection: packets waiting for poll_transmit.
   struct PendingCookie {
     Address to;
     uint16_t bytes = 0;
-    std::array<uint8_t, 200> packet;
+    std::array<uint8_t, 256> packet;
   };
 
   ServerEndpoint(ServerEndpointConfig config, Rng& rng);
   void answer_hello(const ClientPacketView& view, const Address& from);
+  // True if a handshake datagram may be handled now; otherwise it is deferred or dropped.
+  bool admit_handshake(Timestamp now, const Address& from, Bytes datagram);
+  bool source_at_cap(const Address& from) const;
+  void add_source(Slot& s, const Address& from);
+  void drop_source(Slot& s);
+  Slot* eviction_victim(Timestamp now);
+  void evict(Slot& s, Timestamp now);
+  void follow_path(Slot& s, Timestamp now, const Address& from, size_t datagram_bytes, size_t message_bytes);
+  size_t poll_challenge(Slot& s, Timestamp now, MutableBytes out, Address& to);
+  // False if C' has used up its key computations (replay memory); otherwise counts one.
+  bool charge_key_computation(const PublicKey& key, Timestamp now);
   void accept(Timestamp now, const ClientPacketView& view, const Address& from);
   void queue(Slot& s);
   // Reports failure/closure of `s` and re-arms its deadline; false if it was removed.
@@ -198,6 +255,28 @@ class ServerEndpoint {
   };
   std::deque<Ended> recently_ended_;
   std::unordered_set<PublicKey, PublicKeyHash> recently_ended_keys_;
+  // C's that reached the key computations of an Initiate within a cookie lifetime, and
+  // how often: a replayed cookie costs at most kMaxInitiateKeyComputations. Bounded.
+  static constexpr uint8_t kMaxInitiateKeyComputations = 2;
+  static constexpr size_t kMaxRememberedInitiates = 65536;
+  std::deque<Ended> initiate_order_;
+  std::unordered_map<PublicKey, uint8_t, PublicKeyHash> initiate_costs_;
+  // Connections per source (keys from Slot::source_key / network_key).
+  std::unordered_map<Address, uint32_t, AddressHash> per_address_;
+  std::unordered_map<Address, uint32_t, AddressHash> per_network_;
+  uint32_t handshakes_in_batch_ = 0;
+  bool in_batch_ = false;
+  bool replaying_deferred_ = false;
+  struct DeferredHandshake {
+    Address from;
+    uint16_t bytes = 0;
+    std::array<uint8_t, 1184> packet;  // the largest client packet
+  };
+  static constexpr size_t kMaxDeferredHandshakes = 512;
+  std::vector<DeferredHandshake> deferred_;  // a ring, allocated at first use
+  size_t deferred_head_ = 0;
+  size_t deferred_count_ = 0;
+  Timestamp batch_now_ = Timestamp::never();
   bool draining_ = false;
   bool nonce_disaster_ = false;
   DropCounters drops_;

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -212,6 +213,112 @@ TEST_CASE("safenonce lock serialises processes sharing a directory") {
     CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
   }
   CHECK(load_le64(read_file(dir + "/.expertsonly/noncecounter").data()) == uint64_t{kProcs * kEach});
+}
+
+TEST_CASE("load_secret_key refuses a key others may read, another owner's key and symbolic links") {
+  REQUIRE(crypto_initialize());
+  TempDir tmp;
+  const std::string dir = tmp.path + "/key";
+  SeededRng rng(12);
+  REQUIRE(make_key_directory(dir, rng).ok());
+  const std::string file = dir + "/.expertsonly/secretkey";
+  REQUIRE(load_secret_key(dir).ok());
+
+  REQUIRE(::chmod(file.c_str(), 0640) == 0);
+  auto readable = load_secret_key(dir);
+  REQUIRE_FALSE(readable.ok());
+  CHECK(readable.error().message ==
+        "refusing secret key " + file + ": mode 0640 lets group or others read or write it (chmod 600 it)");
+  REQUIRE(::chmod(file.c_str(), 0602) == 0);
+  CHECK_FALSE(load_secret_key(dir).ok());
+  REQUIRE(::chmod(file.c_str(), 0600) == 0);
+
+  if (::geteuid() == 0) {  // only root can give a file away
+    REQUIRE(::chown(file.c_str(), 65534, 65534) == 0);
+    auto foreign = load_secret_key(dir);
+    REQUIRE_FALSE(foreign.ok());
+    CHECK(foreign.error().message == "refusing secret key " + file + ": owned by uid 65534, not by this user (uid 0)");
+    REQUIRE(::chown(file.c_str(), 0, 0) == 0);
+  }
+
+  // A symbolic link as the key file, as .expertsonly, and as the key directory.
+  const std::string real = tmp.path + "/real-secretkey";
+  REQUIRE(::rename(file.c_str(), real.c_str()) == 0);
+  REQUIRE(::symlink(real.c_str(), file.c_str()) == 0);
+  auto linked = load_secret_key(dir);
+  REQUIRE_FALSE(linked.ok());
+  CHECK(linked.error().message == "refusing " + file + ": it is a symbolic link");
+  REQUIRE(::unlink(file.c_str()) == 0);
+  REQUIRE(::rename(real.c_str(), file.c_str()) == 0);
+
+  const std::string experts = tmp.path + "/experts";
+  REQUIRE(::rename((dir + "/.expertsonly").c_str(), experts.c_str()) == 0);
+  REQUIRE(::symlink(experts.c_str(), (dir + "/.expertsonly").c_str()) == 0);
+  auto linked_dir = load_secret_key(dir);
+  REQUIRE_FALSE(linked_dir.ok());
+  CHECK(linked_dir.error().message == "refusing " + file + ": " + dir + "/.expertsonly is a symbolic link");
+  REQUIRE(::unlink((dir + "/.expertsonly").c_str()) == 0);
+  REQUIRE(::rename(experts.c_str(), (dir + "/.expertsonly").c_str()) == 0);
+
+  const std::string alias = tmp.path + "/alias";
+  REQUIRE(::symlink(dir.c_str(), alias.c_str()) == 0);
+  auto linked_key_dir = load_secret_key(alias);
+  REQUIRE_FALSE(linked_key_dir.ok());
+  CHECK(linked_key_dir.error().message == "refusing key directory " + alias + ": it is a symbolic link");
+  CHECK(load_secret_key(dir).ok());
+}
+
+TEST_CASE("safenonce: a lock held by another process costs a bounded wait, then 'busy', then works again") {
+  REQUIRE(crypto_initialize());
+  TempDir tmp;
+  const std::string dir = tmp.path + "/key";
+  SeededRng rng(13);
+  REQUIRE(make_key_directory(dir, rng).ok());
+  int ready[2], release[2];
+  REQUIRE(::pipe(ready) == 0);
+  REQUIRE(::pipe(release) == 0);
+  const pid_t holder = ::fork();
+  REQUIRE(holder >= 0);
+  if (holder == 0) {  // holds the lock until told to let go
+    const int fd = ::open((dir + "/.expertsonly/lock").c_str(), O_RDWR);
+    if (fd < 0 || ::lockf(fd, F_LOCK, 0) != 0) ::_exit(1);
+    char c = 1;
+    if (::write(ready[1], &c, 1) != 1) ::_exit(1);
+    if (::read(release[0], &c, 1) < 0) ::_exit(1);
+    ::_exit(0);
+  }
+  char c = 0;
+  REQUIRE(::read(ready[0], &c, 1) == 1);
+  auto source = KeyDirNonceSource::open(dir, /*long_term=*/false, rng);
+  REQUIRE(source.ok());
+  (*source)->set_lock_wait_ms(100);
+  auto ms_since = [](const timespec& t0) {
+    timespec t1{};
+    ::clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+  };
+  timespec t0{};
+  ::clock_gettime(CLOCK_MONOTONIC, &t0);
+  auto first = (*source)->next_nonce16();
+  REQUIRE_FALSE(first.ok());
+  CHECK((*source)->busy());
+  CHECK(first.error().message == "nonce lock busy: " + dir + "/.expertsonly/lock is held by another process");
+  CHECK(ms_since(t0) >= 100);
+  CHECK(ms_since(t0) < 5000);  // bounded (generous: a loaded machine)
+  // Within the back-off second, later calls fail at once without touching the lock.
+  ::clock_gettime(CLOCK_MONOTONIC, &t0);
+  CHECK_FALSE((*source)->next_nonce16().ok());
+  CHECK((*source)->busy());
+  CHECK(ms_since(t0) < 50);
+  // The other process lets go: after the back-off the source works again.
+  REQUIRE(::write(release[1], &c, 1) == 1);
+  int status = 0;
+  REQUIRE(::waitpid(holder, &status, 0) == holder);
+  CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  ::usleep(1100 * 1000);
+  CHECK((*source)->next_nonce16().ok());
+  CHECK_FALSE((*source)->busy());
+  for (int fd : {ready[0], ready[1], release[0], release[1]}) ::close(fd);
 }
 
 TEST_CASE("SodiumRng: output differs between instances and across refills") {

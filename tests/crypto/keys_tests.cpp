@@ -2,7 +2,11 @@
 // low-order points refused (CURVECP.md 0.2), and what that means for both handshakes.
 #include <doctest/doctest.h>
 
+#include <cstdint>
 #include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
 
 #include "crypto/box.h"
 #include "crypto/wire_layout.h"
@@ -40,6 +44,46 @@ TEST_CASE("shared keys: symmetric, distinct per pair") {
   REQUIRE(ac.ok());
   CHECK(ab->equals(*ba));
   CHECK_FALSE(ab->equals(*ac));
+}
+
+namespace {
+// The VmFlags line of the mapping in /proc/self/smaps that contains `p` ("" if none).
+std::string vm_flags_of(const void* p) {
+  const auto at = reinterpret_cast<uintptr_t>(p);
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool inside = false;
+  while (std::getline(smaps, line)) {
+    uintptr_t lo = 0, hi = 0;
+    char dash = 0;
+    std::istringstream range(line);
+    if (range >> std::hex >> lo >> dash >> hi && dash == '-' && line.find(':') > line.find(' ')) {
+      inside = lo <= at && at < hi;
+      continue;
+    }
+    if (inside && line.rfind("VmFlags:", 0) == 0) return line;
+  }
+  return "";
+}
+}  // namespace
+
+TEST_CASE("key memory is excluded from core dumps (MADV_DONTDUMP: 'dd' in VmFlags)") {
+  REQUIRE(crypto_initialize());
+  SeededRng rng(3);
+  KeyPair kp = KeyPair::generate(rng);
+  const std::string secret_flags = vm_flags_of(kp.sk.data());
+  INFO(secret_flags);
+  CHECK(secret_flags.find(" dd") != std::string::npos);
+  auto shared = SharedKey::compute(kp.pk, kp.sk);
+  REQUIRE(shared.ok());
+  const SharedKey copy = *shared;
+  for (const SharedKey* k : {static_cast<const SharedKey*>(&*shared), &copy}) {
+    const std::string flags = vm_flags_of(k->data());
+    INFO(flags);
+    CHECK(flags.find(" dd") != std::string::npos);
+  }
+  CHECK(copy.equals(*shared));
+  CHECK(copy.data() != shared->data());
 }
 
 TEST_CASE("low-order public keys are refused") {

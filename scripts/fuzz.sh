@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The fuzzing campaign: builds the libFuzzer targets (scripts/build.sh --fuzz) and runs
+# each for SECONDS (default 60) from its checked-in seed corpus (tests/*/corpus/NAME/)
+# plus what earlier runs found (build-fuzz/fuzz-corpus/NAME/, kept between runs).
+#   usage: scripts/fuzz.sh [SECONDS] [NAME...]     (NAMEs: only these targets)
+#   FUZZ_JOBS=N   run N targets at once (default 1; the machine has few cores)
+# Prints one line per target: executions, executions per second, corpus size, and
+# whether it crashed. A crashing input is copied into the target's seed corpus as
+# crash-<sha1> (commit it: the *_corpus ctest then replays it as a regression test) and
+# the script exits 1. CI's short run (.ci/run, 30 s per target) is separate.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}
+if ! [[ "$seconds" =~ ^[1-9][0-9]*$ ]]; then
+  echo "fuzz.sh: SECONDS must be a positive integer, not '$seconds'" >&2
+  exit 100
+fi
+shift || true
+jobs=${FUZZ_JOBS:-1}
+
+scripts/build.sh --fuzz >/dev/null
+dir=build-fuzz
+targets=()
+for f in "$dir"/tests/*/fuzz_*; do
+  if [ ! -f "$f" ] || [ ! -x "$f" ]; then continue; fi
+  name=$(basename "$f")
+  if [ $# -gt 0 ] && ! printf '%s\n' "$@" | grep -qx "$name"; then continue; fi
+  targets+=("$f")
+done
+[ ${#targets[@]} -gt 0 ] || { echo "fuzz.sh: no fuzz targets built (or none named $*)" >&2; exit 1; }
+
+# run_one BINARY: fuzzes it for $seconds and prints its summary line; false on a crash.
+run_one() {
+  local bin=$1 name seeds corpus artifacts log execs rate size
+  name=$(basename "$bin")
+  seeds=$(find tests -type d -path "*/corpus/$name" | head -n 1)
+  [ -n "$seeds" ] || { echo "fuzz.sh: no seed corpus tests/*/corpus/$name" >&2; return 1; }
+  corpus=$dir/fuzz-corpus/$name
+  artifacts=$dir/fuzz-artifacts/$name
+  log=$dir/fuzz-logs/$name.log
+  mkdir -p "$corpus" "$artifacts" "$(dirname "$log")"
+  rm -f "$artifacts"/*  # earlier runs' findings were copied into the seeds then
+  cp -n "$seeds"/* "$corpus"/ 2>/dev/null || true
+  rm -f "$corpus"/README.md
+  local rc=0
+  "$bin" -max_total_time="$seconds" -max_len=2048 -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
+    -artifact_prefix="$artifacts/" "$corpus" >"$log" 2>&1 || rc=$?
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
+  size=$(find "$corpus" -type f | wc -l)
+  local found=0
+  for crash in "$artifacts"/crash-* "$artifacts"/timeout-* "$artifacts"/oom-* "$artifacts"/leak-*; do
+    [ -f "$crash" ] || continue
+    found=1
+    local keep
+    keep="$seeds/crash-$(sha1sum "$crash" | cut -c1-16)"
+    cp "$crash" "$keep"
+    echo "fuzz.sh: $name: $(basename "$crash") kept as $keep (log: $log)" >&2
+  done
+  printf '%-24s executions=%s exec_per_s=%s corpus=%s %s\n' "$name" "${execs:-?}" "${rate:-?}" "$size" \
+    "$([ "$found" = 0 ] && [ "$rc" = 0 ] && echo ok || echo "FAILED (exit $rc, log $log)")"
+  [ "$found" = 0 ] && [ "$rc" = 0 ]
+}
+
+status=0
+pids=()
+for bin in "${targets[@]}"; do
+  run_one "$bin" &
+  pids+=($!)
+  if [ ${#pids[@]} -ge "$jobs" ]; then
+    wait "${pids[0]}" || status=1
+    pids=("${pids[@]:1}")
+  fi
+done
+for p in "${pids[@]}"; do wait "$p" || status=1; done
+exit "$status"
