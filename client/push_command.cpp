@@ -20,16 +20,20 @@
 #include <string>
 #include <vector>
 
+#include "client/command_output.h"
 #include "client/push_channel.h"
 #include "client/push_sender.h"
 #include "client/push_tree.h"
+#include "client/server_target.h"
+#include "core/address.h"
 #include "daemon/command_registry.h"
 #include "daemon/unique_fd.h"
 
 namespace curvecp {
 namespace {
 
-// Connect's target: IP PORT (the positional arguments before PROG in curvecp-connect(1)).
+// Connect's target: HOST PORT, or one ALIAS of a servers file (curvecp-connect(1),
+// curvecp-servers(5)); the positional arguments after it are the PATHs.
 constexpr size_t kConnectTargetArgs = 2;
 // How long connect may take to finish after our side of the conversation has ended (it
 // waits for the server's end of stream, bounded by its own idle timeout otherwise).
@@ -55,7 +59,7 @@ void on_status_signal(int) { g_status_wanted = 1; }
 // Which of the extra arguments are connect's options (with their values) and target,
 // and which are PATHs, read from connect's own option definitions.
 Status split_connect_args(const CLI::App& connect, const std::vector<std::string>& extras, PushArgs& out) {
-  size_t positional = 0;
+  std::vector<std::string> positionals;
   bool options_done = false;
   for (size_t i = 0; i < extras.size(); ++i) {
     const std::string& arg = extras[i];
@@ -75,13 +79,20 @@ Status split_connect_args(const CLI::App& connect, const std::vector<std::string
       }
       continue;
     }
-    if (positional++ < kConnectTargetArgs) {
-      out.connect_args.push_back(arg);
-    } else {
-      out.paths.push_back(arg);
-    }
+    positionals.push_back(arg);
   }
-  if (out.paths.empty()) return make_error("give IP PORT and at least one PATH to push");
+  // As connect decides (client/server_target.h): an IP literal is never an alias; any other
+  // first word is one when a servers file names it.
+  size_t target_words = kConnectTargetArgs;
+  if (!positionals.empty() && !Address::parse(positionals[0], 0)) {
+    auto alias = find_server_alias(positionals[0], servers_file_paths());
+    if (!alias) return alias.error();
+    if (alias->has_value()) target_words = 1;
+  }
+  for (size_t i = 0; i < positionals.size(); ++i) {
+    (i < target_words ? out.connect_args : out.paths).push_back(positionals[i]);
+  }
+  if (out.paths.empty()) return make_error("give HOST PORT (or an ALIAS) and at least one PATH to push");
   return {};
 }
 
@@ -123,7 +134,7 @@ Result<Child> start_connect(const std::vector<std::string>& connect_args) {
     ::dup2(child_in.get(), 0);
     ::dup2(child_out.get(), 1);
     ::execv(self, argv.data());
-    std::fprintf(stderr, "curvecp: push: cannot run %s connect: %s\n", self, std::strerror(errno));
+    std::fprintf(stderr, "curvecp push: cannot run %s connect: %s\n", self, std::strerror(errno));
     ::_exit(kExitTemporary);
   }
   return child;
@@ -165,23 +176,23 @@ void print_summary(const push::SenderOutcome& out, const push::LocalTree& tree, 
   const double t = progress.elapsed_s();
   const double rate = t > 0 ? static_cast<double>(out.bytes_sent) / t : 0;
   char line[512];
-  std::snprintf(line, sizeof line, "push: %zu entries, %llu files sent, %llu already there; %llu bytes sent in %.2f s (%s/s)%s",
+  std::snprintf(line, sizeof line, "%zu entries, %llu files sent, %llu already there; %llu bytes sent in %.2f s (%s/s)%s",
                 tree.entries.size(), static_cast<unsigned long long>(out.files_sent),
                 static_cast<unsigned long long>(out.files_skipped), static_cast<unsigned long long>(out.bytes_sent), t,
                 push::Progress::human_bytes(rate).c_str(), out.failures.empty() && out.completed ? "" : "; FAILED");
-  print_error(line);
+  print_command_error("push", line);
 }
 
 int run_push(const PushArgs& args) {
   install_signals();  // SIGUSR1's default would end us while a large tree is walked
   auto tree = push::collect_tree(args.paths);
   if (!tree) {
-    print_error("push: " + tree.error().message);
+    print_command_error("push", "" + tree.error().message);
     return kExitUsage;
   }
   auto child = start_connect(args.connect_args);
   if (!child) {
-    print_error("push: " + child.error().message);
+    print_command_error("push", "" + child.error().message);
     return kExitTemporary;
   }
   g_child = child->pid;
@@ -191,7 +202,7 @@ int run_push(const PushArgs& args) {
     if (g_status_wanted) {
       g_status_wanted = 0;
       progress.clear();
-      print_error("push: " + progress.status_line());
+      print_command_error("push", "" + progress.status_line());
     }
     return {};
   };
@@ -206,20 +217,20 @@ int run_push(const PushArgs& args) {
   g_child = -1;
 
   for (const auto& s : tree->skipped) out.failures.push_back(s);
-  for (const auto& f : out.failures) print_error("push: failed: " + f);
+  for (const auto& f : out.failures) print_command_error("push", "failed: " + f);
   if (g_signal != 0) {
     print_summary(out, *tree, progress);
-    print_error(std::string("push: interrupted by signal ") + std::to_string(g_signal) + " (" + strsignal(g_signal) + ")");
+    print_command_error("push", std::string("interrupted by signal ") + std::to_string(g_signal) + " (" + strsignal(g_signal) + ")");
     return 128 + g_signal;
   }
   if (!out.completed) {
     if (child_status == kExitUsage) return kExitUsage;  // connect said which option is wrong
-    print_error("push: " + out.fatal);
+    print_command_error("push", "" + out.fatal);
     print_summary(out, *tree, progress);
     return kExitTemporary;
   }
   if (!tail || child_status != 0) {
-    print_error("push: the connection did not end cleanly" + (tail ? "" : ": " + tail.error().message));
+    print_command_error("push", "the connection did not end cleanly" + (tail ? "" : ": " + tail.error().message));
     out.failures.push_back("connection");
   }
   print_summary(out, *tree, progress);
@@ -238,13 +249,13 @@ const CommandRegistration push_registration{"push", 40, [](CLI::App& app, int& e
   cmd->callback([args, cmd, &app, &exit_code] {
     const CLI::App* connect = app.get_subcommand("connect");
     if (Status s = split_connect_args(*connect, cmd->remaining(), *args); !s) {
-      print_error("push: " + s.error().message);
+      print_command_error("push", "" + s.error().message);
       exit_code = kExitUsage;
       return;
     }
     if (!args->to.empty()) {
       if (Status s = push::check_relative_path(args->to); !s) {
-        print_error("push: --to: " + s.error().message);
+        print_command_error("push", "--to: " + s.error().message);
         exit_code = kExitUsage;
         return;
       }

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "client/command_output.h"
 #include "client/push_channel.h"
 #include "client/receive_session.h"
 #include "daemon/command_registry.h"
@@ -20,7 +21,7 @@ namespace {
 int run_receive(const std::string& dir_path) {
   UniqueFd dir(::open(dir_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!dir.valid()) {
-    print_error("receive: " + dir_path + ": " + std::strerror(errno) + " (DIR must be an existing directory)");
+    print_command_error("receive", "" + dir_path + ": " + std::strerror(errno) + " (DIR must be an existing directory)");
     return kExitUsage;
   }
   ::signal(SIGPIPE, SIG_IGN);  // a closed connection is a write error, not a silent death

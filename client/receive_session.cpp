@@ -18,6 +18,7 @@
 #include <memory>
 #include <set>
 
+#include "client/command_output.h"
 #include "client/receive_fs.h"
 #include "daemon/command_registry.h"
 
@@ -108,12 +109,12 @@ class Receiver {
 };
 
 void Receiver::fail(uint32_t index, const std::string& why) {
-  print_error("receive: " + entries_[index].path + ": " + why);
+  print_command_error("receive", "" + entries_[index].path + ": " + why);
   failures_.push_back(FileResult{index, false, why});
 }
 
 Reply Receiver::refuse(uint32_t index, const std::string& why) {
-  print_error("receive: " + entries_[index].path + ": " + why);
+  print_command_error("receive", "" + entries_[index].path + ": " + why);
   ++summary_.failures;
   Reply r;
   r.index = index;
@@ -138,11 +139,11 @@ Status Receiver::fatal(const std::string& why) {
 
 int Receiver::run() {
   if (Status s = conversation(); !s) {
-    print_error("receive: " + s.error().message);
+    print_command_error("receive", "" + s.error().message);
     return kExitTemporary;
   }
   const bool ok = summary_.failures == 0;
-  std::fprintf(stderr, "curvecp: receive: %llu files written, %llu skipped, %llu bytes received, %u failed\n",
+  std::fprintf(stderr, "curvecp receive: %llu files written, %llu skipped, %llu bytes received, %u failed\n",
                static_cast<unsigned long long>(summary_.files_written),
                static_cast<unsigned long long>(summary_.files_skipped),
                static_cast<unsigned long long>(summary_.bytes_received), summary_.failures);

@@ -111,5 +111,15 @@ grep -E "receive: 1 files written, $NSMALL skipped, $(( BIG - partial )) bytes r
   fail "the receiver's counters do not show a resumed push"
 same_tree dest/sub/dir
 
+# 4. By alias (curvecp-servers(5)): the line `pubkey --servers-line` prints, then PATHs.
+mkdir -p "$WORK/config/curvecp"
+"$CURVECP" pubkey --servers-line backup 127.0.0.1 "$PORT" "$SNAME" --ext "$EXT" "$WORK/serverkey" \
+  >"$WORK/config/curvecp/servers" || fail "pubkey --servers-line exited $?"
+echo "by alias" >src/alias.txt
+XDG_CONFIG_HOME="$WORK/config" timeout "$(time_left)" "$CURVECP" push --to by-alias backup src/alias.txt \
+  2>"$WORK/push5.log" || fail "push by alias exited $?: $(tail -3 "$WORK/push5.log")"
+cmp -s src/alias.txt dest/by-alias/alias.txt || fail "push by alias: file not there intact"
+note "push 5 (alias): $(grep 'push: .*entries' "$WORK/push5.log")"
+
 stop_server
 finish
