@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "daemon/sockaddr.h"
+#include "daemon/uv_handle.h"
 
 namespace curvecp {
 
@@ -239,8 +240,11 @@ void UdpSocket::receive(Timestamp now) {
     }
     if (n <= 0) return;  // EAGAIN: drained
     ++stats_.receive_calls;
+    // Both clocks read together: a kernel receive time (CLOCK_REALTIME) is turned into the
+    // loop's monotonic clock by how long before this read it lies.
     timespec real{};
     clock_gettime(CLOCK_REALTIME, &real);
+    mono_now_ = read_monotonic_clock();
     real_now_ns_ = static_cast<int64_t>(real.tv_sec) * 1000000000 + real.tv_nsec;
     deliver_received(static_cast<size_t>(n), now);
     if (static_cast<size_t>(n) < kReceiveBatch) return;
@@ -282,12 +286,13 @@ void UdpSocket::append_datagrams(size_t message, Timestamp now) {
   const uint8_t* data = static_cast<const uint8_t*>(receive_iovecs_[message].iov_base);
   const size_t total = receive_headers_[message].msg_len;
   const size_t segment = gro_ ? gro_segment_bytes(h, total) : total;
-  // Kernel receive time on the loop's clock: `now` minus how long ago the kernel took it,
-  // within [now - 1 s, now] (a stepped wall clock must not make nonsense of it).
+  // Kernel receive time on the loop's clock: how long before the read the kernel took it,
+  // at most 1 s (a stepped wall clock must not make nonsense of it), and never later than
+  // `now`, the time the handler is given.
   Timestamp arrived = now;
   if (const int64_t kernel_ns = timestamps_ ? kernel_receive_ns(h) : 0; kernel_ns > 0) {
     const int64_t ago = std::clamp<int64_t>(real_now_ns_ - kernel_ns, 0, Duration::seconds(1).ns);
-    arrived = now - Duration::nanoseconds(ago);
+    arrived = std::min(now, mono_now_ - Duration::nanoseconds(ago));
   }
   for (size_t off = 0; off < total; off += segment) {
     if (batch_.size() == batch_.capacity()) {  // cannot happen with >= 64-byte segments

@@ -201,6 +201,7 @@ class UdpSocket {
   bool gro_ = false;
   bool timestamps_ = false;   // SO_TIMESTAMPNS accepted
   int64_t real_now_ns_ = 0;   // CLOCK_REALTIME when the current batch was read
+  Timestamp mono_now_{0};     // and the monotonic clock at the same moment
   bool receiving_ = true;
   bool waiting_writable_ = false;
 

@@ -67,7 +67,7 @@ starts() {
 chmod 0755 "$WORK"
 "$CURVECP" keygen "$WORK/key" >/dev/null
 AS_NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
-serve() { echo "$CURVECP" serve -v --key "$1" --name test.name 127.0.0.1 0 cat; }
+serve() { echo "$CURVECP" serve -v --no-timestamps --key "$1" --name test.name 127.0.0.1 0 cat; }
 
 # --- 1. mode 0640, as nobody -------------------------------------------------------------
 cp -a "$WORK/key" "$WORK/nobody-key"
@@ -76,14 +76,14 @@ chown -R 65534:65534 "$WORK/nobody-key"
 starts "${AS_NOBODY[@]}" $(serve "$WORK/nobody-key")
 chmod 0640 "$WORK/nobody-key/.expertsonly/secretkey"
 # shellcheck disable=SC2046
-refuses "curvecp: fatal: refusing secret key $WORK/nobody-key/.expertsonly/secretkey: mode 0640 lets group or others read or write it (chmod 600 it)" \
+refuses "curvecp serve: refusing secret key $WORK/nobody-key/.expertsonly/secretkey: mode 0640 lets group or others read or write it (chmod 600 it)" \
   "${AS_NOBODY[@]}" $(serve "$WORK/nobody-key")
 
 # --- 2. another owner, as root -------------------------------------------------------------
 cp -a "$WORK/key" "$WORK/foreign-key"
 chown 65534:65534 "$WORK/foreign-key/.expertsonly/secretkey"
 # shellcheck disable=SC2046
-refuses "curvecp: fatal: refusing secret key $WORK/foreign-key/.expertsonly/secretkey: owned by uid 65534, not by this user (uid 0)" \
+refuses "curvecp serve: refusing secret key $WORK/foreign-key/.expertsonly/secretkey: owned by uid 65534, not by this user (uid 0)" \
   $(serve "$WORK/foreign-key")
 
 # --- 3. symbolic links ---------------------------------------------------------------------
@@ -91,11 +91,11 @@ cp -a "$WORK/key" "$WORK/link-key"
 mv "$WORK/link-key/.expertsonly/secretkey" "$WORK/elsewhere"
 ln -s "$WORK/elsewhere" "$WORK/link-key/.expertsonly/secretkey"
 # shellcheck disable=SC2046
-refuses "curvecp: fatal: refusing $WORK/link-key/.expertsonly/secretkey: it is a symbolic link" \
+refuses "curvecp serve: refusing $WORK/link-key/.expertsonly/secretkey: it is a symbolic link" \
   $(serve "$WORK/link-key")
 ln -s "$WORK/key" "$WORK/alias"
 # shellcheck disable=SC2046
-refuses "curvecp: fatal: refusing key directory $WORK/alias: it is a symbolic link" $(serve "$WORK/alias")
+refuses "curvecp serve: refusing key directory $WORK/alias: it is a symbolic link" $(serve "$WORK/alias")
 
 # --- 4. the nonce lock held by another process -------------------------------------------
 python3 -c '
@@ -111,7 +111,7 @@ for ((i = 0; i < 200; i++)); do [[ -e "$WORK/locked" ]] && break; sleep 0.05; do
 [[ -e "$WORK/locked" ]] || fail "the lock holder did not start"
 t0=$(date +%s)
 # shellcheck disable=SC2046
-refuses "curvecp: fatal: nonce lock busy: $WORK/key/.expertsonly/lock is held by another process" $(serve "$WORK/key")
+refuses "curvecp serve: nonce lock busy: $WORK/key/.expertsonly/lock is held by another process" $(serve "$WORK/key")
 note "gave up after $(( $(date +%s) - t0 )) s"
 kill -KILL "$HOLDER"
 wait "$HOLDER" 2>/dev/null || true

@@ -91,9 +91,11 @@ TEST_CASE("background yields to a NewReno flow") { check_background_yields(kNewR
 
 TEST_CASE("two background flows started 10 s apart share fairly (no latecomer takeover)") {
   const auto rs = run_seeds(scenario_background_staggered);
-  // Observed Jain 1.000 over [30 s, 50 s), shares 0.49-0.51, utilisation 0.935-0.968.
+  // Observed Jain 1.000 over [30 s, 50 s), shares 0.49-0.51, utilisation 0.81-0.97 with
+  // the 25 ms queue filter that real paths need (0.935-0.968 with 10 ms, which let two
+  // flows on the netlab path take 0.013 of the link; scheduler/background.cpp).
   check_each(rs, "Jain >= 0.9", [](const ScenarioResult& r) { return r.jain >= 0.9; });
-  check_each(rs, "utilisation >= 0.85", [](const ScenarioResult& r) { return r.utilisation >= 0.85; });
+  check_each(rs, "utilisation >= 0.80", [](const ScenarioResult& r) { return r.utilisation >= 0.80; });
 }
 
 TEST_CASE("weighted 2 takes twice a chicago flow's share") {
