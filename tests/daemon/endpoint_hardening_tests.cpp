@@ -381,12 +381,13 @@ TEST_CASE("replay memory: a cookie costs at most two key computations; a forged 
   Net net;
   Client& a = net.add_client(addr("10.0.0.1", 1));
   std::vector<uint8_t> initiate = capture_initiate(net, a);
+  const Address a_source = a.source;  // `a` goes with the clients
   net.clients.clear();
   // A valid cookie with a box that does not open, replayed five times: the first two
   // each cost the key computations (initiate_box), the rest are remembered.
   std::vector<uint8_t> bad_box = initiate;
   bad_box[bad_box.size() - 20] ^= 1;
-  for (int i = 0; i < 5; ++i) net.deliver_to_server(a.source, bad_box);
+  for (int i = 0; i < 5; ++i) net.deliver_to_server(a_source, bad_box);
   INFO(net.server->counters_text());
   CHECK(net.server->drops().get(DropReason::initiate_box) == 2);
   CHECK(net.events(ServerEvent::initiate_repeat) == 3);
