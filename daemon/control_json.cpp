@@ -61,7 +61,7 @@ class JsonReader {
       if (!consume(':')) return set_error("expected ':'");
       JsonValue member;
       if (!value(member, depth)) return false;
-      v.members.emplace_back(std::move(key), std::move(member));
+      v.members.push_back(JsonMember{std::move(key), std::move(member)});
       skip_space();
       if (consume('}')) return true;
       if (!consume(',')) return set_error("expected ',' or '}'");

@@ -19,13 +19,15 @@ namespace curvecp {
 
 inline constexpr int kMaxJsonDepth = 16;
 
+struct JsonMember;
+
 struct JsonValue {
   enum class Kind : uint8_t { null, boolean, number, string, array, object };
   Kind kind = Kind::null;
   bool boolean = false;
   std::string text;                                        // number: literal; string: decoded
   std::vector<JsonValue> items;                            // array
-  std::vector<std::pair<std::string, JsonValue>> members;  // object, in document order
+  std::vector<JsonMember> members;                         // object, in document order
 
   // The first member named `key` of an object; nullptr if absent or not an object.
   const JsonValue* find(std::string_view key) const;
@@ -33,6 +35,14 @@ struct JsonValue {
   std::optional<uint64_t> as_u64() const;
   // Any number as a double; nothing if not a number.
   std::optional<double> as_double() const;
+};
+
+// One name/value pair of an object. A struct of its own rather than std::pair: a pair
+// naming the still-incomplete JsonValue inside JsonValue is rejected by clang with
+// libstdc++ (std::vector of an incomplete struct is allowed, a pair of one is not).
+struct JsonMember {
+  std::string name;
+  JsonValue value;
 };
 
 // Parses one JSON text (surrounding white space allowed). Fails with one line naming
