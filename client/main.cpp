@@ -2,12 +2,17 @@
 // (daemon/command_registry.h). Here: --version on the app and on every subcommand, and
 // command-line errors as one "curvecp SUBCOMMAND: ..." line naming that subcommand's
 // --help, exit 100 (client/command_output.h).
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 
 #include "client/command_output.h"
 #include "crypto/init.h"
 #include "daemon/command_registry.h"
+#include "scheduler/cc_trace.h"
 
 namespace {
 
@@ -24,10 +29,31 @@ std::string failing_command(const CLI::App& app) {
   return name;
 }
 
+FILE* g_cc_trace = nullptr;
+
+void write_cc_trace(const char* line) { std::fprintf(g_cc_trace, "%s\n", line); }
+
+// CURVECP_CC_TRACE=FILE (a "%p" in it becomes the process id): the congestion
+// controllers' decisions go there, one line each (scheduler/cc_trace.h, docs/NETLAB.md).
+void open_cc_trace() {
+  const char* path = std::getenv("CURVECP_CC_TRACE");
+  if (path == nullptr || *path == '\0') return;
+  std::string name = path;
+  if (const size_t at = name.find("%p"); at != std::string::npos) name.replace(at, 2, std::to_string(getpid()));
+  g_cc_trace = std::fopen(name.c_str(), "ae");
+  if (g_cc_trace == nullptr) {
+    std::fprintf(stderr, "curvecp: cannot open CURVECP_CC_TRACE file %s; no trace\n", name.c_str());
+    return;
+  }
+  std::setvbuf(g_cc_trace, nullptr, _IOLBF, 0);
+  curvecp::set_cc_trace_sink(write_cc_trace);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace curvecp;
+  open_cc_trace();
   if (!crypto_initialize()) {
     std::fprintf(stderr, "curvecp: libsodium failed to initialise\n");
     return kExitTemporary;

@@ -141,8 +141,6 @@ constexpr double kSlowdownPackets = 2;
 constexpr int64_t kSlowdownSpacing = 9;
 constexpr Duration kMinSlowdownInterval = Duration::seconds(5);
 constexpr double kSlowdownSkipFactor = 4;
-// Retransmission timeout: at least 50 ms (chicago's floor, chicago.cpp).
-constexpr Duration kMinRto = Duration::milliseconds(50);
 
 }  // namespace
 
@@ -336,7 +334,9 @@ uint64_t BackgroundController::window_bytes() const {
 }
 
 Duration BackgroundController::retransmit_timeout(const PathState& path) const {
-  return std::max(CongestionController::retransmit_timeout(path), kMinRto);
+  // Chicago's, for the same reason: a peer that a busy host leaves unscheduled for a
+  // while is not a loss (chicago.cpp, kAckDelayAllowance).
+  return chicago_retransmit_timeout(path, rate_bytes_per_s_);
 }
 
 void BackgroundController::on_handover(const ControllerHandover& h, const PathState& path) {

@@ -44,7 +44,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
+#include "scheduler/cc_trace.h"
 #include "scheduler/controllers.h"
 
 namespace curvecp {
@@ -116,6 +118,9 @@ constexpr double kCruiseEntryGain = 0.9;
 // never falls below kMinIncrease bytes/s per second (~the reference's 27.8 blocks/s
 // per second, CURVECP.md 7.3 step 5c).
 constexpr Duration kHighWaterMin = Duration::milliseconds(5);
+// The longest wait for the bottom after a delay-triggered decrease: max(4 RTTs, 100 ms).
+constexpr int64_t kBottomWaitRtts = 4;
+constexpr Duration kBottomWaitMin = Duration::milliseconds(100);
 constexpr Duration kHighWaterMax = Duration::milliseconds(8);
 constexpr double kCruiseBeta = 0.85;
 constexpr double kCruiseIncreaseBytesPerS2 = 1e6;
@@ -165,10 +170,17 @@ constexpr double kTimeoutBeta = 0.5;
 // in a row, as congestion (docs/CHICAGO.md 4).
 constexpr int64_t kRtoMarginDivisor = 4;
 constexpr double kRtoPacketIntervals = 2;
+// Plus kAckDelayAllowance, QUIC's max_ack_delay term (RFC 9002 6.2.1): our peers ack
+// within 1 ms of reading a packet, but the peer is a process, and a busy host leaves it
+// unscheduled for 1-30 ms (tests/netlab/host_stalls.cpp measured 19 stalls/s, p99 14 ms,
+// beside netlab runs). A packet sent just before such a stall is acknowledged that much
+// late; without the allowance it timed out, twice in a row halved the rate, and a
+// 100 Mbit/s, 40 ms netlab path ran at 0.43 of the ceiling (simulator with host noise:
+// 0.51 -> 0.91 with it; docs/SIMULATOR.md).
+constexpr Duration kAckDelayAllowance = Duration::milliseconds(25);
 // At least kMinRto (RFC 6298's 1 s minimum and Linux's 200 ms are for delayed acks of up
-// to 200 ms; ours ack within 1 ms, but a loaded host deschedules a receiver for several
-// ms, docs/CHICAGO.md 4). Losses on a busy path are found by the packet threshold long
-// before this.
+// to 200 ms; ours ack within 1 ms). Losses on a busy path are found by the packet
+// threshold long before this.
 constexpr Duration kMinRto = Duration::milliseconds(50);
 
 // Competition detector: over max(kCompetitionWindow, kCompetitionRtts RTTs), the queue
@@ -251,6 +263,10 @@ void ChicagoController::clamp_rate() {
 }
 
 void ChicagoController::enter(Mode mode, Timestamp now) {
+  if (cc_trace_enabled()) {
+    static constexpr const char* kNames[] = {"enter startup", "enter drain", "enter cruise", "enter competitive"};
+    trace_state(now, kNames[static_cast<int>(mode)]);
+  }
   mode_ = mode;
   mode_since_ = now;
   competition_window_start_ = now;
@@ -260,7 +276,20 @@ void ChicagoController::enter(Mode mode, Timestamp now) {
   if (mode == Mode::competitive) next_probe_ = now + kProbeInterval;
 }
 
-void ChicagoController::decrease(Timestamp now, double factor) {
+void ChicagoController::trace_state(Timestamp now, const char* event) const {
+  if (!cc_trace_enabled()) return;
+  cc_trace("%.6f chicago %s mode=%d rate=%.3fMbit/s queue=%.2fms srtt=%.2fms base=%.2fms loss=%.4f/%.4f",
+           static_cast<double>(now.ns) / 1e9, event, static_cast<int>(mode_), rate_bytes_per_s_ * 8 / 1e6,
+           queue_.seconds_f() * 1e3, srtt_.seconds_f() * 1e3,
+           base_delay_ == Duration::infinite() ? -1.0 : base_delay_.seconds_f() * 1e3, recent_loss_, long_term_loss_);
+}
+
+void ChicagoController::decrease(Timestamp now, double factor, const char* why) {
+  if (cc_trace_enabled()) {
+    char event[64];
+    std::snprintf(event, sizeof event, "decrease x%.2f (%s)", factor, why);
+    trace_state(now, event);
+  }
   rate_bytes_per_s_ *= factor;
   clamp_rate();
   last_decrease_ = now;
@@ -311,7 +340,14 @@ void ChicagoController::on_queue_sample(Timestamp now, bool app_limited, double 
       }
       break;
     case Mode::cruise:
-      if (awaiting_bottom_ && queue_ <= high / 2) awaiting_bottom_ = false;
+      // The wait for the bottom ends at the low mark, or after kBottomWaitRtts RTTs: a
+      // base delay estimated too low (a path that got shorter for a moment, an emulator
+      // that under-delayed some packets) keeps the queue estimate above the low mark for
+      // good, and the queue then grew unanswered (netlab, docs/CHICAGO.md 4).
+      if (awaiting_bottom_ &&
+          (queue_ <= high / 2 || now - last_decrease_ >= std::max(smoothed_rtt() * kBottomWaitRtts, kBottomWaitMin))) {
+        awaiting_bottom_ = false;
+      }
       if (queue_ > high) {
         // Two RTTs (at least the queue filter's 10 ms) after a decrease its effect is
         // visible: a queue that has not fallen below the level that triggered it (and is
@@ -321,7 +357,7 @@ void ChicagoController::on_queue_sample(Timestamp now, bool app_limited, double 
                                   now - last_decrease_ >= std::max(smoothed_rtt() * 2, kQueueFilterMin);
         if (!awaiting_bottom_ || not_draining) {
           const double before = rate_bytes_per_s_;
-          decrease(now, kCruiseBeta);
+          decrease(now, kCruiseBeta, not_draining ? "queue not draining" : "queue");
           if (!not_draining && !max_delivery_.empty()) {
             rate_bytes_per_s_ = std::min(before, std::max(rate_bytes_per_s_, max_delivery_.best() * kDelayFloorGain));
           }
@@ -390,6 +426,7 @@ void ChicagoController::end_round(Timestamp now) {
       probe_end_ = now + rtt * kProbeRounds;
     }
   }
+  trace_state(now, "round");
   round_start_ = now;
   round_min_queue_ = Duration::infinite();
 }
@@ -455,10 +492,11 @@ void ChicagoController::on_loss(const LossSample& s, const PathState&) {
   }
   const bool recently_decreased = has_decreased_ && now - last_decrease_ < smoothed_rtt();
   const bool loss_burst = recent_loss_ > kLossBurstFactor * long_term_loss_ + kLossBurstMargin;
+  if (s.is_timeout) trace_state(now, "timeout");
   if (s.is_timeout && ++timeouts_since_ack_ >= 2) {
     // Nothing acknowledged across two timeouts: heavy congestion or an outage.
     if (!recently_decreased) {
-      decrease(now, kTimeoutBeta);
+      decrease(now, kTimeoutBeta, "two timeouts");
       pacer_.reset(now);
       if (mode_ == Mode::startup || mode_ == Mode::drain) enter(Mode::cruise, now);
     }
@@ -477,10 +515,10 @@ void ChicagoController::on_loss(const LossSample& s, const PathState&) {
       // The queue delay has its own response (on_queue_sample); loss adds one only when
       // it clearly exceeds the path's long-term random loss, e.g. a buffer too small to
       // show a delay rise before it overflows.
-      if (loss_burst && !recently_decreased) decrease(now, kCruiseBeta);
+      if (loss_burst && !recently_decreased) decrease(now, kCruiseBeta, "loss burst");
       break;
     case Mode::competitive:
-      if (!probing_ && !recently_decreased) decrease(now, kCompetitiveBeta);
+      if (!probing_ && !recently_decreased) decrease(now, kCompetitiveBeta, "loss (competitive)");
       break;
   }
 }
@@ -493,13 +531,19 @@ void ChicagoController::on_send(const SendSample& s) {
   long_term_loss_ *= 1 - long_term_gain();
 }
 
-Duration ChicagoController::retransmit_timeout(const PathState& path) const {
-  const Duration standard = CongestionController::retransmit_timeout(path);
+Duration chicago_retransmit_timeout(const PathState& path, double rate_bytes_per_s) {
+  const Duration standard = path.has_rtt_sample ? path.srtt + std::max(Duration::milliseconds(1), path.rttvar * 4)
+                                                : Duration::seconds(1);  // RFC 6298
   if (!path.has_rtt_sample) return standard;
-  const auto interval_ns = static_cast<int64_t>(kRtoPacketIntervals * kPacketBytes * 1e9 / rate_bytes_per_s_);
-  const Duration padded = path.srtt + std::max(path.rttvar * 4, path.srtt / kRtoMarginDivisor) +
+  const auto interval_ns =
+      static_cast<int64_t>(kRtoPacketIntervals * kPacketBytes * 1e9 / std::max(rate_bytes_per_s, kMinRateBytesPerS));
+  const Duration padded = path.srtt + std::max(path.rttvar * 4, path.srtt / kRtoMarginDivisor) + kAckDelayAllowance +
                           Duration::nanoseconds(std::min<int64_t>(interval_ns, Duration::seconds(1).ns));
   return std::max({standard, padded, kMinRto});
+}
+
+Duration ChicagoController::retransmit_timeout(const PathState& path) const {
+  return chicago_retransmit_timeout(path, rate_bytes_per_s_);
 }
 
 uint64_t ChicagoController::window_bytes() const {

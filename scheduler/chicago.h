@@ -23,6 +23,11 @@ namespace curvecp {
 // 40 ms / base below it (chicago.cpp). Shared with background.cpp.
 double chicago_increase_bytes_per_s2(double base, double rate_bytes_per_s, Duration base_rtt);
 
+// Chicago's retransmission timeout at `rate_bytes_per_s` (chicago.cpp: RFC 6298 with a
+// margin, two packet intervals and an allowance for a peer that a busy host leaves
+// unscheduled). Shared with background.cpp.
+Duration chicago_retransmit_timeout(const PathState& path, double rate_bytes_per_s);
+
 // MulTCP's arithmetic for a chicago flow that counts as `weight` flows (weighted.cpp):
 // the aggregate increase of N flows sharing rate R: N x increase(R / N).
 double weighted_increase(double weight, double rate_bytes_per_s, const std::function<double(double)>& increase);
@@ -72,7 +77,9 @@ class ChicagoController final : public CongestionController {
   double increase_bytes_per_s2(double base) const;
   void clamp_rate();
   void enter(Mode mode, Timestamp now);
-  void decrease(Timestamp now, double factor);
+  void decrease(Timestamp now, double factor, const char* why);
+  // One line of the decision trace (cc_trace.h), if it is on.
+  void trace_state(Timestamp now, const char* event) const;
   void leave_startup(Timestamp now);
   void on_queue_sample(Timestamp now, bool app_limited, double elapsed_s);
   void end_round(Timestamp now);

@@ -8,6 +8,13 @@
 // CUBIC and NewReno, two background flows 10 s apart, weighted 2 against chicago and CUBIC,
 // and one transfer switched background -> normal -> 2 (`--only priority` runs just these).
 //
+// `sim_report --netlab KIND:RATE:RTT:BUFFER[:LOSS] [--host quiet|busy|noisy|K=V,...]
+// [--seeds N] [--duration S]` runs one of the netlab testbed's scenarios instead, with its
+// flows and windows, over N seeds, on a host with the given stalls (tests/sim/sim_host.h;
+// K=V is what curvecp_host_stalls prints), and prints the netlab report's figures:
+// utilisation of the CurveCP ceiling, shares of the link, Jain's index, queue delay
+// (docs/SIMULATOR.md compares the two).
+//
 // Goodput is application bytes delivered; utilisation is the bottleneck's busy fraction
 // (wire bytes, all flows, retransmissions included). Queue delays are per packet at the
 // bottleneck. "share" is the first flow's share of the summed goodput (the algorithm
@@ -131,13 +138,113 @@ int priority_report(uint64_t seed, bool plot) {
   return 0;
 }
 
+double median_of(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+// The netlab-shaped scenario over `seeds` seeds: one line per seed, then medians.
+int netlab_report(const NetlabSpec& spec, uint64_t first_seed, int seeds) {
+  std::printf("netlab scenario %s:%g:%lld:%lld:%g, %lld s flows, host %s, %d seeds from %llu\n", spec.kind.c_str(),
+              spec.rate_mbit, static_cast<long long>(spec.rtt_ms), static_cast<long long>(spec.buffer_ms), spec.loss,
+              static_cast<long long>(spec.duration_s), spec.host.describe().c_str(), seeds,
+              static_cast<unsigned long long>(first_seed));
+  std::vector<double> utils, shares0, shares1, jains, q50s, q95s;
+  for (int i = 0; i < seeds; ++i) {
+    auto sc = scenario_netlab(spec, first_seed + static_cast<uint64_t>(i));
+    if (!sc) {
+      std::fprintf(stderr, "sim_report: %s\n", sc.error().message.c_str());
+      return 100;
+    }
+    auto r = run_scenario(sc.value());
+    if (!r) {
+      std::fprintf(stderr, "sim_report: %s\n", r.error().message.c_str());
+      return 111;
+    }
+    const ScenarioResult& res = r.value();
+    const double ceiling = netlab_curvecp_ceiling_bytes_per_s(spec.rate_mbit * 1e6);
+    const double link = spec.rate_mbit * 1e6 / 8;
+    // analyze.py: alone, the first flow's goodput over its ceiling; two, both flows'.
+    double util = res.flows[0].goodput_bytes_per_s / ceiling;
+    if (spec.kind == "two" || spec.kind == "bg_two") util = res.goodput_bytes_per_s / ceiling;
+    // A share is the flow's wire rate over the link: goodput / its framing efficiency
+    // (CurveCP 1024/1212, TCP 1448/1500, analyze.py).
+    const auto share = [&](const FlowSummary& f) {
+      const double eff = f.label == "cubic" || f.label == "newreno" ? 1448.0 / 1500 : 1024.0 / 1212;
+      return f.goodput_bytes_per_s / eff / link;
+    };
+    utils.push_back(util);
+    q50s.push_back(res.queue_p50.seconds_f() * 1e3);
+    q95s.push_back(res.queue_p95.seconds_f() * 1e3);
+    std::printf("  seed %llu: util %.3f, queue p50 %.1f ms p95 %.1f ms", static_cast<unsigned long long>(res.seed), util,
+                q50s.back(), q95s.back());
+    if (res.flows.size() >= 2) {
+      shares0.push_back(share(res.flows[0]));
+      shares1.push_back(share(res.flows[1]));
+      jains.push_back(res.jain);
+      std::printf(", shares %.2f/%.2f, Jain %.3f", shares0.back(), shares1.back(), res.jain);
+    }
+    std::printf(", loss %.4f\n", res.loss);
+  }
+  std::printf("median: util %.3f (worst %.3f), queue p50 %.1f ms p95 %.1f ms", median_of(utils),
+              *std::min_element(utils.begin(), utils.end()), median_of(q50s), median_of(q95s));
+  if (!shares0.empty()) {
+    std::printf(", shares %.2f/%.2f, Jain %.3f (worst %.3f)", median_of(shares0), median_of(shares1), median_of(jains),
+                *std::min_element(jains.begin(), jains.end()));
+  }
+  std::printf("\n");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   uint64_t seed = 1;
   std::string only;
   bool plot = true;
+  std::optional<NetlabSpec> netlab;
+  HostNoise host;
+  int seeds = 5;
+  int64_t duration_s = 30;
+  const auto usage = [] {
+    std::fprintf(stderr,
+                 "usage: sim_report [--seed N] [--only SCENARIO] [--no-plot]\n"
+                 "       sim_report --netlab KIND:RATE:RTT:BUFFER[:LOSS] [--host quiet|busy|noisy|K=V,...] "
+                 "[--seeds N] [--duration S] [--seed N]\n");
+    return 100;
+  };
   for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--netlab") == 0 && i + 1 < argc) {
+      auto spec = parse_netlab_spec(argv[++i]);
+      if (!spec) {
+        std::fprintf(stderr, "sim_report: %s\n", spec.error().message.c_str());
+        return 100;
+      }
+      netlab = spec.value();
+      continue;
+    }
+    if (std::strcmp(argv[i], "--host") == 0 && i + 1 < argc) {
+      auto h = parse_host_noise(argv[++i]);
+      if (!h) {
+        std::fprintf(stderr, "sim_report: %s\n", h.error().message.c_str());
+        return 100;
+      }
+      host = h.value();
+      continue;
+    }
+    if ((std::strcmp(argv[i], "--seeds") == 0 || std::strcmp(argv[i], "--duration") == 0) && i + 1 < argc) {
+      const bool is_seeds = argv[i][2] == 's';
+      char* end = nullptr;
+      const long v = std::strtol(argv[++i], &end, 10);
+      if (*end != '\0' || v < 1 || v > (is_seeds ? 1000 : 3600)) return usage();
+      if (is_seeds) {
+        seeds = static_cast<int>(v);
+      } else {
+        duration_s = v;
+      }
+      continue;
+    }
     if (std::strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
       seed = std::strtoull(argv[++i], nullptr, 10);
     } else if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
@@ -145,9 +252,13 @@ int main(int argc, char** argv) {
     } else if (std::strcmp(argv[i], "--no-plot") == 0) {
       plot = false;
     } else {
-      std::fprintf(stderr, "usage: sim_report [--seed N] [--only SCENARIO] [--no-plot]\n");
-      return 100;
+      return usage();
     }
+  }
+  if (netlab) {
+    netlab->host = host;
+    netlab->duration_s = duration_s;
+    return netlab_report(*netlab, seed, seeds);
   }
 
   const std::vector<Subject> subjects = {

@@ -121,6 +121,76 @@ def jain(rates):
     return sum(rates) ** 2 / (len(rates) * sum(r * r for r in rates))
 
 
+def read_stalls(path):
+    """curvecp_host_stalls' key=value line as floats; None without one."""
+    if not os.path.exists(path):
+        return None
+    values = {}
+    for item in open(path).read().split():
+        key, _, value = item.partition('=')
+        try:
+            values[key] = float(value)
+        except ValueError:
+            pass
+    return values if 'stalls_per_s' in values else None
+
+
+STALL_KEYS = ('stalls_per_s', 'stall_p50_ms', 'stall_p90_ms', 'stall_p99_ms')
+# Kinds the simulator can run (tests/sim/sim_scenario.h, scenario_netlab), and how close
+# its figures must be to the testbed's to count as agreeing (docs/SIMULATOR.md).
+SIM_KINDS = ('alone', 'cubic', 'two', 'bg_cubic', 'bg_two', 'w2_cubic')
+SIM_TOLERANCE = {'util': 0.10, 'share': 0.10, 'jain': 0.05}
+
+
+def simulate(sim_report, meta, kind, duration, stalls):
+    """Runs sim_report --netlab on the scenario with the host's stalls; its median line."""
+    spec = '%s:%s:%s:%s:%s' % (kind, meta['rate_mbit'], meta['rtt_ms'], meta['buffer_ms'], meta.get('loss', '0'))
+    host = ','.join('%s=%.2f' % (k, stalls[k]) for k in STALL_KEYS) if stalls else 'quiet'
+    cmd = [sim_report, '--netlab', spec, '--host', host, '--seeds', '3', '--duration', str(int(duration))]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=900).stdout
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return {'error': str(e), 'command': cmd}
+    line = next((l for l in out.splitlines() if l.startswith('median:')), '')
+    r = {'command': cmd}
+    m = re.search(r'util ([0-9.]+)', line)
+    r['util'] = float(m.group(1)) if m else None
+    m = re.search(r'shares ([0-9.]+)/([0-9.]+)', line)
+    r['shares'] = [float(m.group(1)), float(m.group(2))] if m else None
+    m = re.search(r'Jain ([0-9.]+)', line)
+    r['jain'] = float(m.group(1)) if m else None
+    if r['util'] is None:
+        r['error'] = 'no median line from sim_report'
+    return r
+
+
+def sim_row(scen, kind, results, subs, sim):
+    """One row of the simulator-beside-the-testbed table."""
+    def close(a, b, tol):
+        return a is not None and b is not None and abs(a - b) <= tol
+    util = median([r.get('util') for r in results]) if kind != 'bg_cubic' else None
+    shares = [r.get('shares') for r in results if r.get('shares')]
+    share0 = median([x[0] for x in shares]) if shares else None
+    jain = median([r.get('jain') for r in results])
+    stalls = [s.stalls for _, s, _ in subs if s.stalls]
+    host = 'quiet (no probe)' if not stalls else '%.1f/s, p50 %.1f, p99 %.1f ms' % (
+        median([x['stalls_per_s'] for x in stalls]), median([x['stall_p50_ms'] for x in stalls]),
+        median([x['stall_p99_ms'] for x in stalls]))
+    if sim.get('error'):
+        return '| %s | %s | %s | simulator failed: %s |' % (scen, host, fmt(util), sim['error']) + ' |' * 5
+    checks = []
+    if util is not None:
+        checks.append(close(util, sim['util'], SIM_TOLERANCE['util']))
+    if share0 is not None and sim.get('shares'):
+        checks.append(close(share0, sim['shares'][0], SIM_TOLERANCE['share']))
+    if jain is not None and sim.get('jain') is not None and kind in ('two', 'bg_two'):
+        checks.append(close(jain, sim['jain'], SIM_TOLERANCE['jain']))
+    verdict = 'yes' if checks and all(checks) else ('–' if not checks else 'NO')
+    return '| %s | %s | %s | %s | %s | %s | %s | %s | %s |' % (
+        scen, host, fmt(util), fmt(sim['util'] if kind != 'bg_cubic' else None), fmt(share0, '%.2f'),
+        fmt(sim['shares'][0] if sim.get('shares') else None, '%.2f'), fmt(jain), fmt(sim.get('jain')), verdict)
+
+
 class SubRun:
     def __init__(self, path):
         self.path = path
@@ -144,6 +214,7 @@ class SubRun:
                 flow['eff'] = TCP_EFF
         self.pings = ping_samples(path, self.t0)
         self.end = max(f['stop'] for f in self.flows)
+        self.stalls = read_stalls(os.path.join(path, 'host_stalls.txt'))
 
     def flow(self, name):
         return next(f for f in self.flows if f['name'] == name)
@@ -355,7 +426,8 @@ def main():
     duration = float(env.get('duration', 30))
     os.makedirs(os.path.join(report, 'csv'), exist_ok=True)
     os.makedirs(os.path.join(report, 'png'), exist_ok=True)
-    rows, notes, details = [], [], []
+    rows, notes, details, sim_rows = [], [], [], []
+    sim_report = os.environ.get('NETLAB_SIM_REPORT', '')
     for scen_dir in sorted(glob.glob(os.path.join(report, 'runs', '*'))):
         scen = os.path.basename(scen_dir)
         kind = open(os.path.join(scen_dir, 'kind')).read().strip()
@@ -424,8 +496,15 @@ def main():
                 share_text,
                 med_worst([r.get('jain') for r in results], min),
                 loss_text, exact_text, len(results), png))
+            if sim_report and subname == 'curvecp' and kind in SIM_KINDS:
+                stalls = [s.stalls for _, s, _ in subs if s.stalls]
+                host = {k: median([x[k] for x in stalls]) for k in STALL_KEYS} if stalls else None
+                sim_rows.append(sim_row(scen, kind, results, subs, simulate(sim_report, mid[1].meta, kind, duration, host)))
             for run, sub, r in subs:
                 extra = []
+                if sub.stalls:
+                    extra.append('host stalls %.1f/s p50 %.1f p99 %.1f ms' % (
+                        sub.stalls['stalls_per_s'], sub.stalls['stall_p50_ms'], sub.stalls['stall_p99_ms']))
                 if r.get('ratio') is not None:
                     extra.append('ratio %.2f' % r['ratio'])
                 if r.get('goodput_share') is not None:
@@ -447,7 +526,7 @@ def main():
                     scen, run, subname, fmt(r.get('util')), fmt(r.get('min1s')), fmt(r['rtt_p50'], '%+.1f'),
                     fmt(r['rtt_p95'], '%+.1f'), fmt(r.get('jain')), r['tbf_dropped'], sub.meta.get('loadavg_before', '?'),
                     '; '.join(extra)))
-    write_report(report, env, rows, details, notes)
+    write_report(report, env, rows, details, notes, sim_rows)
 
 
 def load_summary(report):
@@ -467,7 +546,7 @@ def load_summary(report):
         min(values), statistics.median(values), max(values), len(values))
 
 
-def write_report(report, env, rows, details, notes):
+def write_report(report, env, rows, details, notes, sim_rows=()):
     with open(os.path.join(report, 'report.md'), 'w') as out:
         out.write('# netlab report (%s)\n\n' % env.get('label', 'busy host'))
         out.write('- started %s, finished %s; curvecp %s (commit %s)\n' % (
@@ -487,6 +566,15 @@ def write_report(report, env, rows, details, notes):
         out.write('## Every run\n\n| scenario | run | sub-run | util | min 1 s | RTT +p50/+p95 | Jain | tbf drops | load before | details |\n')
         out.write('|---|---|---|---|---|---|---|---|---|---|\n')
         out.write('\n'.join(details) + '\n')
+        if sim_rows:
+            out.write('\n## The simulator beside the testbed\n\n'
+                      'tests/bench/sim_report --netlab on each scenario, 3 seeds, with the host stalls '
+                      'curvecp_host_stalls measured during the runs (medians; tests/sim/sim_host.h). '
+                      'Agree: util within %.2f, first share within %.2f, Jain (two flows) within %.2f '
+                      '(docs/SIMULATOR.md).\n\n' % (SIM_TOLERANCE['util'], SIM_TOLERANCE['share'], SIM_TOLERANCE['jain']))
+            out.write('| scenario | host stalls | util testbed | util sim | share testbed | share sim | '
+                      'Jain testbed | Jain sim | agree |\n|---|---|---|---|---|---|---|---|---|\n')
+            out.write('\n'.join(sim_rows) + '\n')
 
 
 if __name__ == '__main__':

@@ -5,7 +5,7 @@
 #
 # usage: scenario.sh --curvecp BIN --delaybox BIN --meter BIN --out DIR --kind KIND
 #                    --rate MBIT --rtt MS --buffer MS [--loss P] [--duration S] [--noisy]
-#                    [--anchors "cubic bbr"] [--seed N]
+#                    [--anchors "cubic bbr"] [--seed N] [--stalls BIN]
 # KIND: alone | cubic | two | bg_cubic | bg_two | w2_cubic | switch (see docs/NETLAB.md).
 #
 # Each sub-run (the curvecp one, then one per anchor) gets DIR/SUBRUN/ with:
@@ -16,13 +16,15 @@
 #   NAME.gen      curvecp flows: bytes the source wrote; NAME.rc the client's exit status
 #   NAME.iperf.json  kernel-TCP flows: iperf3 server JSON (receiver side, 250 ms intervals)
 #   NAME.launch   epoch at which the flow's client was started
+#   host_stalls.txt  with --stalls BIN (curvecp_host_stalls): how late the host woke a
+#                 sleeping process during the flows, the simulator's host noise
 # A sub-run whose curvecp lacks a needed option is not run; DIR/SUBRUN/skipped says why.
 # Everything is bounded in time; netlab_teardown (EXIT trap) stops what was started and
 # deletes the namespaces, also on SIGINT/SIGTERM.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 KIND=alone RATE=20 RTT=40 BUFFER=100 LOSS=0 DURATION=30 NOISY=0 ANCHORS="cubic bbr" SEED=1
-CURVECP="" DELAYBOX="" METER="" OUT=""
+CURVECP="" DELAYBOX="" METER="" OUT="" STALLS=""
 usage() { echo "scenario.sh: $*" >&2; exit 100; }
 while (( $# )); do
   case $1 in
@@ -39,6 +41,7 @@ while (( $# )); do
     --noisy) NOISY=1; shift ;;
     --anchors) ANCHORS=$2; shift 2 ;;
     --seed) SEED=$2; shift 2 ;;
+    --stalls) STALLS=$(realpath "$2"); shift 2 ;;
     *) usage "unknown option $1" ;;
   esac
 done
@@ -197,6 +200,11 @@ run_subrun() {
   echo "t0=$t0" >>"$dir/meta"
   NETLAB_STDOUT=$dir/ping.log netlab_bg "$sub.ping" "$NETLAB_SND" bash -c 'sleep $(( $1 - $(date +%s) )); exec ping -D -n -i 0.02 -w "$2" "$3"' \
     _ "$t0" "$(( longest + 2 ))" "$NETLAB_RCV_IP"
+  if [[ -n $STALLS ]]; then
+    # Ends a second before the longest flow, so it has printed before the clean-up below.
+    NETLAB_STDOUT=$dir/host_stalls.txt netlab_bg "$sub.stalls" "$NETLAB_SND" bash -c 'sleep $(( $1 - $(date +%s) )); exec "$2" "$3"' \
+      _ "$t0" "$STALLS" "$(( longest > 2 ? longest - 1 : 1 ))"
+  fi
   for f in ${FLOWS[$sub]}; do
     IFS=: read -r name type cls start stop <<<"$f"
     local p_var="PORT_$name" dur=$(( stop - start ))

@@ -37,6 +37,21 @@ Network::Network(uint64_t seed, const PathConfig& path)
   reverse_ = std::make_unique<Link>(events_, reverse_rng_, reverse_config(path));
   forward_->set_bin(path.bin);
   reverse_->set_bin(path.bin);
+  if (path.host.enabled()) box_ = std::make_unique<HostSchedule>(path.host, seed * 4 + 3);
+}
+
+PacketSink Network::through_box(PacketSink sink) {
+  if (!box_) return sink;
+  return [this, sink = std::move(sink)](Packet&& packet) {
+    const Timestamp now = events_.now();
+    box_->prune(now);
+    const Timestamp runs = box_->running_at(now);
+    if (runs == now) {
+      sink(std::move(packet));
+    } else {
+      events_.at(runs, [sink, packet = std::move(packet)]() mutable { sink(std::move(packet)); });
+    }
+  };
 }
 
 Result<StreamFlow*> Network::add_stream_flow(const StreamFlowConfig& config, Timestamp start) {
@@ -45,12 +60,18 @@ Result<StreamFlow*> Network::add_stream_flow(const StreamFlowConfig& config, Tim
   StreamFlowConfig with_bin = config;
   with_bin.bin = path_.bin;
   with_bin.timer_granularity = path_.timer_granularity;
+  with_bin.host = path_.host;
+  with_bin.host_seed = seed_ * 1000003 + id * 7919 + 5;
   auto created = StreamFlow::create(events_, *flow_rngs_.back(), id, with_bin);
   if (!created) return created.error();
   StreamFlow* flow = created.value().get();
   flow->set_paths(
-      [this, flow](Packet&& p) { forward_->send(std::move(p), [flow](Packet&& q) { flow->deliver_to_server(std::move(q)); }); },
-      [this, flow](Packet&& p) { reverse_->send(std::move(p), [flow](Packet&& q) { flow->deliver_to_client(std::move(q)); }); });
+      [this, sink = through_box([flow](Packet&& q) { flow->deliver_to_server(std::move(q)); })](Packet&& p) {
+        forward_->send(std::move(p), sink);
+      },
+      [this, sink = through_box([flow](Packet&& q) { flow->deliver_to_client(std::move(q)); })](Packet&& p) {
+        reverse_->send(std::move(p), sink);
+      });
   flows_.push_back(std::move(created.value()));
   events_.at(start, [flow] { flow->start(); });
   return flow;
@@ -61,8 +82,12 @@ TcpFlow& Network::add_tcp_flow(TcpAlgorithm algorithm, Timestamp start) {
   auto owned = std::make_unique<TcpFlow>(events_, algorithm, id, path_.bin);
   TcpFlow* flow = owned.get();
   flow->set_paths(
-      [this, flow](Packet&& p) { forward_->send(std::move(p), [flow](Packet&& q) { flow->deliver_to_receiver(std::move(q)); }); },
-      [this, flow](Packet&& p) { reverse_->send(std::move(p), [flow](Packet&& q) { flow->deliver_to_sender(std::move(q)); }); });
+      [this, sink = through_box([flow](Packet&& q) { flow->deliver_to_receiver(std::move(q)); })](Packet&& p) {
+        forward_->send(std::move(p), sink);
+      },
+      [this, sink = through_box([flow](Packet&& q) { flow->deliver_to_sender(std::move(q)); })](Packet&& p) {
+        reverse_->send(std::move(p), sink);
+      });
   flows_.push_back(std::move(owned));
   events_.at(start, [flow] { flow->start(); });
   return *flow;

@@ -11,6 +11,7 @@
 #include "core/result.h"
 #include "core/rng.h"
 #include "tests/sim/sim_clock.h"
+#include "tests/sim/sim_host.h"
 #include "tests/sim/sim_link.h"
 #include "tests/sim/sim_stream_flow.h"
 #include "tests/sim/sim_tcp_flow.h"
@@ -38,6 +39,10 @@ struct PathConfig {
   // runtime with a coarse timer such as a 1 ms libuv uv_timer (ours is a nanosecond
   // timerfd, daemon/timer.h).
   Duration timer_granularity{0};
+  // Host noise (sim_host.h): stalls of every stream endpoint's process and of the delay
+  // box that carries both directions (netlab's user-space emulator); TCP endpoints, in
+  // the kernel, do not stall. Quiet by default.
+  HostNoise host;
 };
 
 class Network {
@@ -72,6 +77,10 @@ class Network {
   SeededRng reverse_rng_;
   std::unique_ptr<Link> forward_;
   std::unique_ptr<Link> reverse_;
+  // The delay box's stalls (PathConfig::host); null on a quiet host.
+  std::unique_ptr<HostSchedule> box_;
+  // `sink`, but what falls due during a stall of the box arrives when it ends.
+  PacketSink through_box(PacketSink sink);
   std::vector<std::unique_ptr<SeededRng>> flow_rngs_;
   std::vector<std::unique_ptr<Flow>> flows_;
 };

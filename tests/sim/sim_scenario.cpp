@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
 
 #include "core/rng.h"
 #include "tests/sim/sim_metrics.h"
@@ -149,6 +152,95 @@ void vary_with_seed(Scenario& sc) {
 }
 
 }  // namespace
+
+Result<Scenario> scenario_netlab(const NetlabSpec& spec, uint64_t seed) {
+  if (!(spec.rate_mbit > 0 && spec.rate_mbit <= 10000) || spec.rtt_ms < 1 || spec.rtt_ms > 1000 ||
+      spec.buffer_ms < 1 || spec.buffer_ms > 2000 || !(spec.loss >= 0 && spec.loss < 1) || spec.duration_s < 11 ||
+      spec.duration_s > 3600) {
+    return make_error("netlab scenario: rate 0-10000 Mbit/s, RTT 1-1000 ms, buffer 1-2000 ms, loss below 1, "
+                      "duration 11-3600 s");
+  }
+  Scenario sc;
+  sc.seed = seed;
+  sc.path.rate_bits_per_s = spec.rate_mbit * 1e6;
+  sc.path.rtt = Duration::milliseconds(spec.rtt_ms);
+  sc.path.buffer = Duration::milliseconds(spec.buffer_ms);
+  sc.path.loss = spec.loss;
+  sc.path.host = spec.host;
+  const Duration d = Duration::seconds(spec.duration_s);
+  const Duration ten = Duration::seconds(10);
+  const Subject normal{FlowKind::stream, "chicago"};
+  const Subject cubic{FlowKind::cubic, ""};
+  // FlowSpec with a stop time (scenario.sh's NAME:TYPE:CLASS:START:STOP).
+  const auto flow = [](const Subject& s, Duration start, Duration stop) {
+    FlowSpec f{s, start, 0, false};
+    f.stop = stop;
+    return f;
+  };
+  sc.measure_from = ten;
+  sc.measure_to = d;
+  sc.duration = d;
+  if (spec.kind == "alone") {
+    sc.flows.push_back(flow(normal, Duration{0}, d));
+  } else if (spec.kind == "cubic") {
+    sc.flows.push_back(flow(normal, Duration{0}, d));
+    sc.flows.push_back(flow(cubic, Duration{0}, d));
+  } else if (spec.kind == "two" || spec.kind == "bg_two") {
+    const Subject s = spec.kind == "two" ? normal : background_subject();
+    sc.flows.push_back(flow(s, Duration{0}, d + ten));
+    sc.flows.push_back(flow(s, ten, d + ten));
+    sc.measure_from = ten * 2;
+    sc.measure_to = d + ten;
+    sc.duration = d + ten;
+  } else if (spec.kind == "bg_cubic") {
+    sc.flows.push_back(flow(background_subject(), Duration{0}, d + Duration::seconds(15)));
+    sc.flows.push_back(flow(cubic, Duration{0}, d));
+    sc.measure_from = Duration::seconds(5);
+    sc.duration = d + Duration::seconds(15);
+  } else if (spec.kind == "w2_cubic") {
+    sc.flows.push_back(flow(weighted_subject(2.0), Duration{0}, d));
+    sc.flows.push_back(flow(cubic, Duration{0}, d));
+  } else {
+    return make_error("netlab scenario: unknown kind '" + spec.kind + "' (alone, cubic, two, bg_cubic, bg_two, w2_cubic)");
+  }
+  char name[96];
+  std::snprintf(name, sizeof name, "r%g_rtt%lld_b%lld%s_%s", spec.rate_mbit, static_cast<long long>(spec.rtt_ms),
+                static_cast<long long>(spec.buffer_ms), spec.loss > 0 ? "_loss" : "", spec.kind.c_str());
+  sc.name = name;
+  // The testbed's flows start a few ms apart (separate processes), and its receivers
+  // acknowledge with some jitter: the same variation as the standard scenarios.
+  vary_with_seed(sc);
+  return sc;
+}
+
+Result<NetlabSpec> parse_netlab_spec(std::string_view text) {
+  NetlabSpec spec;
+  std::vector<std::string> parts;
+  size_t pos = 0;
+  for (;;) {
+    const size_t colon = text.find(':', pos);
+    parts.emplace_back(text.substr(pos, colon == std::string_view::npos ? std::string_view::npos : colon - pos));
+    if (colon == std::string_view::npos) break;
+    pos = colon + 1;
+  }
+  if (parts.size() < 4 || parts.size() > 5) return make_error("netlab scenario: expected KIND:RATE:RTT:BUFFER[:LOSS], not '" + std::string(text) + "'");
+  spec.kind = parts[0];
+  char* end = nullptr;
+  spec.rate_mbit = std::strtod(parts[1].c_str(), &end);
+  bool ok = !parts[1].empty() && *end == '\0';
+  spec.rtt_ms = std::strtoll(parts[2].c_str(), &end, 10);
+  ok = ok && !parts[2].empty() && *end == '\0';
+  spec.buffer_ms = std::strtoll(parts[3].c_str(), &end, 10);
+  ok = ok && !parts[3].empty() && *end == '\0';
+  if (parts.size() == 5) {
+    spec.loss = std::strtod(parts[4].c_str(), &end);
+    ok = ok && !parts[4].empty() && *end == '\0';
+  }
+  if (!ok) return make_error("netlab scenario: '" + std::string(text) + "' has a field that is not a number");
+  return spec;
+}
+
+double netlab_curvecp_ceiling_bytes_per_s(double rate_bits_per_s) { return rate_bits_per_s / 8 * 1024.0 / 1212.0; }
 
 Scenario scenario_single(const Subject& s, uint64_t seed) {
   Scenario sc;

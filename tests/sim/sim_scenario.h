@@ -127,6 +127,27 @@ Scenario scenario_loopback(const Subject& s, uint64_t seed);
 // 2% duplication; ends when the transfer has finished (at most 300 s).
 Scenario scenario_lossy_transfer(const Subject& s, uint64_t seed, uint64_t bytes, bool fail_at_end);
 
+// --- The netlab testbed's scenarios (tests/netlab/scenario.sh, docs/NETLAB.md), with the
+// same flows, start and stop times and measurement windows, so that sim_report --netlab
+// and the netlab report can be compared (docs/SIMULATOR.md). ---
+struct NetlabSpec {
+  // alone | cubic | two | bg_cubic | bg_two | w2_cubic (scenario.sh's kinds but switch).
+  std::string kind = "alone";
+  double rate_mbit = 20;
+  int64_t rtt_ms = 40;
+  int64_t buffer_ms = 100;
+  double loss = 0;
+  int64_t duration_s = 30;  // scenario.sh's --duration
+  HostNoise host;
+};
+// The scenario, with measure_from/measure_to set to analyze.py's window for the kind.
+// Fails on an unknown kind or a path out of range.
+Result<Scenario> scenario_netlab(const NetlabSpec& spec, uint64_t seed);
+// Parses "KIND:RATE:RTT:BUFFER[:LOSS]" (Mbit/s, ms, ms, fraction), as netlab ids read.
+Result<NetlabSpec> parse_netlab_spec(std::string_view text);
+// analyze.py's CurveCP goodput ceiling: the link rate x 1024/1212, bytes per second.
+double netlab_curvecp_ceiling_bytes_per_s(double rate_bits_per_s);
+
 // --- Priority classes (docs/PRIORITY.md), 20 Mbit/s, 40 ms RTT, 100 ms buffer. ---
 Subject background_subject();
 Subject weighted_subject(double weight);

@@ -53,6 +53,10 @@ StreamFlow::StreamFlow(EventQueue& events, uint32_t flow_id, StreamFlowConfig co
   client_end_.overhead_bytes = kClientPacketOverheadBytes;
   server_end_.stream = server_.get();
   server_end_.overhead_bytes = kServerPacketOverheadBytes;
+  if (config_.host.enabled()) {
+    client_end_.host = std::make_unique<HostSchedule>(config_.host, config_.host_seed * 2 + 1);
+    server_end_.host = std::make_unique<HostSchedule>(config_.host, config_.host_seed * 2 + 2);
+  }
 }
 
 void StreamFlow::set_paths(std::function<void(Packet&&)> to_server, std::function<void(Packet&&)> to_client) {
@@ -79,16 +83,40 @@ void StreamFlow::poke() {
   pump(server_end_);
 }
 
-void StreamFlow::deliver_to_server(Packet&& packet) {
+void StreamFlow::deliver_to_server(Packet&& packet) { deliver(server_end_, std::move(packet)); }
+
+void StreamFlow::deliver_to_client(Packet&& packet) { deliver(client_end_, std::move(packet)); }
+
+void StreamFlow::deliver(Endpoint& endpoint, Packet&& packet) {
   if (!started_) return;
-  server_->on_message(events_.now(), Bytes(packet.payload.data(), packet.payload.size()));
-  pump(server_end_);
+  const Timestamp now = events_.now();
+  Timestamp runs = now;
+  if (endpoint.host) {
+    endpoint.host->prune(now);
+    runs = endpoint.host->running_at(now);
+  }
+  if (runs == now && endpoint.pending.empty()) {
+    endpoint.stream->on_message(now, Bytes(packet.payload.data(), packet.payload.size()));
+    pump(endpoint);
+    return;
+  }
+  // The process is stalled: the kernel queues the datagram with its receive time.
+  endpoint.pending.emplace_back(now, std::move(packet));
+  if (endpoint.drain_at == Timestamp::never()) {
+    endpoint.drain_at = runs;
+    events_.at(runs, [this, &endpoint] { drain(endpoint); });
+  }
 }
 
-void StreamFlow::deliver_to_client(Packet&& packet) {
-  if (!started_) return;
-  client_->on_message(events_.now(), Bytes(packet.payload.data(), packet.payload.size()));
-  pump(client_end_);
+void StreamFlow::drain(Endpoint& endpoint) {
+  endpoint.drain_at = Timestamp::never();
+  // As the daemon does (udp_socket.h, Datagram::arrived): each datagram with the time
+  // the kernel received it, then one pass of sending at the real time.
+  for (auto& [arrived, packet] : endpoint.pending) {
+    endpoint.stream->on_message(arrived, Bytes(packet.payload.data(), packet.payload.size()));
+  }
+  endpoint.pending.clear();
+  pump(endpoint);
 }
 
 void StreamFlow::run_application() {
@@ -164,6 +192,8 @@ void StreamFlow::arm(Endpoint& endpoint, Timestamp deadline) {
     const int64_t g = config_.timer_granularity.ns;
     deadline = Timestamp{(deadline.ns + g - 1) / g * g};
   }
+  // A stalled process wakes when the stall ends.
+  if (endpoint.host) deadline = endpoint.host->running_at(deadline);
   if (deadline >= endpoint.timer_at) return;  // an earlier wake-up is already pending
   endpoint.timer_at = deadline;
   events_.at(deadline, [this, &endpoint, deadline] {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -14,6 +15,7 @@
 #include "scheduler/stream.h"
 #include "tests/sim/sim_clock.h"
 #include "tests/sim/sim_flow.h"
+#include "tests/sim/sim_host.h"
 #include "tests/sim/sim_link.h"
 
 namespace curvecp::sim {
@@ -33,6 +35,10 @@ struct StreamFlowConfig {
   // multiple of it (a libuv uv_timer has 1 ms; our timerfd, daemon/timer.h, has 1 ns).
   // 0: exact wake-ups.
   Duration timer_granularity{0};
+  // Stalls of the client's and the server's process (sim_host.h), each seeded from
+  // host_seed; none by default.
+  HostNoise host;
+  uint64_t host_seed = 0;
 };
 
 // Byte `offset` of the deterministic upload pattern.
@@ -69,10 +75,17 @@ class StreamFlow final : public Flow {
     uint32_t overhead_bytes = 0;
     Timestamp timer_at = Timestamp::never();
     std::function<void(Packet&&)> send;
+    // The process's stalls; packets that arrive during one wait in `pending` (with their
+    // arrival times, the kernel's receive timestamps) until it ends at `drain_at`.
+    std::unique_ptr<HostSchedule> host;
+    std::deque<std::pair<Timestamp, Packet>> pending;
+    Timestamp drain_at = Timestamp::never();
   };
   StreamFlow(EventQueue& events, uint32_t flow_id, StreamFlowConfig config, std::unique_ptr<Stream> client,
              std::unique_ptr<Stream> server);
   void pump(Endpoint& endpoint);
+  void deliver(Endpoint& endpoint, Packet&& packet);
+  void drain(Endpoint& endpoint);
   void run_application();
   void arm(Endpoint& endpoint, Timestamp deadline);
 
