@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "scheduler/cc_trace.h"
 #include "tests/sim/sim_scenario.h"
 
 using namespace curvecp;
@@ -168,6 +169,23 @@ int netlab_report(const NetlabSpec& spec, uint64_t first_seed, int seeds) {
     // analyze.py: alone, the first flow's goodput over its ceiling; two, both flows'.
     double util = res.flows[0].goodput_bytes_per_s / ceiling;
     if (spec.kind == "two" || spec.kind == "bg_two") util = res.goodput_bytes_per_s / ceiling;
+    // bg_cubic (analyze.py): the background flow's utilisation over [D + 5, D + 15) after
+    // cubic stopped at D, and the seconds from D to its first 1-s window at 0.85.
+    std::string recovery;
+    if (spec.kind == "bg_cubic") {
+      const std::vector<double>& series = res.flows[0].series_bytes_per_s;
+      const auto d = static_cast<size_t>(spec.duration_s);
+      double sum = 0;
+      for (size_t t = d + 5; t < d + 15 && t < series.size(); ++t) sum += series[t];
+      util = sum / 10 / ceiling;
+      recovery = ", to 0.85 after cubic: never";
+      for (size_t t = d; t < series.size(); ++t) {
+        if (series[t] >= 0.85 * ceiling) {
+          recovery = ", to 0.85 after cubic: " + std::to_string(t - d) + " s";
+          break;
+        }
+      }
+    }
     // A share is the flow's wire rate over the link: goodput / its framing efficiency
     // (CurveCP 1024/1212, TCP 1448/1500, analyze.py).
     const auto share = [&](const FlowSummary& f) {
@@ -185,7 +203,7 @@ int netlab_report(const NetlabSpec& spec, uint64_t first_seed, int seeds) {
       jains.push_back(res.jain);
       std::printf(", shares %.2f/%.2f, Jain %.3f", shares0.back(), shares1.back(), res.jain);
     }
-    std::printf(", loss %.4f\n", res.loss);
+    std::printf(", loss %.4f%s\n", res.loss, recovery.c_str());
   }
   std::printf("median: util %.3f (worst %.3f), queue p50 %.1f ms p95 %.1f ms", median_of(utils),
               *std::min_element(utils.begin(), utils.end()), median_of(q50s), median_of(q95s));
@@ -200,6 +218,11 @@ int netlab_report(const NetlabSpec& spec, uint64_t first_seed, int seeds) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // CURVECP_CC_TRACE=-: the controllers' decisions on stderr, as the curvecp binary
+  // writes them to a file (scheduler/cc_trace.h); times are simulated seconds.
+  if (const char* trace = std::getenv("CURVECP_CC_TRACE"); trace != nullptr && std::strcmp(trace, "-") == 0) {
+    set_cc_trace_sink([](const char* line) { std::fprintf(stderr, "%s\n", line); });
+  }
   uint64_t seed = 1;
   std::string only;
   bool plot = true;

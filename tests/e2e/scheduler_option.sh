@@ -1,6 +1,8 @@
 #!/bin/bash
 # --scheduler reference-chicago on the command line of both serve and connect (curvecp(1)):
 # data moves byte-exact both ways (an upload answered by its sha256, and a download).
+# Then chicago with CURVECP_CC_TRACE on the client: the trace file gets its decisions
+# (docs/NETLAB.md), the data still arrives, and an unwritable trace path is one warning.
 #
 # usage: scheduler_option.sh CURVECP_BINARY
 set -euo pipefail
@@ -29,5 +31,24 @@ echo down | timeout $(( $(time_left) - 25 )) "${CLIENT_CMD[@]}" >"$WORK/down" 2>
 [[ $rc -eq 0 ]] || fail "download: client exited $rc"
 [[ "$(sha_of "$WORK/down")" = "$want" ]] || fail "download: sha256 differs ($(stat -c %s "$WORK/down") of 4194304 bytes)"
 note "download of 4 MiB with reference-chicago both ends: sha256 matches"
+stop_server
+
+start_server ours "$WORK/serverkey" sha256sum
+client_cmd ours "$WORK/serverkey" "$PORT"
+unset 'CLIENT_CMD[${#CLIENT_CMD[@]}-1]'  # netcat mode
+rc=0
+CURVECP_CC_TRACE="$WORK/trace-%p.txt" timeout $(( $(time_left) - 20 )) "${CLIENT_CMD[@]}" <"$WORK/data" >"$WORK/reply" \
+  2>"$WORK/client-trace.log" || rc=$?
+[[ $rc -eq 0 ]] || fail "traced upload: client exited $rc"
+[[ "$(cut -d' ' -f1 <"$WORK/reply")" = "$want" ]] || fail "traced upload: sha256 differs"
+trace=$(ls "$WORK"/trace-*.txt 2>/dev/null | head -n 1)
+[[ -n $trace && $trace != *%p* ]] || fail "CURVECP_CC_TRACE: no trace file with the process id in its name"
+grep -q '^[0-9.]* chicago round mode=[0-3] rate=' "$trace" || fail "trace has no per-round state"
+note "CURVECP_CC_TRACE: $(wc -l <"$trace") lines of chicago decisions, upload byte-exact"
+rc=0
+CURVECP_CC_TRACE=/nonexistent-dir/trace timeout 20 "${CLIENT_CMD[@]}" </dev/null >/dev/null 2>"$WORK/client-badtrace.log" || rc=$?
+[[ $rc -eq 0 ]] || fail "an unwritable CURVECP_CC_TRACE made the client fail ($rc)"
+grep -q 'cannot open CURVECP_CC_TRACE file /nonexistent-dir/trace' "$WORK/client-badtrace.log" \
+  || fail "no warning for an unwritable trace file: $(cat "$WORK/client-badtrace.log")"
 stop_server
 finish

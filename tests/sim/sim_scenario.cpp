@@ -165,7 +165,9 @@ Result<Scenario> scenario_netlab(const NetlabSpec& spec, uint64_t seed) {
   sc.path.rate_bits_per_s = spec.rate_mbit * 1e6;
   sc.path.rtt = Duration::milliseconds(spec.rtt_ms);
   sc.path.buffer = Duration::milliseconds(spec.buffer_ms);
+  // The delay box drops in both directions (docs/NETLAB.md).
   sc.path.loss = spec.loss;
+  sc.path.reverse_loss = spec.loss;
   sc.path.host = spec.host;
   const Duration d = Duration::seconds(spec.duration_s);
   const Duration ten = Duration::seconds(10);
