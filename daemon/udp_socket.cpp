@@ -246,6 +246,12 @@ void UdpSocket::receive(Timestamp now) {
     clock_gettime(CLOCK_REALTIME, &real);
     mono_now_ = read_monotonic_clock();
     real_now_ns_ = static_cast<int64_t>(real.tv_sec) * 1000000000 + real.tv_nsec;
+    // The handler gets the time of this read, not of the wake-up: a later round of this
+    // loop holds datagrams that arrived after `now`, and clamping their kernel receive
+    // times to a `now` from before they arrived made them look early (RTT samples up to
+    // several ms below the path's propagation delay on a busy host; a background flow
+    // then saw a queue forever and starved, docs/CHICAGO.md 4).
+    now = std::max(now, mono_now_);
     deliver_received(static_cast<size_t>(n), now);
     if (static_cast<size_t>(n) < kReceiveBatch) return;
   }

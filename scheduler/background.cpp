@@ -63,6 +63,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "scheduler/cc_trace.h"
 #include "scheduler/chicago.h"
 #include "scheduler/controllers.h"
 
@@ -162,6 +163,14 @@ Duration BackgroundController::target() const {
   return std::clamp(base_delay_ / kTargetBaseDivisor, kTargetMin, kTargetMax);
 }
 
+void BackgroundController::trace_state(Timestamp now, const char* event) const {
+  if (!cc_trace_enabled()) return;
+  cc_trace("%.6f background %s phase=%d rate=%.3fMbit/s queue=%.2fms target=%.2fms srtt=%.2fms base=%.2fms",
+           static_cast<double>(now.ns) / 1e9, event, static_cast<int>(phase_), rate_bytes_per_s_ * 8 / 1e6,
+           queue_.seconds_f() * 1e3, target().seconds_f() * 1e3, srtt_.seconds_f() * 1e3,
+           base_delay_ == Duration::infinite() ? -1.0 : base_delay_.seconds_f() * 1e3);
+}
+
 void BackgroundController::clamp_rate() {
   rate_bytes_per_s_ = std::clamp(rate_bytes_per_s_, kMinRateBytesPerS, kMaxRateBytesPerS);
 }
@@ -184,6 +193,7 @@ void BackgroundController::start_slowdown(Timestamp now) {
     schedule_slowdown(now, kMinSlowdownInterval);
     return;
   }
+  trace_state(now, "slowdown");
   rate_before_slowdown_ = rate_bytes_per_s_;
   rate_bytes_per_s_ = slow_rate;
   clamp_rate();
@@ -195,6 +205,7 @@ void BackgroundController::start_slowdown(Timestamp now) {
 }
 
 void BackgroundController::end_slowdown(Timestamp now) {
+  trace_state(now, "slowdown end");
   rate_bytes_per_s_ = rate_before_slowdown_;
   phase_ = Phase::avoidance;
   low_since_ = Timestamp::never();
@@ -210,10 +221,12 @@ void BackgroundController::leave_slow_start(Timestamp now) {
   rate_bytes_per_s_ = exit_delivery_bytes_per_s_ * kDrainGain;
   drain_until_ = now + rtt * kDrainMaxRtts;
   phase_ = Phase::drain;
+  trace_state(now, "enter drain");
 }
 
 void BackgroundController::decrease(Timestamp now, double ratio) {
   const Duration target = this->target();
+  trace_state(now, in_episode_ ? "decrease (episode)" : "decrease (first)");
   if (!in_episode_) {
     // The first decrease of an episode is small: a queue of our own making comes from a
     // rate a few percent above the path's, and drains at this one.
@@ -308,12 +321,17 @@ void BackgroundController::on_ack(const AckSample& s, const PathState& path) {
     const bool sparse = send_rate_.rate_bytes_per_s(span, span / 2) * kAckDelay.seconds_f() < kPacketBytes;
     queue_ = std::max(recent_min_rtt_.best() - base_delay_ - (sparse ? kAckDelay : Duration{0}), Duration{0});
     on_queue_sample(now, s.app_limited, elapsed_s);
+    if (cc_trace_enabled() && now - traced_round_ >= smoothed_rtt()) {
+      traced_round_ = now;
+      trace_state(now, "round");
+    }
   }
 }
 
 void BackgroundController::on_loss(const LossSample& s, const PathState&) {
   const Timestamp now = s.now;
   if (has_loss_decrease_ && now - last_loss_decrease_ < smoothed_rtt()) return;
+  trace_state(now, s.is_timeout ? "loss halving (timeout)" : "loss halving");
   rate_bytes_per_s_ *= kLossBeta;
   clamp_rate();
   last_loss_decrease_ = now;

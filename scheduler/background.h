@@ -52,6 +52,8 @@ class BackgroundController final : public CongestionController {
  private:
   Duration smoothed_rtt() const;
   void clamp_rate();
+  // One line of the decision trace (cc_trace.h), if it is on.
+  void trace_state(Timestamp now, const char* event) const;
   void on_queue_sample(Timestamp now, bool app_limited, double elapsed_s);
   void enter_avoidance(Timestamp now);
   void leave_slow_start(Timestamp now);
@@ -97,6 +99,7 @@ class BackgroundController final : public CongestionController {
   Timestamp slowdown_started_{0};
   Timestamp slowdown_end_{0};
   uint64_t slowdowns_ = 0;
+  Timestamp traced_round_{0};  // last per-RTT trace line
 };
 
 }  // namespace curvecp
