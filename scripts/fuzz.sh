@@ -4,6 +4,8 @@
 # plus what earlier runs found (build-fuzz/fuzz-corpus/NAME/, kept between runs).
 #   usage: scripts/fuzz.sh [SECONDS] [NAME...]     (NAMEs: only these targets)
 #   FUZZ_JOBS=N   run N targets at once (default 1; the machine has few cores)
+#   FUZZ_EXECS=N  stop each target after N executions (SECONDS stays the upper bound, so
+#                 give a generous one: `FUZZ_EXECS=10000000 scripts/fuzz.sh 3600`)
 # Prints one line per target: executions, executions per second, corpus size, and
 # whether it crashed. A crashing input is copied into the target's seed corpus as
 # crash-<sha1> (commit it: the *_corpus ctest then replays it as a regression test) and
@@ -17,6 +19,14 @@ if ! [[ "$seconds" =~ ^[1-9][0-9]*$ ]]; then
 fi
 shift || true
 jobs=${FUZZ_JOBS:-1}
+runs=()
+if [ -n "${FUZZ_EXECS:-}" ]; then
+  if ! [[ "$FUZZ_EXECS" =~ ^[1-9][0-9]*$ ]]; then
+    echo "fuzz.sh: FUZZ_EXECS must be a positive integer, not '$FUZZ_EXECS'" >&2
+    exit 100
+  fi
+  runs=(-runs="$FUZZ_EXECS")
+fi
 
 scripts/build.sh --fuzz >/dev/null
 dir=build-fuzz
@@ -43,7 +53,7 @@ run_one() {
   cp -n "$seeds"/* "$corpus"/ 2>/dev/null || true
   rm -f "$corpus"/README.md
   local rc=0
-  "$bin" -max_total_time="$seconds" -max_len=2048 -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
+  "$bin" -max_total_time="$seconds" "${runs[@]}" -max_len=2048 -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
     -artifact_prefix="$artifacts/" "$corpus" >"$log" 2>&1 || rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
