@@ -4,10 +4,18 @@
 # plus what earlier runs found (build-fuzz/fuzz-corpus/NAME/, kept between runs).
 #   usage: scripts/fuzz.sh [SECONDS] [NAME...]     (NAMEs: only these targets)
 #   FUZZ_JOBS=N   run N targets at once (default 1; the machine has few cores)
+#   FUZZ_EXECS=N  stop each target after N executions (SECONDS stays the upper bound, so
+#                 give a generous one: `FUZZ_EXECS=10000000 scripts/fuzz.sh 3600`)
+#   FUZZ_MERGE=1  after a clean run, merge what it found into the checked-in seeds
+#                 (libFuzzer -merge=1: only inputs with new features, named by SHA-1);
+#                 when that would leave more than 200 files, only inputs with new edges
+#                 (-use_counters=0), so the committed corpus stays small. Commit them.
 # Prints one line per target: executions, executions per second, corpus size, and
 # whether it crashed. A crashing input is copied into the target's seed corpus as
 # crash-<sha1> (commit it: the *_corpus ctest then replays it as a regression test) and
-# the script exits 1. CI's short run (.ci/run, 30 s per target) is separate.
+# the script exits 1. A target stopped with SIGINT (libFuzzer's exit 72, after its final
+# statistics) counts as "interrupted", not as a failure. CI's short run (.ci/run, 30 s per
+# target) is separate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -17,6 +25,14 @@ if ! [[ "$seconds" =~ ^[1-9][0-9]*$ ]]; then
 fi
 shift || true
 jobs=${FUZZ_JOBS:-1}
+runs=()
+if [ -n "${FUZZ_EXECS:-}" ]; then
+  if ! [[ "$FUZZ_EXECS" =~ ^[1-9][0-9]*$ ]]; then
+    echo "fuzz.sh: FUZZ_EXECS must be a positive integer, not '$FUZZ_EXECS'" >&2
+    exit 100
+  fi
+  runs=(-runs="$FUZZ_EXECS")
+fi
 
 scripts/build.sh --fuzz >/dev/null
 dir=build-fuzz
@@ -43,7 +59,7 @@ run_one() {
   cp -n "$seeds"/* "$corpus"/ 2>/dev/null || true
   rm -f "$corpus"/README.md
   local rc=0
-  "$bin" -max_total_time="$seconds" -max_len=2048 -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
+  "$bin" -max_total_time="$seconds" "${runs[@]}" -max_len=2048 -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
     -artifact_prefix="$artifacts/" "$corpus" >"$log" 2>&1 || rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
@@ -57,9 +73,31 @@ run_one() {
     cp "$crash" "$keep"
     echo "fuzz.sh: $name: $(basename "$crash") kept as $keep (log: $log)" >&2
   done
-  printf '%-24s executions=%s exec_per_s=%s corpus=%s %s\n' "$name" "${execs:-?}" "${rate:-?}" "$size" \
-    "$([ "$found" = 0 ] && [ "$rc" = 0 ] && echo ok || echo "FAILED (exit $rc, log $log)")"
-  [ "$found" = 0 ] && [ "$rc" = 0 ]
+  local verdict="FAILED (exit $rc, log $log)"
+  if [ "$found" = 0 ] && [ "$rc" = 72 ]; then verdict=interrupted; rc=0; fi
+  if [ "$found" = 0 ] && [ "$rc" = 0 ] && [ "$verdict" != interrupted ]; then verdict=ok; fi
+  printf '%-24s executions=%s exec_per_s=%s corpus=%s %s\n' "$name" "${execs:-?}" "${rate:-?}" "$size" "$verdict"
+  [ "$found" = 0 ] && [ "$rc" = 0 ] || return 1
+  [ "${FUZZ_MERGE:-0}" = 1 ] && merge_into_seeds "$bin" "$seeds" "$corpus"
+  return 0
+}
+
+# merge_into_seeds BINARY SEEDS CORPUS: adds CORPUS's inputs that bring new features (or,
+# past 200 files, new edges) to the checked-in SEEDS directory, and says how many.
+merge_into_seeds() {
+  local bin=$1 seeds=$2 corpus=$3 tmp before mode=features
+  tmp=$(mktemp -d)
+  before=$(find "$seeds" -type f | wc -l)
+  cp "$seeds"/* "$tmp"/
+  "$bin" -merge=1 -max_len=2048 "$tmp" "$corpus" >/dev/null 2>&1
+  if [ "$(find "$tmp" -type f | wc -l)" -gt 200 ]; then
+    mode=edges
+    rm -rf "$tmp" && tmp=$(mktemp -d) && cp "$seeds"/* "$tmp"/
+    "$bin" -merge=1 -use_counters=0 -max_len=2048 "$tmp" "$corpus" >/dev/null 2>&1
+  fi
+  cp -n "$tmp"/* "$seeds"/
+  rm -rf "$tmp"
+  echo "fuzz.sh: $(basename "$bin"): merged by $mode into $seeds: $before -> $(find "$seeds" -type f | wc -l) files" >&2
 }
 
 status=0

@@ -20,6 +20,8 @@
 #include "crypto/init.h"
 #include "crypto/server.h"
 #include "crypto/server_name.h"
+#include "tests/crypto/fuzz_heap_secrets.h"
+#include "tests/crypto/fuzz_key_cache.h"
 
 namespace curvecp {
 namespace {

@@ -29,6 +29,8 @@
 #include "crypto/init.h"
 #include "crypto/server_name.h"
 #include "daemon/server_endpoint.h"
+#include "tests/crypto/fuzz_heap_secrets.h"
+#include "tests/crypto/fuzz_key_cache.h"
 
 namespace curvecp::fuzz {
 
