@@ -158,8 +158,13 @@ start_server() {
   shift 2
   SERVER_IMPL=$impl
   if [[ "$impl" = ours ]]; then
+    # Each test's daemon has its own control socket, unless the test chooses one: the
+    # default (/run/curvecp/serve.sock for root) is one per machine, and a daemon already
+    # answering there (another test, a benchmark, the operator's) makes serve warn.
+    local control=()
+    [[ " ${SERVER_FLAGS:-} " == *" --control "* ]] || control=(--control "$WORK/serve-control.sock")
     # shellcheck disable=SC2086
-    bg server "$CURVECP" serve -v --name "$SNAME" --key "$keydir" --ext "$EXT" ${SERVER_FLAGS:-} \
+    bg server "$CURVECP" serve -v --name "$SNAME" --key "$keydir" --ext "$EXT" "${control[@]}" ${SERVER_FLAGS:-} \
       "$SERVER_IP" 0 -- "$@"
     SERVER_PID=$BG_PID
     wait_log_line "$WORK/server.log" 'listening on ' 10 "$SERVER_PID" || fail "server (ours) did not start listening within 10 s"

@@ -184,8 +184,9 @@ run_subrun() {
   for f in ${FLOWS[$sub]}; do
     IFS=: read -r name type cls start stop <<<"$f"
     if [[ $type == curvecp ]]; then
+      # Its own control socket: the default one is the machine's (an operator's daemon, tests).
       netlab_bg "$sub.$name.server" "$NETLAB_RCV" "$CURVECP" serve -v --name "$SNAME" --key "$W/serverkey" \
-        --ext "$EXT" "$NETLAB_RCV_IP" 0 -- "$METER" sink --seed "$SEED" --out "$dir/$name.series"
+        --ext "$EXT" --control "$W/$sub.$name.control.sock" "$NETLAB_RCV_IP" 0 -- "$METER" sink --seed "$SEED" --out "$dir/$name.series"
       eval "PORT_$name=\$(wait_listening \"\$W/\$sub.\$name.server.log\" \$NETLAB_PID)" \
         || netlab_fail "$sub: curvecp server for $name did not start: $(tail -n 3 "$W/$sub.$name.server.log")"
     else

@@ -38,7 +38,7 @@ head -c "$BYTES" /dev/urandom >"$W/data"
 want=$(sha256sum <"$W/data" | cut -d' ' -f1)
 "$CURVECP" keygen "$W/serverkey" >/dev/null || netlab_fail "curvecp keygen"
 "$CURVECP" pubkey "$W/serverkey" >"$W/serverkey.hex" || netlab_fail "curvecp pubkey"
-netlab_bg server "$NETLAB_RCV" "$CURVECP" serve -v --name "$SNAME" --key "$W/serverkey" --ext "$EXT" \
+netlab_bg server "$NETLAB_RCV" "$CURVECP" serve -v --name "$SNAME" --key "$W/serverkey" --ext "$EXT" --control "$W/control.sock" \
   "$NETLAB_RCV_IP" 0 -- sh -c "cat > '$W/received'"
 SERVER_PID=$NETLAB_PID
 for (( i = 0; i < 200; i++ )); do
