@@ -85,6 +85,10 @@ class ProcessGroupReaper {
   void on_timer(Timestamp now);
   static void on_sigchld(uv_signal_t* handle, int signum);
   void reap_children();
+  // waitpid(WNOHANG) on one watched child: if it has exited, moves its callback and
+  // status to `exited` and forgets it (true); false while it runs.
+  bool reap_one(std::unordered_map<pid_t, ExitCallback>::iterator it,
+                std::vector<std::pair<ExitCallback, std::pair<int64_t, int>>>& exited);
   void rearm(Timestamp now);
 
   EventLoop& loop_;

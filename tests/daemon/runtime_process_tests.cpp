@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "daemon/child_process.h"
 #include "daemon/event_loop.h"
@@ -247,6 +248,52 @@ TEST_CASE("spawn: kill reports the signal; destroying a running child terminates
   orphan.value().reset();  // SIGTERM; the loop reaps it
   // Reaped means the pid no longer exists (not even as a zombie).
   CHECK(run_until(l, [&] { return ::kill(pid, 0) != 0 && errno == ESRCH; }));
+}
+
+TEST_CASE("reaper: many children exiting are all reported; a child that is not ours is left to its owner") {
+  auto loop = EventLoop::create();
+  REQUIRE(loop);
+  EventLoop& l = *loop.value();
+  // A child of this process the reaper does not know: it exits first and must stay
+  // unreaped (a zombie) for whoever started it.
+  const pid_t foreign = ::fork();
+  REQUIRE(foreign >= 0);
+  if (foreign == 0) ::_exit(7);
+  SpawnOptions opts;
+  opts.env = environment_with({});
+  constexpr int kChildren = 20;
+  std::vector<std::unique_ptr<ChildProcess>> children;
+  std::vector<std::optional<ExitStatus>> status(kChildren);
+  for (int i = 0; i < kChildren; ++i) {
+    opts.argv = {"sh", "-c", "exit " + std::to_string(i)};
+    auto c = ChildProcess::spawn(l, opts, [&status, i](ExitStatus s, Timestamp) { status[static_cast<size_t>(i)] = s; });
+    REQUIRE(c);
+    children.push_back(std::move(*c));
+  }
+  CHECK(run_until(l, [&] { return std::all_of(status.begin(), status.end(), [](const auto& s) { return s.has_value(); }); }));
+  for (int i = 0; i < kChildren; ++i) {
+    REQUIRE(status[static_cast<size_t>(i)].has_value());
+    CHECK(status[static_cast<size_t>(i)]->code == i);
+  }
+  CHECK(l.process_groups().watched_children() == 0);
+  int st = 0;
+  CHECK(::waitpid(foreign, &st, 0) == foreign);
+  CHECK(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 7);
+
+  // Ours exiting while a foreign zombie waits: still reported (the fallback scan).
+  const pid_t foreign2 = ::fork();
+  REQUIRE(foreign2 >= 0);
+  if (foreign2 == 0) ::_exit(9);
+  run_for(l, Duration::milliseconds(100));  // it has exited (a zombie) before ours starts
+  std::optional<ExitStatus> last;
+  opts.argv = {"sh", "-c", "exit 3"};
+  auto c = ChildProcess::spawn(l, opts, [&](ExitStatus s, Timestamp) { last = s; });
+  REQUIRE(c);
+  CHECK(run_until(l, [&] { return last.has_value(); }));
+  CHECK(last->code == 3);
+  CHECK(::waitpid(foreign2, &st, 0) == foreign2);
+  CHECK(WEXITSTATUS(st) == 9);
 }
 
 TEST_CASE("signals: a caught signal runs the handler in the loop") {
