@@ -8,6 +8,7 @@
 #include <iterator>
 #include <utility>
 
+#include "daemon/spawner.h"
 #include "daemon/timer.h"
 #include "daemon/uv_handle.h"
 
@@ -21,6 +22,7 @@ bool process_group_exists(pid_t pgid) {
 ProcessGroupReaper::ProcessGroupReaper(EventLoop& loop) : loop_(loop) {}
 
 ProcessGroupReaper::~ProcessGroupReaper() {
+  spawner_.reset();  // spawns in progress end first; undelivered children are killed
   if (sigchld_ != nullptr) {
     sigchld_->data = nullptr;
     close_and_free(reinterpret_cast<uv_handle_t*>(sigchld_));
@@ -159,6 +161,15 @@ bool ProcessGroupReaper::reap_one(std::unordered_map<pid_t, ExitCallback>::itera
   exited.emplace_back(std::move(it->second), std::make_pair(code, sig));
   children_.erase(it);
   return true;
+}
+
+Result<Spawner*> ProcessGroupReaper::spawner() {
+  if (!spawner_) {
+    auto s = Spawner::create(loop_);
+    if (!s) return s.error();
+    spawner_ = std::move(*s);
+  }
+  return spawner_.get();
 }
 
 void ProcessGroupReaper::finish() {
