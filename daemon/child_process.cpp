@@ -122,7 +122,11 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(EventLoop& loop, const
   std::unique_ptr<ChildProcess> child(new ChildProcess(loop, std::move(on_exit)));
   child->stop_grace_ = options.stop_grace;
   if (Status watch = loop.process_groups().prepare_exit_watch(); !watch) return watch.error();
-  if (options.asynchronous) return spawn_async(loop, options, std::move(child));
+  if (options.asynchronous) {
+    auto spawner = loop.process_groups().spawner();
+    if (!spawner) return spawner.error();
+    if ((*spawner)->in_progress() < Spawner::kMaxInProgress) return spawn_async(loop, options, std::move(child));
+  }
   pid_t pid = -1;
   if (int rc = spawn_now(options, pid); rc != 0) return make_error(errno_text("spawn " + options.argv[0], rc));
   child->pid_ = pid;

@@ -62,7 +62,8 @@ struct SpawnOptions {
   // child to exec. spawn() then returns at once with pid() == 0 ("starting"): the mapped
   // descriptors are duplicated first (so the caller may close its copies as usual), the
   // pid arrives later, a terminate() meanwhile is applied when it does, and an exec
-  // failure is logged (one line) and reported through on_exit as exit code 127.
+  // failure is logged (one line) and reported through on_exit as exit code 127. With
+  // Spawner::kMaxInProgress spawns already in progress, this one is synchronous.
   bool asynchronous = false;
 };
 

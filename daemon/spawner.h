@@ -37,6 +37,11 @@ class Spawner {
   // Runs in the loop with Work's result.
   using Done = std::function<void(pid_t pid, int error)>;
   static constexpr size_t kThreads = 4;
+  // Spawns in progress at most: each holds the program's two pipe ends until its child
+  // has them, so the backlog must stay within the descriptors serve reserves (64 spare,
+  // serve_command.cpp). The owner spawns synchronously when this many are in progress:
+  // the loop then waits, which is the backpressure.
+  static constexpr size_t kMaxInProgress = 16;
 
   // Starts the helper threads and the loop's wake-up handle (which does not keep the loop
   // alive). Fails with one line if either cannot be created.

@@ -22,6 +22,7 @@ WINDOW=${WINDOW:-10} FLOOD_PROCS=${FLOOD_PROCS:-2}
 export TEST_TIME_LIMIT=${TEST_TIME_LIMIT:-$(( 6 * WINDOW + 120 ))}
 source "$(dirname "$0")/../interop/common.sh"
 set +e +o pipefail
+trap - ERR  # a benchmark: report what happened instead of failing on the first non-zero status
 require_curvecp
 FLOOD=$(readlink -f "$FLOOD")
 cd "$WORK" || exit 1

@@ -149,7 +149,7 @@ serve_fresh $(( RATE_N + 10 )) cat
 loadgen_run rate --connections "$RATE_N" --bytes 4096 --rate "$RATE" --timeout "$(( $(time_left) - 40 ))"
 cpu=$(( $(cpu_ticks "$SERVER_PID") - BASE_CPU ))
 hwm=$(hwm_kib "$SERVER_PID")
-elapsed=$(sed -n 's/.* in \([0-9.]*\) s$/\1/p' <<<"$LOADGEN_LINE")
+elapsed=$(sed -n 's/.* in \([0-9.]*\) s;.*/\1/p' <<<"$LOADGEN_LINE")
 ok=$(sed -n 's/.* \([0-9]*\) ok,.*/\1/p' <<<"$LOADGEN_LINE")
 echo "scale: rate: $RATE_N short connections offered at $RATE/s: ${ok:-0} finished in ${elapsed:-?} s ($(awk -v n="${ok:-0}" -v e="${elapsed:-0}" 'BEGIN { if (e > 0) printf "%.0f", n / e; else print "?" }')/s); daemon peak RSS $hwm KiB, CPU $(awk -v c="$cpu" -v h="$tick_hz" -v n="$RATE_N" 'BEGIN { printf "%.2f ms", 1000 * c / h / n }') per connection"
 stop_server 0 60

@@ -121,7 +121,7 @@ killed_program_worker() {
     for _ in $(seq 100); do
       sleep 0.1
       for p in $(ps -o pid= --ppid "$SERVER_PID" || true); do
-        if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "CURVECPREMOTEPK=$VICTIM_HEX"; then
+        if { tr '\0' '\n' <"/proc/$p/environ"; } 2>/dev/null | grep -qx "CURVECPREMOTEPK=$VICTIM_HEX"; then
           kill -KILL "$p" 2>/dev/null && found=1
         fi
       done
