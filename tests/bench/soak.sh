@@ -17,7 +17,8 @@
 # killed client ended "finished", and the connections that echoed a whole transfer are at
 # least the transfers the clients saw succeed; the mean RSS of the last quarter of the run is within
 # RSS_TOLERANCE (default 10 %) of the second quarter's (flat); after the load stops and the
-# last connections time out, the descriptor count is back to its baseline; the daemon
+# last connections time out, the descriptor count is back to its baseline (within 2:
+# handles made on first use and kept); the daemon
 # drains and exits 0.
 #
 # usage: soak.sh CURVECP LOADGEN FLOOD_CLIENT
@@ -165,9 +166,12 @@ note "soak: $DURATION s against daemon $SERVER_PID (port $PORT), baseline $BASE_
 for p in "${workers[@]}"; do wait "$p" || fail "a soak worker failed"; done
 
 # The load has stopped: killed clients' connections end at the idle timeout (10 s).
+# Slack: handles made on first use and kept (the reaper's escalation timer, made at the
+# first program stopped) are not a leak; a leak grows with the run.
+FD_SLACK=2
 fds_back=0
 for _ in $(seq 60); do
-  if (( $(fd_count) <= BASE_FDS )); then fds_back=1; break; fi
+  if (( $(fd_count) <= BASE_FDS + FD_SLACK )); then fds_back=1; break; fi
   sleep 1
 done
 END_FDS=$(fd_count)
@@ -198,11 +202,13 @@ server_finished=$(grep -c ' ended (finished)' "$WORK/server.log" || true)
 server_failed=$(grep ' ended (' "$WORK/server.log" | grep -vc ' ended (finished)' || true)
 bad_echo=$(grep ' ended (finished)' "$WORK/server.log" | awk '{ r = s = ""; for (i = 1; i <= NF; i++) {
     if ($i ~ /^received=/) r = substr($i, 10); if ($i ~ /^sent=/) s = substr($i, 6) } if (r != s) n++ } END { print n + 0 }')
-# Connections whose data all arrived both ways (echo of a whole transfer), whatever the end:
-# a client that got its echo and left may take the server's last acknowledgement with it.
+# Connections whose whole upload reached the server, whatever the end (the client has
+# checked the echo byte by byte): a client that got its echo and left may take the
+# server's last acknowledgement with it, and then the server's sent= (acknowledged bytes)
+# stays short of the echo and the connection ends at the idle timeout.
 complete=$(grep ' ended (' "$WORK/server.log" | awk -v l="$LONG_BYTES" '{ r = s = ""; for (i = 1; i <= NF; i++) {
     if ($i ~ /^received=/) r = substr($i, 10); if ($i ~ /^sent=/) s = substr($i, 6) }
-    if (r == s && (r == 4096 || r == l)) n++ } END { print n + 0 }')
+    if (r == 4096 || r == l) n++ } END { print n + 0 }')
 killed_finished=$(grep ' ended (finished)' "$WORK/server.log" | grep -cE "key=($VICTIM_HEX|$KILLED_HEX)" || true)
 echo "soak: $DURATION s, samples every $SAMPLE_S s: short transfers $short_ok batches of 20 ok, $short_bad failed; long $long_ok ok, $long_bad failed; killed programs $victim_ok failed loudly, $victim_bad not"
 echo "soak: daemon RSS mean $q2 KiB (second quarter) -> $q4 KiB (last quarter), peak $peak KiB; descriptors $BASE_FDS at start, $fd_min..$fd_max during, $END_FDS after the load"
@@ -213,7 +219,7 @@ echo "soak: curves in $OUT/soak.csv$([[ -e "$OUT/soak.png" ]] && echo " and $OUT
 (( bad_echo == 0 )) || fail "$bad_echo finished connections echoed a different byte count than they received"
 (( killed_finished == 0 )) || fail "$killed_finished connections of killed clients or programs ended as finished"
 (( complete >= short_ok * 20 + long_ok )) || fail "the server echoed $complete whole transfers, clients saw $(( short_ok * 20 + long_ok )) succeed"
-(( fds_back )) || fail "descriptors did not come back to $BASE_FDS after the load ($END_FDS)"
+(( fds_back )) || fail "descriptors did not come back to $BASE_FDS (+$FD_SLACK) after the load ($END_FDS)"
 awk -v a="$q2" -v b="$q4" -v t="$RSS_TOLERANCE" 'BEGIN { exit !(a > 0 && b <= a * (1 + t)) }' ||
   fail "RSS not flat: second quarter $q2 KiB, last quarter $q4 KiB (tolerance $RSS_TOLERANCE)"
 finish
