@@ -16,6 +16,7 @@ Result<std::unique_ptr<Attachment>> Attachment::spawn(EventLoop& loop, const Pro
   opts.env = spec.clean_env ? clean_environment_with(spec.pass_env, spec.env_overrides)
                             : environment_with(spec.env_overrides);
   opts.close_other_fds = !spec.keep_fds;
+  opts.asynchronous = spec.asynchronous;
   opts.fds = {{spec.read_fd, input->read_end.get()}, {spec.write_fd, output->write_end.get()}};
   auto child = ChildProcess::spawn(loop, opts, [self](ExitStatus status, Timestamp now) {
     self->exit_ = status;

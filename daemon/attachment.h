@@ -42,6 +42,8 @@ struct ProgramSpec {
   bool keep_fds = false;
   int read_fd = 0;   // the program reads the peer's stream here (server 0, client 6)
   int write_fd = 1;  // the program writes its own stream here (server 1, client 7)
+  // Spawn on helper threads (SpawnOptions::asynchronous): serve, whose loop must not wait.
+  bool asynchronous = false;
 };
 
 class Attachment {

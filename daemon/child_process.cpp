@@ -1,5 +1,6 @@
 #include "daemon/child_process.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -12,7 +13,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "daemon/log.h"
 #include "daemon/process_group_reaper.h"
+#include "daemon/spawner.h"
+#include "daemon/unique_fd.h"
 
 extern char** environ;
 
@@ -89,43 +93,110 @@ std::string errno_text(const std::string& what, int err) {
   return what + ": " + text;
 }
 
-}  // namespace
-
-Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(EventLoop& loop, const SpawnOptions& options,
-                                                          ExitHandler on_exit) {
-  if (options.argv.empty()) return make_error("spawn: no program given");
-  std::unique_ptr<ChildProcess> child(new ChildProcess(loop, std::move(on_exit)));
-  const std::string what = "spawn " + options.argv[0];
-
+// posix_spawnp with the plan above; returns 0 and the pid, or an errno value. Touches only
+// `options` and the process-wide state posix_spawn itself uses: safe on a helper thread.
+int spawn_now(const SpawnOptions& options, pid_t& pid) {
   std::vector<char*> argv;
   for (const auto& a : options.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   std::vector<char*> env;
   for (const auto& e : options.env) env.push_back(const_cast<char*>(e.c_str()));
   env.push_back(nullptr);
-
   SpawnSetup setup;
-  if (!setup.actions_ok || !setup.attr_ok) return make_error(errno_text(what, ENOMEM));
+  if (!setup.actions_ok || !setup.attr_ok) return ENOMEM;
   int rc = plan_descriptors(options, setup.actions);
   if (rc == 0 && !options.cwd.empty()) rc = posix_spawn_file_actions_addchdir_np(&setup.actions, options.cwd.c_str());
   if (rc == 0) rc = plan_attributes(setup.attr);
-  if (rc != 0) return make_error(errno_text(what, rc));
-  if (Status watch = loop.process_groups().prepare_exit_watch(); !watch) return watch.error();
-
+  if (rc != 0) return rc;
   // posix_spawnp: glibc runs the child with CLONE_VM | CLONE_VFORK, so the cost does not
   // grow with our address space (fork would copy its page tables); an exec failure
   // (ENOENT, EACCES) comes back here as the return value, and nothing is left running.
-  pid_t pid = -1;
-  rc = ::posix_spawnp(&pid, argv[0], &setup.actions, &setup.attr, argv.data(), env.data());
-  if (rc != 0) return make_error(errno_text(what, rc));
-  child->pid_ = pid;
+  return ::posix_spawnp(&pid, argv[0], &setup.actions, &setup.attr, argv.data(), env.data());
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(EventLoop& loop, const SpawnOptions& options,
+                                                          ExitHandler on_exit) {
+  if (options.argv.empty()) return make_error("spawn: no program given");
+  std::unique_ptr<ChildProcess> child(new ChildProcess(loop, std::move(on_exit)));
   child->stop_grace_ = options.stop_grace;
+  if (Status watch = loop.process_groups().prepare_exit_watch(); !watch) return watch.error();
+  if (options.asynchronous) {
+    auto spawner = loop.process_groups().spawner();
+    if (!spawner) return spawner.error();
+    if ((*spawner)->in_progress() < Spawner::kMaxInProgress) return spawn_async(loop, options, std::move(child));
+  }
+  pid_t pid = -1;
+  if (int rc = spawn_now(options, pid); rc != 0) return make_error(errno_text("spawn " + options.argv[0], rc));
+  child->pid_ = pid;
   ChildProcess* self = child.get();
   loop.process_groups().watch_exit(pid, [self](int64_t code, int sig) { self->exited(code, sig); });
   return child;
 }
 
+Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn_async(EventLoop& loop, const SpawnOptions& options,
+                                                                std::unique_ptr<ChildProcess> child) {
+  const std::string what = "spawn " + options.argv[0];
+  auto spawner = loop.process_groups().spawner();
+  if (!spawner) return spawner.error();
+  // Our own copies of the mapped descriptors, closed on the helper thread after the spawn.
+  SpawnOptions copy = options;
+  auto held = std::make_shared<std::vector<UniqueFd>>();
+  for (FdMapping& m : copy.fds) {
+    const int d = ::fcntl(m.parent_fd, F_DUPFD_CLOEXEC, 3);
+    if (d < 0) return make_error(errno_text(what, errno));
+    held->emplace_back(d);
+    m.parent_fd = d;
+  }
+  child->pid_ = 0;
+  child->starting_ = std::make_shared<Starting>(Starting{child.get(), options.stop_grace, what});
+  EventLoop* l = &loop;
+  (*spawner)->submit(
+      [copy = std::move(copy), held]() {
+        pid_t pid = -1;
+        const int rc = spawn_now(copy, pid);
+        held->clear();
+        return std::make_pair(rc == 0 ? pid : pid_t{-1}, rc);
+      },
+      [l, starting = child->starting_](pid_t pid, int error) { started(*l, *starting, pid, error); });
+  return child;
+}
+
+void ChildProcess::started(EventLoop& loop, Starting& s, pid_t pid, int error) {
+  ProcessGroupReaper& reaper = loop.process_groups();
+  ChildProcess* self = s.owner;
+  if (self == nullptr) {
+    // The owner went while the spawn was in progress: stop the child as ~ChildProcess
+    // would have, and let the reaper collect it.
+    if (pid > 0) {
+      reaper.watch_exit(pid, nullptr);
+      reaper.terminate(pid, s.grace, loop.update_now());
+      reaper.reap_exited();
+    }
+    return;
+  }
+  self->starting_.reset();  // `s` lives on in the spawner's Done until it returns
+  if (pid <= 0) {
+    log_error(errno_text(s.what, error));
+    self->pid_ = -1;
+    self->exited(127, 0);
+    return;
+  }
+  self->pid_ = pid;
+  reaper.watch_exit(pid, [self](int64_t code, int sig) { self->exited(code, sig); });
+  if (self->terminated_) reaper.terminate(pid, self->terminate_grace_, loop.update_now());
+  // It may have exited before it was watched (its SIGCHLD found nobody to tell).
+  reaper.reap_exited();
+}
+
 ChildProcess::~ChildProcess() {
+  if (starting_) {
+    // The spawn is still in progress: its Done stops the child once it exists.
+    starting_->owner = nullptr;
+    if (terminated_) starting_->grace = terminate_grace_;
+    return;
+  }
   if (pid_ <= 0 || !running()) return;
   // The child is still reaped by the loop when it exits (no zombie is left); nobody is
   // told any more.
@@ -141,6 +212,7 @@ void ChildProcess::exited(int64_t exit_status, int term_signal) {
 
 std::optional<ExitStatus> ChildProcess::peek_exit() const {
   if (exit_) return exit_;
+  if (pid_ <= 0) return std::nullopt;  // starting
   siginfo_t info{};
   if (waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) {
     return std::nullopt;
@@ -150,11 +222,16 @@ std::optional<ExitStatus> ChildProcess::peek_exit() const {
 }
 
 bool ChildProcess::kill(int signum) {
-  if (!running()) return false;
+  if (!running() || pid_ <= 0) return false;  // never kill(0): that is our own group
   return ::kill(pid_, signum) == 0;
 }
 
 void ChildProcess::terminate(Duration grace) {
+  if (!terminated_ && starting_) {
+    terminated_ = true;  // applied when the pid arrives (started())
+    terminate_grace_ = grace;
+    return;
+  }
   if (terminated_ || pid_ <= 1) return;
   terminated_ = true;
   loop_.process_groups().terminate(pid_, grace, loop_.update_now());

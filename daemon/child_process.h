@@ -58,6 +58,13 @@ struct SpawnOptions {
   std::string cwd;
   // SIGTERM-to-SIGKILL grace used by ~ChildProcess for a program still running.
   Duration stop_grace = Duration::seconds(5);
+  // Spawn on the loop's helper threads (daemon/spawner.h) instead of waiting here for the
+  // child to exec. spawn() then returns at once with pid() == 0 ("starting"): the mapped
+  // descriptors are duplicated first (so the caller may close its copies as usual), the
+  // pid arrives later, a terminate() meanwhile is applied when it does, and an exec
+  // failure is logged (one line) and reported through on_exit as exit code 127. With
+  // Spawner::kMaxInProgress spawns already in progress, this one is synchronous.
+  bool asynchronous = false;
 };
 
 struct ExitStatus {
@@ -85,6 +92,7 @@ class ChildProcess {
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
 
+  // 0 while an asynchronous spawn is starting.
   pid_t pid() const { return pid_; }
   // The program's process group id (== pid(), it leads its own group).
   pid_t pgid() const { return pid_; }
@@ -109,7 +117,18 @@ class ChildProcess {
   bool terminated() const { return terminated_; }
 
  private:
+  // An asynchronous spawn in progress; shared with the spawner's Done, which outlives us
+  // if we are destroyed first (owner then null: the child is terminated once it exists).
+  struct Starting {
+    ChildProcess* owner = nullptr;
+    Duration grace;
+    std::string what;
+  };
   ChildProcess(EventLoop& loop, ExitHandler on_exit) : loop_(loop), on_exit_(std::move(on_exit)) {}
+  static Result<std::unique_ptr<ChildProcess>> spawn_async(EventLoop& loop, const SpawnOptions& options,
+                                                           std::unique_ptr<ChildProcess> child);
+  // In the loop, with the spawner's result.
+  static void started(EventLoop& loop, Starting& s, pid_t pid, int error);
   void exited(int64_t exit_status, int term_signal);
 
   EventLoop& loop_;
@@ -118,6 +137,8 @@ class ChildProcess {
   std::optional<ExitStatus> exit_;
   Duration stop_grace_ = Duration::seconds(5);
   bool terminated_ = false;
+  Duration terminate_grace_;
+  std::shared_ptr<Starting> starting_;
 };
 
 // Where execvp would find `argv0`: a name containing '/' is used as is; otherwise each

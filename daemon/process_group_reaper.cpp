@@ -5,7 +5,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <iterator>
+#include <utility>
 
+#include "daemon/spawner.h"
 #include "daemon/timer.h"
 #include "daemon/uv_handle.h"
 
@@ -19,6 +22,7 @@ bool process_group_exists(pid_t pgid) {
 ProcessGroupReaper::ProcessGroupReaper(EventLoop& loop) : loop_(loop) {}
 
 ProcessGroupReaper::~ProcessGroupReaper() {
+  spawner_.reset();  // spawns in progress end first; undelivered children are killed
   if (sigchld_ != nullptr) {
     sigchld_->data = nullptr;
     close_and_free(reinterpret_cast<uv_handle_t*>(sigchld_));
@@ -111,31 +115,61 @@ void ProcessGroupReaper::on_sigchld(uv_signal_t* handle, int) {
 }
 
 void ProcessGroupReaper::reap_children() {
-  // Signals coalesce: every watched child is asked, only ours (waitpid(pid), never -1,
-  // so children of other parts of the process are left alone).
   std::vector<std::pair<ExitCallback, std::pair<int64_t, int>>> exited;
-  for (auto it = children_.begin(); it != children_.end();) {
-    int status = 0;
-    const pid_t r = ::waitpid(it->first, &status, WNOHANG);
-    if (r == 0 || (r < 0 && errno == EINTR)) {
-      ++it;
-      continue;
+  // Signals coalesce. First the cheap way, O(exits): waitid(WNOWAIT) names an exited
+  // child without reaping it; ours are reaped by pid. A daemon holding ten thousand
+  // programs would otherwise ask every one of them at every SIGCHLD (docs/MEMORY.md).
+  // A child that is not ours stops this (it is left for its owner), and the scan below
+  // then asks each of ours, never waitpid(-1), so other parts' children are left alone.
+  bool foreign = false;
+  for (;;) {
+    siginfo_t info{};
+    if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) break;
+    auto it = children_.find(info.si_pid);
+    if (it == children_.end()) {
+      foreign = true;
+      break;
     }
-    int64_t code = 0;
-    int sig = 0;
-    if (r > 0 && WIFSIGNALED(status)) {
-      sig = WTERMSIG(status);
-    } else if (r > 0) {
-      code = WEXITSTATUS(status);
+    if (!reap_one(it, exited)) break;
+  }
+  if (foreign) {
+    for (auto it = children_.begin(); it != children_.end();) {
+      auto next = std::next(it);
+      reap_one(it, exited);
+      it = next;
     }
-    exited.emplace_back(std::move(it->second), std::make_pair(code, sig));
-    it = children_.erase(it);
   }
   if (children_.empty() && sigchld_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(sigchld_));
   // Callbacks last: they may spawn or forget children.
   for (auto& [cb, st] : exited) {
     if (cb) cb(st.first, st.second);
   }
+}
+
+bool ProcessGroupReaper::reap_one(std::unordered_map<pid_t, ExitCallback>::iterator it,
+                                  std::vector<std::pair<ExitCallback, std::pair<int64_t, int>>>& exited) {
+  int status = 0;
+  const pid_t r = ::waitpid(it->first, &status, WNOHANG);
+  if (r == 0 || (r < 0 && errno == EINTR)) return false;
+  int64_t code = 0;
+  int sig = 0;
+  if (r > 0 && WIFSIGNALED(status)) {
+    sig = WTERMSIG(status);
+  } else if (r > 0) {
+    code = WEXITSTATUS(status);
+  }
+  exited.emplace_back(std::move(it->second), std::make_pair(code, sig));
+  children_.erase(it);
+  return true;
+}
+
+Result<Spawner*> ProcessGroupReaper::spawner() {
+  if (!spawner_) {
+    auto s = Spawner::create(loop_);
+    if (!s) return s.error();
+    spawner_ = std::move(*s);
+  }
+  return spawner_.get();
 }
 
 void ProcessGroupReaper::finish() {

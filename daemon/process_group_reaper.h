@@ -32,6 +32,7 @@
 
 namespace curvecp {
 
+class Spawner;
 class Timer;
 
 class ProcessGroupReaper {
@@ -68,6 +69,12 @@ class ProcessGroupReaper {
   void forget_exit(pid_t pid);
   // Children still watched.
   size_t watched_children() const { return children_.size(); }
+  // Reaps watched children that have exited now, without waiting for a SIGCHLD: for a
+  // child watched only after it may already have exited (an asynchronous spawn).
+  void reap_exited() { reap_children(); }
+  // The loop's helper threads for asynchronous spawns (daemon/spawner.h), started on
+  // first use and stopped before the groups are killed. Fails with one line.
+  Result<Spawner*> spawner();
 
   // Groups whose escalation is still pending.
   size_t pending() const { return groups_.size(); }
@@ -85,6 +92,10 @@ class ProcessGroupReaper {
   void on_timer(Timestamp now);
   static void on_sigchld(uv_signal_t* handle, int signum);
   void reap_children();
+  // waitpid(WNOHANG) on one watched child: if it has exited, moves its callback and
+  // status to `exited` and forgets it (true); false while it runs.
+  bool reap_one(std::unordered_map<pid_t, ExitCallback>::iterator it,
+                std::vector<std::pair<ExitCallback, std::pair<int64_t, int>>>& exited);
   void rearm(Timestamp now);
 
   EventLoop& loop_;
@@ -92,6 +103,7 @@ class ProcessGroupReaper {
   std::vector<Group> groups_;
   uv_signal_t* sigchld_ = nullptr;  // freed by its close callback (daemon/uv_handle.h)
   std::unordered_map<pid_t, ExitCallback> children_;
+  std::unique_ptr<Spawner> spawner_;
 };
 
 // Whether any process of group `pgid` exists (zombies included): kill(-pgid, 0) == 0.

@@ -8,9 +8,9 @@
 // naming the newest), out-of-order messages each get their own, at once.
 #pragma once
 
-#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "core/time.h"
 
@@ -24,7 +24,10 @@ class AckScheduler {
   // IDs waiting to be named: one per message toward a reference peer, one per
   // out-of-order message between curvecp peers (a batch of a few hundred datagrams).
   // When full, the oldest is dropped: later acknowledgements still carry its ranges.
+  // The queue grows on demand (doubling from kInitialPending) up to this size and keeps
+  // its size: an idle connection holds a few entries, not 12 KiB (docs/MEMORY.md).
   static constexpr size_t kMaxPending = 512;
+  static constexpr size_t kInitialPending = 4;
 
   struct Received {
     uint32_t id_to_name = 0;  // the message's ID, or 0 when naming it is unsafe
@@ -54,7 +57,10 @@ class AckScheduler {
     uint64_t data_end = 0;
     uint64_t acks_before = 0;  // acks_sent_ when it was queued
   };
-  std::array<Pending, kMaxPending> pending_{};
+  // Appends `entry`, growing the ring or dropping the oldest when full.
+  void push(const Pending& entry);
+  std::vector<Pending> pending_;  // a ring: head_, count_
+
   size_t head_ = 0;
   size_t count_ = 0;
   bool last_coalescable_ = false;

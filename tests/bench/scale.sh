@@ -15,7 +15,7 @@
 # Speed is never asserted.
 #
 # usage: scale.sh CURVECP LOADGEN PROBE
-#   environment: MODE=bench|test PHASES="probe hold burst rate" PROBE_N PROBE_PROG HOLD_N HOLD_S BURST_N
+#   environment: MODE=bench|test PHASES="probe hold burst rate" PROBE_N PROBE_PROG HOLD_N HOLD_S HOLD_PROCS BURST_N
 #                RATE_N RATE SERVE_FLAGS
 # CURVECP may be another build (e.g. main's) for the reference figures.
 set -euo pipefail
@@ -104,29 +104,43 @@ phase probe && for offset in $(( (4 << 20) - 16 )) 0; do
 done
 
 # --- hold: HOLD_N concurrent established connections ---
+# Split over HOLD_PROCS load generators (default: one per 2500 connections): each client
+# connection holds a few libsodium secure allocations (guard pages), three mappings each,
+# and one process may have only vm.max_map_count (65530) mappings.
 if phase hold; then
 serve_fresh $(( HOLD_N + 10 )) cat
-rc=0
-timeout $(( $(time_left) - 20 )) "$LOADGEN" --name "$SNAME" --server-key "$KEY_HEX" --ext "$EXT" \
-  --connections "$HOLD_N" --bytes 16 --rate "${HOLD_RATE:-2000}" --hold "$HOLD_S" --timeout "$(( $(time_left) - 40 - HOLD_S ))" \
-  127.0.0.1 "$PORT" >"$WORK/hold.out" 2>"$WORK/hold.log" &
-hold_pid=$!
+procs=${HOLD_PROCS:-$(( (HOLD_N + 2499) / 2500 ))}
+hold_pids=()
+for (( k = 0; k < procs; k++ )); do
+  n=$(( HOLD_N / procs + (k < HOLD_N % procs ? 1 : 0) ))
+  timeout $(( $(time_left) - 20 )) "$LOADGEN" --name "$SNAME" --server-key "$KEY_HEX" --ext "$EXT" \
+    --connections "$n" --bytes 16 --rate "$(( ${HOLD_RATE:-2000} / procs ))" --hold "$HOLD_S" \
+    --timeout "$(( $(time_left) - 40 - HOLD_S ))" 127.0.0.1 "$PORT" >"$WORK/hold$k.out" 2>"$WORK/hold$k.log" &
+  hold_pids+=($!)
+done
+# Held: every generator has all its connections echoed (and holds them HOLD_S seconds).
 held=0
-while kill -0 "$hold_pid" 2>/dev/null; do
-  if grep -q '^loadgen: holding' "$WORK/hold.out" 2>/dev/null; then held=1; break; fi
+while :; do
+  holding=$(cat "$WORK"/hold*.out 2>/dev/null | grep -c '^loadgen: holding' || true)
+  if (( holding == procs )); then held=1; break; fi
+  alive=0
+  for p in "${hold_pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+  (( alive )) || break
   sleep 0.2
 done
 if (( held )); then
   sleep 0.5
   rss=$(rss_kib "$SERVER_PID")
   conns=$( (ps -o pid= --ppid "$SERVER_PID" || true) | wc -l)
-  echo "scale: hold: $HOLD_N connections held open ($conns programs running): daemon RSS $BASE_RSS -> $rss KiB, $(per_conn "$rss" "$BASE_RSS" "$HOLD_N") KiB per connection"
+  fds=$(ls "/proc/$SERVER_PID/fd" | wc -l)
+  echo "scale: hold: $HOLD_N connections held open from $procs load generators ($conns programs running, daemon $fds descriptors): daemon RSS $BASE_RSS -> $rss KiB, $(per_conn "$rss" "$BASE_RSS" "$HOLD_N") KiB per connection"
 fi
-wait "$hold_pid" || rc=$?
-note "hold: $(grep '^loadgen: [0-9]* connections' "$WORK/hold.out" | tail -n 1) (exit $rc)"
+rc=0
+for p in "${hold_pids[@]}"; do wait "$p" || rc=$?; done
+note "hold: $(cat "$WORK"/hold*.out | grep '^loadgen: [0-9]* connections' | tr '\n' ' ') (last non-zero exit $rc)"
 if (( ! held )) || [[ $rc -ne 0 ]]; then
   [[ "$MODE" = test ]] && fail "hold: not every connection was established and finished"
-  echo "scale: hold: FAILED (held=$held exit $rc): $(tail -n 1 "$WORK/hold.out")"
+  echo "scale: hold: FAILED (held=$held exit $rc): $(cat "$WORK"/hold*.out | tail -n 2 | tr '\n' ' ')"
 fi
 stop_server 0 60
 fi
@@ -149,7 +163,7 @@ serve_fresh $(( RATE_N + 10 )) cat
 loadgen_run rate --connections "$RATE_N" --bytes 4096 --rate "$RATE" --timeout "$(( $(time_left) - 40 ))"
 cpu=$(( $(cpu_ticks "$SERVER_PID") - BASE_CPU ))
 hwm=$(hwm_kib "$SERVER_PID")
-elapsed=$(sed -n 's/.* in \([0-9.]*\) s$/\1/p' <<<"$LOADGEN_LINE")
+elapsed=$(sed -n 's/.* in \([0-9.]*\) s;.*/\1/p' <<<"$LOADGEN_LINE")
 ok=$(sed -n 's/.* \([0-9]*\) ok,.*/\1/p' <<<"$LOADGEN_LINE")
 echo "scale: rate: $RATE_N short connections offered at $RATE/s: ${ok:-0} finished in ${elapsed:-?} s ($(awk -v n="${ok:-0}" -v e="${elapsed:-0}" 'BEGIN { if (e > 0) printf "%.0f", n / e; else print "?" }')/s); daemon peak RSS $hwm KiB, CPU $(awk -v c="$cpu" -v h="$tick_hz" -v n="$RATE_N" 'BEGIN { printf "%.2f ms", 1000 * c / h / n }') per connection"
 stop_server 0 60

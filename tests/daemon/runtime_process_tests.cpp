@@ -14,12 +14,14 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "daemon/child_process.h"
 #include "daemon/event_loop.h"
 #include "daemon/fd_watcher.h"
 #include "daemon/process_group_reaper.h"
 #include "daemon/signal_watcher.h"
+#include "daemon/spawner.h"
 #include "daemon/timer.h"
 #include "daemon/unique_fd.h"
 
@@ -247,6 +249,128 @@ TEST_CASE("spawn: kill reports the signal; destroying a running child terminates
   orphan.value().reset();  // SIGTERM; the loop reaps it
   // Reaped means the pid no longer exists (not even as a zombie).
   CHECK(run_until(l, [&] { return ::kill(pid, 0) != 0 && errno == ESRCH; }));
+}
+
+TEST_CASE("reaper: many children exiting are all reported; a child that is not ours is left to its owner") {
+  auto loop = EventLoop::create();
+  REQUIRE(loop);
+  EventLoop& l = *loop.value();
+  // A child of this process the reaper does not know: it exits first and must stay
+  // unreaped (a zombie) for whoever started it.
+  const pid_t foreign = ::fork();
+  REQUIRE(foreign >= 0);
+  if (foreign == 0) ::_exit(7);
+  SpawnOptions opts;
+  opts.env = environment_with({});
+  constexpr int kChildren = 20;
+  std::vector<std::unique_ptr<ChildProcess>> children;
+  std::vector<std::optional<ExitStatus>> status(kChildren);
+  for (int i = 0; i < kChildren; ++i) {
+    opts.argv = {"sh", "-c", "exit " + std::to_string(i)};
+    auto c = ChildProcess::spawn(l, opts, [&status, i](ExitStatus s, Timestamp) { status[static_cast<size_t>(i)] = s; });
+    REQUIRE(c);
+    children.push_back(std::move(*c));
+  }
+  CHECK(run_until(l, [&] { return std::all_of(status.begin(), status.end(), [](const auto& s) { return s.has_value(); }); }));
+  for (int i = 0; i < kChildren; ++i) {
+    REQUIRE(status[static_cast<size_t>(i)].has_value());
+    CHECK(status[static_cast<size_t>(i)]->code == i);
+  }
+  CHECK(l.process_groups().watched_children() == 0);
+  int st = 0;
+  CHECK(::waitpid(foreign, &st, 0) == foreign);
+  CHECK(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 7);
+
+  // Ours exiting while a foreign zombie waits: still reported (the fallback scan).
+  const pid_t foreign2 = ::fork();
+  REQUIRE(foreign2 >= 0);
+  if (foreign2 == 0) ::_exit(9);
+  run_for(l, Duration::milliseconds(100));  // it has exited (a zombie) before ours starts
+  std::optional<ExitStatus> last;
+  opts.argv = {"sh", "-c", "exit 3"};
+  auto c = ChildProcess::spawn(l, opts, [&](ExitStatus s, Timestamp) { last = s; });
+  REQUIRE(c);
+  CHECK(run_until(l, [&] { return last.has_value(); }));
+  CHECK(last->code == 3);
+  CHECK(::waitpid(foreign2, &st, 0) == foreign2);
+  CHECK(WEXITSTATUS(st) == 9);
+}
+
+TEST_CASE("spawn asynchronous: starts at once, runs on helper threads; terminate and destruction while starting") {
+  auto loop = EventLoop::create();
+  REQUIRE(loop);
+  EventLoop& l = *loop.value();
+  // Pipes as the server uses them; our copies of the child's ends are closed at once.
+  auto in = make_pipe(false, true);
+  auto out = make_pipe(true, false);
+  REQUIRE(in);
+  REQUIRE(out);
+  SpawnOptions opts;
+  opts.asynchronous = true;
+  opts.argv = {"sh", "-c", "tr a-z A-Z; exit 5"};
+  opts.env = environment_with({});
+  opts.fds = {{0, in->read_end.get()}, {1, out->write_end.get()}};
+  std::optional<ExitStatus> status;
+  auto child = ChildProcess::spawn(l, opts, [&](ExitStatus s, Timestamp) { status = s; });
+  REQUIRE(child);
+  CHECK(child.value()->pid() == 0);  // starting
+  CHECK_FALSE(child.value()->kill(SIGTERM));  // never kill(0)
+  CHECK_FALSE(child.value()->peek_exit().has_value());
+  in->read_end.reset();
+  out->write_end.reset();
+  REQUIRE(::write(in->write_end.get(), "abc\n", 4) == 4);
+  in->write_end.reset();
+  std::string got;
+  bool eof = false;
+  auto w = FdWatcher::create(l, out->read_end.get(), [&](int, Timestamp) {
+    char buf[256];
+    ssize_t n;
+    while ((n = ::read(out->read_end.get(), buf, sizeof buf)) > 0) got.append(buf, static_cast<size_t>(n));
+    if (n == 0) eof = true;
+  });
+  REQUIRE(w);
+  w.value()->set_events(FdWatcher::kReadable);
+  CHECK(run_until(l, [&] { return eof && status.has_value(); }));
+  CHECK(got == "ABC\n");
+  CHECK(status->code == 5);
+  CHECK(child.value()->pid() > 0);
+
+  // Many at once: every exit is reported.
+  std::vector<std::unique_ptr<ChildProcess>> many;
+  int exits = 0;
+  opts.fds.clear();
+  opts.argv = {"true"};
+  for (int i = 0; i < 40; ++i) {
+    auto c = ChildProcess::spawn(l, opts, [&](ExitStatus s, Timestamp) { exits += s.success() ? 1 : 0; });
+    REQUIRE(c);
+    many.push_back(std::move(*c));
+  }
+  CHECK(run_until(l, [&] { return exits == 40; }));
+
+  // terminate() while starting is applied once the child exists; its exit is reported.
+  opts.argv = {"sleep", "30"};
+  std::optional<ExitStatus> stopped;
+  auto sleeper = ChildProcess::spawn(l, opts, [&](ExitStatus s, Timestamp) { stopped = s; });
+  REQUIRE(sleeper);
+  sleeper.value()->terminate(Duration::seconds(5));
+  CHECK(run_until(l, [&] { return stopped.has_value(); }));
+  CHECK(stopped->signal == SIGTERM);
+
+  // Destroyed while starting: the child is stopped and reaped all the same.
+  auto orphan = ChildProcess::spawn(l, opts, [](ExitStatus, Timestamp) {});
+  REQUIRE(orphan);
+  orphan.value().reset();
+  CHECK(run_until(l, [&] { return l.process_groups().spawner().value()->in_progress() == 0; }));
+  CHECK(run_until(l, [&] { return l.process_groups().watched_children() == 0; }));
+
+  // A program that cannot be executed: exit code 127 through on_exit (and one log line).
+  opts.argv = {"/nonexistent/curvecp-test-program"};
+  std::optional<ExitStatus> missing;
+  auto bad = ChildProcess::spawn(l, opts, [&](ExitStatus s, Timestamp) { missing = s; });
+  REQUIRE(bad);
+  CHECK(run_until(l, [&] { return missing.has_value(); }));
+  CHECK(missing->code == 127);
 }
 
 TEST_CASE("signals: a caught signal runs the handler in the loop") {

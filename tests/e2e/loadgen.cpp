@@ -10,6 +10,11 @@
 // --hold keeps every connection open after its echo has arrived until all N have theirs
 // and then HOLD seconds more (printing "loadgen: holding N connections" when that starts),
 // before any of them sends its EOF: N concurrent established connections.
+// --restart-after S (default 60): a connection whose handshake has not completed S seconds
+// after it started starts over with new keys and a new Hello, as a person would rerun
+// the command: its cookie may have gone stale (60-120 s, CURVECP.md 3.3) while the server
+// was busy, and the client engine keeps resending that Initiate until its handshake
+// timeout. The summary line counts these restarts.
 // Prints one summary line; exits 0 only if every connection delivered and got back all
 // B bytes intact and closed cleanly in both directions, 1 otherwise, 100 on usage errors.
 #include <CLI/CLI.hpp>
@@ -45,6 +50,7 @@ uint8_t pattern_byte(uint64_t index, uint64_t offset) {
 
 struct Flow {
   uint64_t index = 0;
+  Timestamp started_at;
   Timestamp finished_at;
   std::unique_ptr<ClientConnection> connection;
   uint64_t sent = 0;
@@ -66,19 +72,32 @@ class LoadGenerator {
     auto flow = std::make_unique<Flow>();
     flow->index = index;
     Flow* f = flow.get();
-    UdpSocketOptions socket_options;
-    // Hundreds of sockets in one process: small buffers, no GRO super-buffers.
-    socket_options.buffer_bytes = 1 << 20;
-    socket_options.allow_gro = false;
-    socket_options.send_queue_packets = 64;
-    auto c = ClientConnection::open(
-        loop_, std::move(config), rng, [this, f](Timestamp now) { progress(*f, now); }, socket_options);
-    if (!c) return c.error();
-    flow->connection = std::move(*c);
+    if (Status st = open(*f, std::move(config), rng); !st) return st;
     flows_.push_back(std::move(flow));
     progress(*f, loop_.now());
     return {};
   }
+
+  // --restart-after: flows still in their handshake `after` since they (re)started begin
+  // again with a connection made by `make_config`. Returns how many did.
+  size_t restart_stuck(Timestamp now, Duration after, const std::function<ClientEngineConfig()>& make_config,
+                       Rng& rng) {
+    size_t n = 0;
+    for (auto& f : flows_) {
+      if (f->finished || !f->connection || f->connection->engine().established()) continue;
+      if (now - f->started_at < after) continue;
+      f->connection.reset();
+      if (Status st = open(*f, make_config(), rng); !st) {
+        done(*f, false, "restart: " + st.error().message);
+        continue;
+      }
+      ++n;
+      ++restarts_;
+      progress(*f, now);
+    }
+    return n;
+  }
+  size_t restarts() const { return restarts_; }
 
   // --hold: called once every connection has its echo (none has sent its EOF yet).
   void set_all_echoed_handler(std::function<void(Timestamp)> h) { on_all_echoed_ = std::move(h); }
@@ -104,6 +123,21 @@ class LoadGenerator {
   const std::vector<std::unique_ptr<Flow>>& flows() const { return flows_; }
 
  private:
+  Status open(Flow& f, ClientEngineConfig config, Rng& rng) {
+    UdpSocketOptions socket_options;
+    // Hundreds of sockets in one process: small buffers, no GRO super-buffers.
+    socket_options.buffer_bytes = 1 << 20;
+    socket_options.allow_gro = false;
+    socket_options.send_queue_packets = 64;
+    Flow* p = &f;
+    auto c = ClientConnection::open(
+        loop_, std::move(config), rng, [this, p](Timestamp now) { progress(*p, now); }, socket_options);
+    if (!c) return c.error();
+    f.connection = std::move(*c);
+    f.started_at = loop_.now();
+    return {};
+  }
+
   void progress(Flow& f, Timestamp now) {
     if (f.finished) return;
     Stream& s = f.connection->stream();
@@ -164,6 +198,7 @@ class LoadGenerator {
   std::vector<std::unique_ptr<Flow>> flows_;
   size_t finished_ = 0;
   size_t echoed_ = 0;
+  size_t restarts_ = 0;
   std::function<void(Timestamp)> on_all_echoed_;
   std::function<void(Timestamp)> on_all_done_;
 };
@@ -181,9 +216,10 @@ int main(int argc, char** argv) {
   app.add_option("--connections", connections);
   app.add_option("--bytes", bytes);
   app.add_option("--timeout", timeout_s);
-  double rate = 0, hold_s = 0;
+  double rate = 0, hold_s = 0, restart_s = 60;
   app.add_option("--rate", rate, "Start connections at this many per second (default: all at once)");
   app.add_option("--hold", hold_s, "Hold all connections open this many seconds after every echo is in");
+  app.add_option("--restart-after", restart_s, "Start a handshake over after this many seconds without success (0: never)");
   app.add_option("IP", ip)->required();
   app.add_option("PORT", port_text)->required();
   try {
@@ -198,7 +234,7 @@ int main(int argc, char** argv) {
   auto sname = encode_server_name(name);
   if (!parse_public_key(key_hex, base.server_long_term) || !server || !sname ||
       (!ext_hex.empty() && !parse_extension(ext_hex, base.server_extension)) || connections == 0 ||
-      !(rate >= 0) || !(hold_s >= 0)) {
+      !(rate >= 0) || !(hold_s >= 0) || !(restart_s >= 0)) {
     std::fprintf(stderr, "loadgen: bad arguments\n");
     return 100;
   }
@@ -211,7 +247,7 @@ int main(int argc, char** argv) {
   const Timestamp start = l.update_now();
   uint64_t added = 0;
   bool add_failed = false;
-  auto add_one = [&]() {
+  auto make_config = [&]() {
     ClientEngineConfig config;
     config.server = *server;
     config.crypto.server_long_term = base.server_long_term;
@@ -224,7 +260,10 @@ int main(int argc, char** argv) {
     // Some connections wait a long time for their turn under load: the test bounds time.
     config.connection.idle_timeout = Duration::seconds(static_cast<int64_t>(timeout_s + hold_s) + 1);
     config.handshake_timeout = Duration::seconds(static_cast<int64_t>(timeout_s) + 1);
-    if (Status st = gen.add(added, std::move(config), rng); !st) {
+    return config;
+  };
+  auto add_one = [&]() {
+    if (Status st = gen.add(added, make_config(), rng); !st) {
       std::fprintf(stderr, "loadgen: connection %llu: %s\n", static_cast<unsigned long long>(added),
                    st.error().message.c_str());
       add_failed = true;
@@ -253,6 +292,18 @@ int main(int argc, char** argv) {
     if (!t) return 111;
     tick = std::move(t.value());
     tick->arm(start);
+  }
+  // --restart-after: once a second, handshakes stuck for that long start over.
+  std::unique_ptr<Timer> restart_tick;
+  if (restart_s > 0) {
+    const Duration after = Duration::nanoseconds(static_cast<int64_t>(restart_s * 1e9));
+    auto t = Timer::create(l, [&, after](Timestamp now) {
+      gen.restart_stuck(now, after, make_config, rng);
+      restart_tick->arm(now + Duration::seconds(1));
+    });
+    if (!t) return 111;
+    restart_tick = std::move(t.value());
+    restart_tick->arm(start + Duration::seconds(1));
   }
   auto deadline = Timer::create(l, [&](Timestamp) { l.stop(); });
   if (!deadline) return 111;
@@ -290,10 +341,11 @@ int main(int argc, char** argv) {
     }
   }
   unfinished += connections - gen.total();  // never started (deadline)
-  std::printf("loadgen: %llu connections, %zu ok, %zu failed, %zu unfinished; %llu bytes echoed in %.2f s\n",
+  std::printf("loadgen: %llu connections, %zu ok, %zu failed, %zu unfinished; %llu bytes echoed in %.2f s; %zu handshakes restarted\n",
               static_cast<unsigned long long>(connections), ok, failed, unfinished,
-              static_cast<unsigned long long>(moved), elapsed_s);
+              static_cast<unsigned long long>(moved), elapsed_s, gen.restarts());
   tick.reset();
+  restart_tick.reset();
   release->reset();
   deadline->reset();
   return ok == connections ? 0 : 1;

@@ -287,3 +287,21 @@ TEST_CASE("ack scheduler between curvecp peers: coalescing, delay, out-of-order 
   CHECK(a.due(Timestamp{5000}));
   CHECK(a.take(false, 8000) == 0);
 }
+
+TEST_CASE("ack scheduler: the queue grows on demand, keeps order across growth, drops the oldest when full") {
+  AckScheduler a;
+  // Toward a reference peer every message is queued: take a few out first so the ring's
+  // head is not at slot 0 when it grows.
+  for (uint32_t id = 1; id <= 3; ++id) a.on_received(Timestamp{1000}, AckScheduler::Received{id, id * 1024, true, true}, true);
+  CHECK(a.take(true, 3 * 1024) == 1);
+  CHECK(a.take(true, 3 * 1024) == 2);
+  const uint32_t last = 3 + static_cast<uint32_t>(AckScheduler::kMaxPending) + 10;
+  for (uint32_t id = 4; id <= last; ++id) a.on_received(Timestamp{1000}, AckScheduler::Received{id, id * 1024, true, true}, true);
+  // kMaxPending + 11 were queued after 3: the oldest 11 (3..13) were dropped.
+  const uint32_t first_kept = last - static_cast<uint32_t>(AckScheduler::kMaxPending) + 1;
+  for (uint32_t id = first_kept; id <= last; ++id) {
+    REQUIRE(a.take(true, uint64_t{last} * 1024) == id);
+  }
+  CHECK(a.deadline() == Timestamp::never());
+  CHECK(a.take(true, uint64_t{last} * 1024) == 0);
+}
