@@ -212,33 +212,36 @@ bool TcpBridge::read_tcp(Stream& stream) {
 bool TcpBridge::write_tcp(Stream& stream) {
   bool changed = false;
   while (writable_ && !write_closed_) {
-    if (pending_begin_ == pending_.size()) {
-      pending_.resize(kChunkBytes);
-      const size_t n = stream.read(MutableBytes(pending_.data(), pending_.size()));
-      pending_.resize(n);
+    // Stream bytes go out through the shared scratch buffer; only what the socket does
+    // not take at once is kept in pending_ (freed once written): an idle bridge holds
+    // no buffer.
+    const bool staged = pending_begin_ < pending_.size();
+    const uint8_t* data = staged ? pending_.data() + pending_begin_ : scratch().data();
+    const size_t size = staged ? pending_.size() - pending_begin_
+                               : stream.read(MutableBytes(scratch().data(), kChunkBytes));
+    if (size == 0) break;
+    changed |= !staged;
+    const ssize_t n = ::send(socket_.get(), data, size, MSG_NOSIGNAL);
+    const size_t sent = n > 0 ? static_cast<size_t>(n) : 0;
+    const int err = n > 0 ? 0 : n == 0 ? EAGAIN : errno;  // 0 bytes taken: wait for room
+    stats_.bytes_to_tcp += sent;
+    if (staged) {
+      pending_begin_ += sent;
+    } else if (sent < size) {
+      pending_.assign(data + sent, data + size);
       pending_begin_ = 0;
-      if (n == 0) break;
-      changed = true;
     }
-    const ssize_t n = ::send(socket_.get(), pending_.data() + pending_begin_, pending_.size() - pending_begin_,
-                             MSG_NOSIGNAL);
-    if (n > 0) {
-      pending_begin_ += static_cast<size_t>(n);
-      stats_.bytes_to_tcp += static_cast<uint64_t>(n);
-      continue;
+    if (pending_begin_ == pending_.size() && !pending_.empty()) {
+      pending_ = {};
+      pending_begin_ = 0;
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    if (err == 0 || err == EINTR) continue;
+    if (err == EAGAIN || err == EWOULDBLOCK) {
       writable_ = false;
       break;
     }
-    fail(&stream, "write to " + target_ + ": " + error_words(n < 0 ? errno : EPIPE));
+    fail(&stream, "write to " + target_ + ": " + error_words(err));
     return true;
-  }
-  // Nothing held back: an idle bridge keeps no buffer.
-  if (pending_begin_ == pending_.size() && !pending_.empty()) {
-    pending_ = {};
-    pending_begin_ = 0;
   }
   // Only a clean end of the peer's stream becomes a FIN; after a FAIL the owner resets.
   if (!write_closed_ && pending_.empty() && stream.read_finished() && !stream.read_failed()) {

@@ -8,11 +8,15 @@
 #   half    a client that sends, then shuts down its write side, still gets the whole
 #           reply (forward_peers.py echo: the service answers only after the FIN), and
 #           8 such clients at once through one --listen.
+#           A TCP client over --max-forwards is reset at once.
 #   refused a --forward target with no listener: the TCP client in front of --listen
 #           sees a reset (never a clean end), the server logs "connection refused".
 #   killed  `connect --listen` stopped by SIGTERM, and another killed by SIGKILL (the
 #           server then notices by its idle timeout): the service's TCP connection is
 #           reset both times, never ended cleanly.
+#   admin   the allow list (a listed key gets its priority and label, an unlisted one is
+#           refused and its TCP client reset) and the control sockets of both daemons
+#           (curvecp status, curvecp ctl) work for forwarded connections.
 # Every daemon's exit status is checked.
 #
 # usage: forward.sh CURVECP_BINARY [SIZE]
@@ -39,7 +43,9 @@ free_tcp_port() {
 start_forward() {
   local name=$1 target=$2
   shift 2
-  bg "$name" "$CURVECP" serve -v --control none --name "$SNAME" --key "$WORK/serverkey" --ext "$EXT" "$@" \
+  local control=(--control none)
+  [[ " $* " != *" --control "* ]] || control=()
+  bg "$name" "$CURVECP" serve -v "${control[@]}" --name "$SNAME" --key "$WORK/serverkey" --ext "$EXT" "$@" \
     --forward "$target" 127.0.0.1 0
   FWD_PID=$BG_PID
   wait_log_line "$WORK/$name.log" 'listening on ' 10 "$FWD_PID" || fail "$name did not start listening"
@@ -51,7 +57,9 @@ start_forward() {
 start_listen() {
   local name=$1 port=$2
   shift 2
-  bg "$name" "$CURVECP" connect --control none --name "$SNAME" --server-key "$SKEY" --ext "$EXT" "$@" \
+  local control=(--control none)
+  [[ " $* " != *" --control "* ]] || control=()
+  bg "$name" "$CURVECP" connect "${control[@]}" --name "$SNAME" --server-key "$SKEY" --ext "$EXT" "$@" \
     --listen 127.0.0.1:0 127.0.0.1 "$port"
   LISTEN_PID=$BG_PID
   wait_log_line "$WORK/$name.log" 'listening on ' 10 "$LISTEN_PID" || fail "$name did not start listening"
@@ -150,10 +158,15 @@ mkdir "$WORK/svc"
 bg service python3 "$PEERS" service "$WORK/svc"
 wait_for_file "$WORK/svc/port" 10 || fail "the test service did not start"
 SVC_PORT=$(cat "$WORK/svc/port")
-start_forward server-svc "127.0.0.1:$SVC_PORT" --idle-timeout 3 --keepalive 1
+# Only alice's key is allowed, with a class and a label.
+KEY_IMPL=ours make_key "$WORK/alice"
+ALICE=$(cat "$WORK/alice.hex")
+echo "$ALICE priority=background label=fwd" >"$WORK/svc.allow"
+start_forward server-svc "127.0.0.1:$SVC_PORT" --idle-timeout 3 --keepalive 1 --allow "$WORK/svc.allow" \
+  --control "$WORK/serve.sock"
 SVC_SERVER_PID=$FWD_PID
 SVC_UDP_PORT=$FWD_PORT
-start_listen listen-svc "$SVC_UDP_PORT" --max-forwards 16
+start_listen listen-svc "$SVC_UDP_PORT" --max-forwards 16 --key "$WORK/alice" --control "$WORK/listen.sock"
 SVC_LISTEN_PID=$LISTEN_PID
 timeout "$(time_left)" python3 "$PEERS" echo "$LISTEN_PORT" 1048576 1 || fail "half-close: reply not byte-exact"
 pids=()
@@ -172,6 +185,17 @@ HOLD1=$!
 wait_for_file "$WORK/held.1" 20 || fail "hold client 1 did not connect"
 wait_log_line "$WORK/server-svc.log" "#10 start" 20 || fail "the held connection did not reach the server"
 sleep 0.5
+grep -qE "#1 start key=$ALICE from=[0-9.:]+ priority=background label=\"fwd\" forward=127.0.0.1:$SVC_PORT" \
+  "$WORK/server-svc.log" || fail "the allow list's class and label are not in the forward's start line"
+"$CURVECP" status --control "$WORK/listen.sock" >"$WORK/status-listen.out" 2>&1 ||
+  fail "curvecp status on connect --listen: $(cat "$WORK/status-listen.out")"
+grep -q "127.0.0.1:$SVC_UDP_PORT" "$WORK/status-listen.out" || fail "status of connect --listen lists no connection"
+"$CURVECP" ctl --control "$WORK/listen.sock" --priority 5 10 >"$WORK/ctl.out" 2>&1 ||
+  fail "curvecp ctl on connect --listen's connection 10: $(cat "$WORK/ctl.out")"
+"$CURVECP" status --control "$WORK/serve.sock" >"$WORK/status-serve.out" 2>&1 ||
+  fail "curvecp status on serve --forward: $(cat "$WORK/status-serve.out")"
+grep -q "background" "$WORK/status-serve.out" || fail "serve's status does not show the allowed key's class"
+note "allow list class and label, status and ctl on both sides: working for forwarded connections"
 stop_pid listen-svc "$SVC_LISTEN_PID" 0
 wait "$HOLD1" || true
 [[ "$(cat "$WORK/hold.1.out")" = reset ]] || fail "TCP client of a stopped connect saw '$(cat "$WORK/hold.1.out")', not a reset"
@@ -179,12 +203,25 @@ wait_for_file "$WORK/svc/outcome.10" 20 || fail "the service never saw connectio
 [[ "$(cat "$WORK/svc/outcome.10")" = reset ]] || fail "service saw '$(cat "$WORK/svc/outcome.10")' after connect was stopped, not a reset"
 note "connect --listen stopped by SIGTERM: both TCP sides were reset"
 
-start_listen listen-svc2 "$SVC_UDP_PORT"
+# A key not in the allow list: refused, and its TCP client reset.
+start_listen listen-anon "$SVC_UDP_PORT"
+timeout "$(time_left)" python3 "$PEERS" expect-reset "$LISTEN_PORT" >"$WORK/anon.out" 2>&1 ||
+  fail "a refused key's TCP client: $(cat "$WORK/anon.out")"
+wait_log_line "$WORK/server-svc.log" "refused key=.*not in the allow list" 10 || fail "serve did not log the refused key"
+stop_pid listen-anon "$LISTEN_PID" 0
+note "a key not in the allow list: refused, its TCP client reset"
+
+start_listen listen-svc2 "$SVC_UDP_PORT" --key "$WORK/alice" --max-forwards 1
 timeout "$(time_left)" python3 "$PEERS" hold "$LISTEN_PORT" "$WORK/held.2" >"$WORK/hold.2.out" 2>&1 &
 HOLD2=$!
 wait_for_file "$WORK/held.2" 20 || fail "hold client 2 did not connect"
 wait_log_line "$WORK/server-svc.log" "#11 start" 20 || fail "the second held connection did not reach the server"
 sleep 0.5
+# --max-forwards 1, and one is held: the next TCP client is reset at once, with a line.
+timeout "$(time_left)" python3 "$PEERS" expect-reset "$LISTEN_PORT" >"$WORK/over.out" 2>&1 ||
+  fail "a TCP client over --max-forwards: $(cat "$WORK/over.out")"
+grep -q "refused: 1 forwarded connections already (--max-forwards)" "$WORK/listen-svc2.log" ||
+  fail "connect --listen did not say why it reset the client over --max-forwards"
 kill -KILL "$LISTEN_PID"
 wait "$LISTEN_PID" 2>/dev/null || true
 wait_for_file "$WORK/svc/outcome.11" "$(time_left)" || fail "the service never saw connection 11 end after connect was killed"
