@@ -243,3 +243,30 @@ TEST_CASE("tcp bridge: a reset from the TCP side fails our direction with FAIL")
   CHECK(rig.far->read_failed());
   CHECK(rig.bridge->error().find("connection reset") != std::string::npos);
 }
+
+TEST_CASE("tcp bridge: a connect that does not complete in time fails, and says so") {
+  BridgeRig rig;
+  // A listener that never accepts, its queue filled: the kernel drops further SYNs, so a
+  // connect stays in progress (loopback only, no unroutable address needed).
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  Address where = *Address::parse("127.0.0.1", 0);
+  sockaddr_storage ss{};
+  socklen_t len = to_sockaddr(where, ss);
+  REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) == 0);
+  REQUIRE(::listen(fd.get(), 0) == 0);
+  len = sizeof ss;
+  REQUIRE(::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0);
+  where = from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+  std::vector<UniqueFd> fillers;
+  for (int i = 0; i < 4; ++i) {
+    fillers.emplace_back(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    (void)::connect(fillers.back().get(), reinterpret_cast<sockaddr*>(&ss), len);
+  }
+  auto b = TcpBridge::connect(*rig.loop, where, Duration::milliseconds(300), [&](Timestamp now) { rig.shuttle(now); });
+  REQUIRE(b);
+  rig.bridge = std::move(*b);
+  CHECK(rig.run_until([&] { return rig.far->read_finished(); }));
+  CHECK(rig.bridge->failed());
+  CHECK(rig.bridge->error() == "connect to " + where.to_string() + ": timed out");
+  CHECK(rig.far->read_failed());
+}
