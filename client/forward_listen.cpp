@@ -305,7 +305,9 @@ void ListenSession::log_end(const Forward& f, Timestamp now) {
     return;
   }
   const std::string tcp_error = f.attachment ? f.attachment->failure_message() : std::string();
-  line.append(": ").append(!tcp_error.empty() ? tcp_error : signal_ != 0 ? "interrupted" : engine.failure());
+  line.append(": ").append(!tcp_error.empty()                      ? tcp_error
+                           : engine.reason() == EndReason::aborted ? std::string("interrupted")
+                                                                   : engine.failure());
   log_error(line);
 }
 

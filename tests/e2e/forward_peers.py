@@ -76,8 +76,9 @@ def echo(port, size, seed):
 
 
 def expect_reset(port):
-    s = socket.create_connection(("127.0.0.1", port), timeout=60)
     try:
+        # The reset may come before connect() has returned (a loaded host).
+        s = socket.create_connection(("127.0.0.1", port), timeout=60)
         s.sendall(b"hello\n")
         while True:
             chunk = s.recv(65536)
