@@ -1,6 +1,9 @@
 // `curvecp connect [--name NAME] [--server-key HEX] [--ext HEX] [--key DIR] [--scheduler NAME]
 //  [--timeout S] [--idle-timeout S] [--keepalive S] [--priority CLASS] [--control PATH|none]
 //  [-q|-v] (HOST PORT | ALIAS) [--] [PROG [ARG...]]`
+// `curvecp connect [options] --listen IP:PORT [--max-forwards N] (HOST PORT | ALIAS)`:
+//  port forwarding, each accepted TCP client over its own connection
+//  (client/forward_listen.h).
 //
 // The client end of a CurveCP connection (CURVECP.md 4), IPv4 or IPv6. HOST is an IP
 // literal or a name (every address tried in turn); ALIAS names a line of a servers file
@@ -20,6 +23,7 @@
 
 #include "client/command_output.h"
 #include "client/connect_session.h"
+#include "client/forward_listen.h"
 #include "client/server_target.h"
 #include "core/address.h"
 #include "core/bytes.h"
@@ -32,6 +36,7 @@
 #include "daemon/command_registry.h"
 #include "daemon/control_server.h"
 #include "daemon/log.h"
+#include "daemon/tcp_bridge.h"
 #include "scheduler/congestion.h"
 #include "scheduler/priority.h"
 
@@ -53,6 +58,8 @@ struct ConnectArgs {
   std::vector<std::string> rest;
   std::string priority = "normal";
   std::string control;  // empty: the default path; "none": no control socket
+  std::string listen;   // --listen IP:PORT: port forwarding instead of PROG or stdio
+  uint32_t max_forwards = 64;
 };
 
 int usage_error(const std::string& what) {
@@ -79,6 +86,44 @@ std::optional<Duration> parse_seconds(double s, Duration zero) {
   if (!(s >= 0) || s > 86400.0 * 365) return std::nullopt;
   if (s == 0) return zero;
   return Duration::nanoseconds(static_cast<int64_t>(s * 1e9));
+}
+
+// --listen IP:PORT (an IP literal; port 0 lets the kernel choose) and --max-forwards.
+// Nothing after one usage line.
+std::optional<Address> parse_listen(const ConnectArgs& args) {
+  const size_t colon = args.listen.rfind(':');
+  const std::string port_text = colon == std::string::npos ? "" : args.listen.substr(colon + 1);
+  auto hp = parse_host_port(port_text == "0" ? args.listen.substr(0, colon) + ":1" : args.listen);
+  auto address = hp ? Address::parse(hp->host, port_text == "0" ? 0 : hp->port) : std::nullopt;
+  if (!address) {
+    usage_error("bad --listen '" + args.listen + "' (expected IP:PORT or [IPV6]:PORT)");
+    return std::nullopt;
+  }
+  if (args.max_forwards < 1 || args.max_forwards > 65535) {
+    usage_error("--max-forwards must be 1..65535");
+    return std::nullopt;
+  }
+  return address;
+}
+
+// connect --listen: the options already made for one connection, as the template of
+// every forwarded one.
+int run_forwarding(const ConnectArgs& args, ConnectOptions options, const Address& listen,
+                   std::shared_ptr<KeyDirNonceSource> nonce_source, Rng& rng) {
+  ListenOptions l;
+  l.engine = std::move(options.engine);
+  l.listen = listen;
+  l.max_forwards = args.max_forwards;
+  l.verbose = options.verbose;
+  l.control_path = options.control_path;
+  l.control_required = options.control_required;
+  l.vouch_nonce = [nonce_source, &rng]() -> Result<Nonce16> {
+    if (nonce_source) return nonce_source->next_nonce16();
+    Nonce16 n;
+    rng.fill(n);
+    return n;
+  };
+  return run_listen_session(std::move(l), rng);
 }
 
 int run_connect(const ConnectArgs& args) {
@@ -138,6 +183,12 @@ int run_connect(const ConnectArgs& args) {
     return usage_error("options go before the server: '" + args.rest[resolved.words_used] +
                        "' (put -- before a program whose name starts with '-')");
   }
+  std::optional<Address> listen;
+  if (!args.listen.empty()) {
+    if (!program->empty()) return usage_error("--listen takes no program: '" + (*program)[0] + "'");
+    listen = parse_listen(args);
+    if (!listen) return kExitUsage;
+  }
   crypto.server_long_term = resolved.target.key;
   crypto.server_extension = resolved.target.ext;
   crypto.server_name = resolved.target.name;
@@ -157,6 +208,7 @@ int run_connect(const ConnectArgs& args) {
     return failure("libsodium failed to initialise");
   }
   SodiumRng rng;
+  std::shared_ptr<KeyDirNonceSource> nonce_source;  // --key DIR: vouch nonces (forwarding draws more)
 
   // Long-term identity (CURVECP.md 1.3): the key directory's keys and a safenonce vouch
   // nonce, or an anonymous key pair that lives only in memory for this run.
@@ -178,7 +230,8 @@ int run_connect(const ConnectArgs& args) {
     if (!nonces) {
       return failure(nonces.error().message);
     }
-    auto vouch_nonce = (*nonces)->next_nonce16();
+    nonce_source = std::move(*nonces);
+    auto vouch_nonce = nonce_source->next_nonce16();
     if (!vouch_nonce) {
       return failure("nonce-generation disaster: " + vouch_nonce.error().message);
     }
@@ -188,6 +241,7 @@ int run_connect(const ConnectArgs& args) {
   }
 
   // The same variables the server gives its programs (the reference sets none, 5.4).
+  if (listen) return run_forwarding(args, std::move(options), *listen, nonce_source, rng);
   options.program_env = {"PROTO=CURVECP", "CURVECPREMOTEPK=" + encode_hex(crypto.server_long_term.bytes),
                          "CURVECPREMOTEEXT=" + encode_hex(crypto.server_extension)};
   return run_connect_session(std::move(options), rng);
@@ -225,6 +279,13 @@ const CommandRegistration connect_registration{"connect", 20, [](CLI::App& app, 
   cmd->add_option("--control", args->control,
                   "Control socket for curvecp status and ctl (default: connect.PID.sock in /run/curvecp for "
                   "root, else in $XDG_RUNTIME_DIR/curvecp; none: no socket)");
+  cmd->add_option("--listen", args->listen,
+                  "Port forwarding: accept TCP clients on IP:PORT, each over its own CurveCP connection "
+                  "(no PROG)")
+      ->type_name("IP:PORT");
+  cmd->add_option("--max-forwards", args->max_forwards,
+                  "With --listen: simultaneous forwarded connections; more are reset at once")
+      ->capture_default_str();
   // (HOST PORT | ALIAS) [--] [PROG [ARG...]] are taken verbatim after the options, as
   // serve takes IP PORT [--] PROG, so PROG's own options need no quoting.
   cmd->prefix_command();

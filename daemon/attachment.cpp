@@ -63,6 +63,29 @@ Result<std::unique_ptr<Attachment>> Attachment::relay(EventLoop& loop, UniqueFd 
   return a;
 }
 
+Result<std::unique_ptr<Attachment>> Attachment::forward_to(EventLoop& loop, const Address& target,
+                                                           Duration connect_timeout, WakeHandler wake) {
+  std::unique_ptr<Attachment> a(new Attachment(std::move(wake)));
+  Attachment* self = a.get();
+  auto bridge = TcpBridge::connect(loop, target, connect_timeout, [self](Timestamp now) {
+    if (self->wake_) self->wake_(now);
+  });
+  if (!bridge) return bridge.error();
+  a->tcp_ = std::move(*bridge);
+  return a;
+}
+
+Result<std::unique_ptr<Attachment>> Attachment::forward_from(EventLoop& loop, UniqueFd socket, WakeHandler wake) {
+  std::unique_ptr<Attachment> a(new Attachment(std::move(wake)));
+  Attachment* self = a.get();
+  auto bridge = TcpBridge::adopt(loop, std::move(socket), [self](Timestamp now) {
+    if (self->wake_) self->wake_(now);
+  });
+  if (!bridge) return bridge.error();
+  a->tcp_ = std::move(*bridge);
+  return a;
+}
+
 Attachment::~Attachment() {
   // A clean end signals nothing; anything else (a program still running, pipes still
   // open) is stopped like a failure.
@@ -70,6 +93,7 @@ Attachment::~Attachment() {
 }
 
 bool Attachment::transfer(Connection& connection, Timestamp now) {
+  if (tcp_) return transfer_tcp(connection, now);
   if (stopped_ || !pump_ || connection.failed() || connection.closed()) return false;
   bool changed = pump_->transfer(connection.stream(), now);
   if (done() && !connection.application_done()) {
@@ -79,13 +103,31 @@ bool Attachment::transfer(Connection& connection, Timestamp now) {
   return changed;
 }
 
+bool Attachment::transfer_tcp(Connection& connection, Timestamp now) {
+  if (stopped_ || connection.failed() || connection.closed()) return false;
+  bool changed = tcp_->transfer(connection.stream(), now);
+  if (tcp_->failed()) {
+    // A reset or failed connect on the TCP side is a failure on the CurveCP side, never
+    // a clean end: the peer hears FAIL and resets its own TCP connection.
+    connection.abort(now, EndReason::program_failed);
+    return true;
+  }
+  if (tcp_->finished() && !connection.application_done()) {
+    connection.set_application_done(now, false);
+    changed = true;
+  }
+  return changed;
+}
+
 bool Attachment::done() const {
   if (stopped_) return true;
+  if (tcp_) return tcp_->finished();
   if (child_ && !exit_) return false;
   return pump_ && pump_->finished();
 }
 
 bool Attachment::failed() const {
+  if (tcp_) return tcp_->failed();
   if (exit_) return !exit_->success();
   return !child_ && input_failed_ && input_failed_();
 }
@@ -97,6 +139,7 @@ void Attachment::stop(Duration grace) {
   // The group may outlive its leader (e.g. a pipeline under sh -c).
   if (child_) child_->terminate(grace);
   pump_.reset();
+  if (tcp_) tcp_->reset();  // RST: the TCP peer must not take a failure for an end
 }
 
 }  // namespace curvecp

@@ -1,6 +1,8 @@
 // What sits at the far side of a connection's stream on this machine: a spawned program
 // (its own process group, pipes on two chosen descriptors, the CURVECP* environment), or
-// the process's own stdin/stdout (netcat mode of `curvecp connect`). One class for both
+// the process's own stdin/stdout (netcat mode of `curvecp connect`), or a TCP connection
+// (port forwarding: `serve --forward`, `connect --listen`, daemon/tcp_bridge.h; a TCP
+// failure aborts the CurveCP connection, stop() resets the TCP one). One class for both
 // roles, so `serve` and `connect` share spawning, pipes, environment, the Pump and the
 // rule for ending:
 //
@@ -26,6 +28,7 @@
 #include "daemon/connection.h"
 #include "daemon/event_loop.h"
 #include "daemon/pump.h"
+#include "daemon/tcp_bridge.h"
 #include "daemon/unique_fd.h"
 #include "scheduler/stream.h"
 
@@ -59,6 +62,12 @@ class Attachment {
   // input's EOF, whether it ended by an error (then our direction ends with FAIL).
   static Result<std::unique_ptr<Attachment>> relay(EventLoop& loop, UniqueFd to_output, UniqueFd from_input,
                                                    std::function<bool()> input_failed, WakeHandler wake);
+  // Port forwarding: a new TCP connection to `target` (serve --forward), bounded by
+  // `connect_timeout`; a connect that fails later fails the CurveCP connection.
+  static Result<std::unique_ptr<Attachment>> forward_to(EventLoop& loop, const Address& target,
+                                                        Duration connect_timeout, WakeHandler wake);
+  // Port forwarding: an accepted TCP connection (connect --listen).
+  static Result<std::unique_ptr<Attachment>> forward_from(EventLoop& loop, UniqueFd socket, WakeHandler wake);
   // Unless done(), the program is stopped as by stop(); a clean end signals nothing.
   ~Attachment();
   Attachment(const Attachment&) = delete;
@@ -74,6 +83,10 @@ class Attachment {
   bool failed() const;
   // The program's exit status once it has exited (none in relay mode).
   const std::optional<ExitStatus>& exit_status() const { return exit_; }
+  // Forwarding: what made the TCP side fail (one line), empty otherwise.
+  std::string failure_message() const { return tcp_ ? tcp_->error() : std::string(); }
+  // Forwarding: bytes to and from the TCP side (nullptr for a program or a relay).
+  const TcpBridgeStats* forward_stats() const { return tcp_ ? &tcp_->stats() : nullptr; }
 
   // The stream failed: SIGTERM to the program's process group now, SIGKILL after
   // `grace` if any of it is left, then our pipe ends are closed. Idempotent.
@@ -82,10 +95,12 @@ class Attachment {
 
  private:
   explicit Attachment(WakeHandler wake) : wake_(std::move(wake)) {}
+  bool transfer_tcp(Connection& connection, Timestamp now);
 
   WakeHandler wake_;
   std::unique_ptr<ChildProcess> child_;
   std::unique_ptr<Pump> pump_;  // refers to nothing of child_; destroyed first in stop()
+  std::unique_ptr<TcpBridge> tcp_;  // forwarding instead of child_ and pump_
   std::optional<ExitStatus> exit_;
   std::function<bool()> input_failed_;
   bool stopped_ = false;

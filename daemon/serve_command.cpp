@@ -5,6 +5,8 @@
 //                 [--user USER] [--priority background|normal|N] [--control PATH|none]
 //                 [-q|-v] [--no-timestamps]
 //                 IP PORT [--] PROG [ARG...]
+//   curvecp serve ... [--forward HOST:PORT [--connect-timeout S]] IP PORT
+//                 (port forwarding: each connection joined to a new TCP connection)
 //
 // Exit codes: 0 after a shutdown by signal; 100 usage; 111 start-up failure (program not
 // found or not executable, key, nonce files not writable, allow file, user, bind) or
@@ -43,6 +45,7 @@
 #include "daemon/sd_notify.h"
 #include "daemon/server.h"
 #include "daemon/signal_watcher.h"
+#include "daemon/tcp_bridge.h"
 #include "scheduler/congestion.h"
 
 namespace curvecp {
@@ -71,6 +74,8 @@ struct ServeArgs {
   uint32_t max_per_address = 32;
   uint32_t max_per_network = 128;
   uint32_t handshakes_per_wakeup = 16;
+  std::string forward;             // --forward HOST:PORT instead of PROG
+  double forward_connect_timeout_s = 10;
 };
 
 // One usage line (exit 100 follows): no timestamp, it is for the person typing.
@@ -107,12 +112,17 @@ bool check_fd_limit(uint32_t max_connections) {
 
 // rest = IP PORT [--] PROG [ARG...] (options must come before IP) into config.bind and
 // config.program.
-bool parse_positionals(const std::vector<std::string>& rest, ServerConfig& config) {
+bool parse_positionals(const std::vector<std::string>& rest, ServerConfig& config, bool forwarding) {
   if (!rest.empty() && rest[0].size() > 1 && rest[0][0] == '-') {
     usage_error("unknown option " + rest[0]);
     return false;
   }
-  if (rest.size() < 3) {
+  if (forwarding && rest.size() != 2) {
+    usage_error(rest.size() < 2 ? "expected IP PORT after the options"
+                                : "--forward takes no program: expected only IP PORT after the options");
+    return false;
+  }
+  if (!forwarding && rest.size() < 3) {
     usage_error("expected IP PORT [--] PROG [ARG...] after the options");
     return false;
   }
@@ -127,6 +137,8 @@ bool parse_positionals(const std::vector<std::string>& rest, ServerConfig& confi
     usage_error("bad IP address: " + rest[0]);
     return false;
   }
+  config.bind = *bind;
+  if (forwarding) return true;
   size_t first = rest[2] == "--" ? 3 : 2;
   if (first >= rest.size()) {
     usage_error("no program given");
@@ -197,6 +209,21 @@ bool parse_priority_option(const ServeArgs& args, ServerEndpointConfig& endpoint
   return true;
 }
 
+// --forward HOST:PORT (its form only: the host is resolved in run_serve) and
+// --connect-timeout into `config`.
+bool parse_forward(const ServeArgs& args, ServerConfig& config) {
+  if (!parse_host_port(args.forward)) {
+    usage_error("bad --forward '" + args.forward + "' (expected HOST:PORT or [IPV6]:PORT)");
+    return false;
+  }
+  if (!(args.forward_connect_timeout_s > 0) || args.forward_connect_timeout_s > 3600) {
+    usage_error("--connect-timeout must be a positive number of seconds, at most 3600");
+    return false;
+  }
+  config.forward_connect_timeout = Duration::nanoseconds(static_cast<int64_t>(args.forward_connect_timeout_s * 1e9));
+  return true;
+}
+
 // The whole command line as a ServerConfig, or nothing after one usage line.
 std::optional<ServerConfig> parse_command_line(const ServeArgs& args, const std::vector<std::string>& rest) {
   ServerConfig config;
@@ -209,7 +236,8 @@ std::optional<ServerConfig> parse_command_line(const ServeArgs& args, const std:
     usage_error("-q and -v exclude each other");
     return std::nullopt;
   }
-  if (!parse_positionals(rest, config)) return std::nullopt;
+  if (!parse_positionals(rest, config, !args.forward.empty())) return std::nullopt;
+  if (!args.forward.empty() && !parse_forward(args, config)) return std::nullopt;
   ServerEndpointConfig& endpoint = config.endpoint;
   endpoint.max_connections = args.max_connections;
   endpoint.scheduler = args.scheduler;
@@ -430,7 +458,17 @@ int run_serve(const ServeArgs& args, const std::vector<std::string>& rest) {
   // The program is looked up as execvp will (PATH, or as given with a '/'). 111, not
   // 100: the command line is well-formed, and the file may appear later (a package
   // being upgraded, a mount not yet up), so a supervisor should retry.
-  if (auto found = find_executable(config->program[0]); !found) {
+  if (!args.forward.empty()) {
+    // Resolved once, at start-up (111 like a missing program: the name may come later).
+    const HostPort target = *parse_host_port(args.forward);
+    auto address = resolve_tcp_address(target.host, target.port);
+    if (!address) {
+      log_error("--forward: " + address.error().message);
+      return kExitTemporary;
+    }
+    config->forward = *address;
+    log_verbose("forwarding each connection to " + address->to_string());
+  } else if (auto found = find_executable(config->program[0]); !found) {
     log_error(found.error().message);
     return kExitTemporary;
   }
@@ -522,10 +560,16 @@ const CommandRegistration serve_registration{"serve", 10, [](CLI::App& app, int&
                   "Hellos and new Initiates handled per batch of datagrams, after established "
                   "connections' packets (0: no budget)")
       ->capture_default_str();
+  cmd->add_option("--forward", args->forward,
+                  "Port forwarding: join each connection to a new TCP connection to HOST:PORT (no PROG)")
+      ->type_name("HOST:PORT");
+  cmd->add_option("--connect-timeout", args->forward_connect_timeout_s,
+                  "With --forward: seconds a TCP connect may take before the connection fails")
+      ->capture_default_str();
   // IP PORT [--] PROG [ARG...] are taken verbatim after the options, so PROG's own
   // options need no quoting.
   cmd->prefix_command();
-  cmd->footer("Positional arguments (after all options): IP PORT [--] PROG [ARG...]");
+  cmd->footer("Positional arguments (after all options): IP PORT [--] PROG [ARG...], or IP PORT with --forward");
   cmd->callback([cmd, args, &exit_code] { exit_code = run_serve(*args, cmd->remaining()); });
 }};
 

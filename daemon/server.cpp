@@ -30,7 +30,7 @@ Server::~Server() {
 
 Result<std::unique_ptr<Server>> Server::create(EventLoop& loop, ServerConfig config, SecretKey long_term,
                                                NonceSource& nonces, Rng& rng) {
-  if (config.program.empty()) return make_error("no program to run");
+  if (config.program.empty() && !config.forward) return make_error("no program to run");
   const Timestamp now = loop.update_now();
   std::unique_ptr<Server> s(new Server(loop, std::move(config)));
   Server* self = s.get();
@@ -226,8 +226,12 @@ void Server::open_program(uint32_t id, Timestamp now) {
     spec.env_overrides.push_back(std::string(kConnectionIdEnv) + "=" + std::to_string(public_ids_[id]));
   }
   if (entry != nullptr && !entry->label.empty()) line.append(" label=\"").append(entry->label).append("\"");
+  if (config_.forward) line.append(" forward=").append(config_.forward->to_string());
   log_info(line);
-  auto program = Attachment::spawn(loop_, spec, [this, id](Timestamp t) { on_wake(id, t); });
+  auto wake = [this, id](Timestamp t) { on_wake(id, t); };
+  auto program = config_.forward
+                     ? Attachment::forward_to(loop_, *config_.forward, config_.forward_connect_timeout, wake)
+                     : Attachment::spawn(loop_, spec, wake);
   if (!program) {
     // The client learns at once (FAIL), instead of waiting for a program that never came.
     ++spawn_failures_;
@@ -245,6 +249,11 @@ void Server::transfer(uint32_t id, Timestamp now) {
   if (c == nullptr || program == nullptr) return;
   const bool was_done = c->application_done();
   if (!program->transfer(*c, now)) return;
+  if (c->failed() && !program->failure_message().empty()) {
+    // Forwarding: the TCP side failed (refused, timed out, reset); the client hears FAIL.
+    log_error("#" + std::to_string(log_info_[id].serial) + " " + endpoint_->peer(id).to_string() + ": " +
+              program->failure_message());
+  }
   if (log_enabled(LogLevel::verbose) && !was_done && c->application_done() && program->exit_status()) {
     const ExitStatus& st = *program->exit_status();
     log_verbose("#" + std::to_string(log_info_[id].serial) + " " + endpoint_->peer(id).to_string() +

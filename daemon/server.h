@@ -18,6 +18,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,11 @@ struct ServerConfig {
   ServerEndpointConfig endpoint;
   // The program run per connection: argv[0] looked up in PATH.
   std::vector<std::string> program;
+  // Port forwarding instead of a program (serve --forward): each connection is joined to
+  // a new TCP connection to this address (daemon/tcp_bridge.h), made within
+  // forward_connect_timeout or the connection fails.
+  std::optional<Address> forward;
+  Duration forward_connect_timeout = Duration::seconds(10);
   // Between SIGTERM and SIGKILL when a failed connection's program group is stopped.
   Duration stop_grace = kProgramStopGrace;
   // Admitted client keys with their settings; nullptr admits every client.

@@ -12,6 +12,7 @@ packages=(
   iputils-ping ethtool iperf3  # netlab: base RTT probes, offloads off, kernel-TCP anchor
   systemd man-db        # systemd-analyze verify of contrib/curvecp-serve.service (Documentation= via man)
   gnuplot-nox  # netlab_report: one plot per scenario
+  openssh-server openssh-client curl  # e2e_forward: a real service (sshd) and clients through the forward
 )
 
 as_root() {

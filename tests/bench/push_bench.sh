@@ -19,7 +19,8 @@
 set -u
 CURVECP=$1
 BIG=${BIG:-1073741824} FILES=${FILES:-10000} RUN_LIMIT=${RUN_LIMIT:-1800}
-source "$(dirname "$0")/../interop/common.sh"
+BENCH_DIR=$(readlink -f "$(dirname "$0")")
+source "$BENCH_DIR/../interop/common.sh"
 set +e +o pipefail
 require_curvecp
 for tool in /usr/sbin/sshd ssh scp rsync; do
@@ -44,37 +45,10 @@ for i in range(n):
 PY
 rm -f pool
 
-# sshd on a loopback port with throw-away keys.
-mkdir -p ssh && chmod 700 ssh
-ssh-keygen -q -t ed25519 -N '' -f ssh/host_key && ssh-keygen -q -t ed25519 -N '' -f ssh/user_key
-cp ssh/user_key.pub ssh/authorized_keys
-SSH_PORT=$(( $(free_udp_port) ))
-cat >ssh/sshd_config <<CONF
-ListenAddress 127.0.0.1:$SSH_PORT
-HostKey $WORK/ssh/host_key
-AuthorizedKeysFile $WORK/ssh/authorized_keys
-PidFile none
-UsePAM no
-StrictModes no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin yes
-Ciphers chacha20-poly1305@openssh.com
-Compression no
-Subsystem sftp internal-sftp
-CONF
-[[ -d /run/sshd ]] || mkdir -p /run/sshd
-bg sshd /usr/sbin/sshd -D -e -f "$WORK/ssh/sshd_config"
-SSHD_PID=$BG_PID
-SSH_OPTS="-F /dev/null -i $WORK/ssh/user_key -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR -o Compression=no -c chacha20-poly1305@openssh.com"
+# sshd on a loopback port with throw-away keys (bench_sshd.sh, shared with throughput.sh).
+source "$BENCH_DIR/bench_sshd.sh"
+start_bench_sshd || fail "the throw-away sshd did not answer"
 USER_AT="$(id -un)@127.0.0.1"
-ok=0
-for i in $(seq 50); do
-  # shellcheck disable=SC2086
-  ssh $SSH_OPTS -p "$SSH_PORT" "$USER_AT" true 2>/dev/null && { ok=1; break; }
-  sleep 0.1
-done
-[[ $ok = 1 ]] || fail "the throw-away sshd did not answer"
 
 KEY_IMPL=ours make_key "$WORK/serverkey"
 mkdir recv

@@ -22,7 +22,8 @@ set -u
 CURVECP=$1 TCP_HELPER=$2
 SIZE=${SIZE:-200000000} REF_SIZE=${REF_SIZE:-20000000} RUNS=${RUNS:-3}
 RUN_LIMIT=${RUN_LIMIT:-900}  # seconds per transfer; a run over it counts as failed
-source "$(dirname "$0")/../interop/common.sh"
+BENCH_DIR=$(readlink -f "$(dirname "$0")")
+source "$BENCH_DIR/../interop/common.sh"
 set +e +o pipefail  # a benchmark reports what it measured; it does not stop at the first failed probe
 require_curvecp
 TCP_HELPER=$(readlink -f "$TCP_HELPER")
@@ -86,49 +87,13 @@ run_reference() {
   echo "$(time_wall "$WORK/client.time") $(add "$(add "$(time_cpu "$WORK/client.time")" "$(time_cpu "$WORK/refprog.time")")" "$(awk -v a="$after" -v b="$before" 'BEGIN { print a - b }')")"
 }
 
-SSHD_PID=
-start_sshd() {
-  command -v /usr/sbin/sshd >/dev/null || return 1
-  mkdir -p "$WORK/ssh" && chmod 700 "$WORK/ssh"
-  ssh-keygen -q -t ed25519 -N '' -f "$WORK/ssh/host_key" || return 1
-  ssh-keygen -q -t ed25519 -N '' -f "$WORK/ssh/user_key" || return 1
-  cp "$WORK/ssh/user_key.pub" "$WORK/ssh/authorized_keys"
-  SSH_PORT=$(( $(free_udp_port) ))  # a random high port; TCP is checked by sshd's bind
-  cat >"$WORK/ssh/sshd_config" <<CONF
-ListenAddress 127.0.0.1:$SSH_PORT
-HostKey $WORK/ssh/host_key
-AuthorizedKeysFile $WORK/ssh/authorized_keys
-PidFile none
-UsePAM no
-StrictModes no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin yes
-Ciphers chacha20-poly1305@openssh.com
-Compression no
-Subsystem sftp internal-sftp
-CONF
-  [[ -d /run/sshd ]] || mkdir -p /run/sshd
-  bg sshd /usr/sbin/sshd -D -e -f "$WORK/ssh/sshd_config"
-  SSHD_PID=$BG_PID
-  local i
-  for i in $(seq 50); do
-    ssh_cmd true 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
-ssh_cmd() {
-  ssh -F /dev/null -i "$WORK/ssh/user_key" -p "$SSH_PORT" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
-    -o BatchMode=yes -o LogLevel=ERROR -o Compression=no -c chacha20-poly1305@openssh.com "$(id -un)@127.0.0.1" "$@"
-}
+# The throw-away sshd (bench_sshd.sh, shared with push_bench.sh).
+source "$BENCH_DIR/bench_sshd.sh"
 run_ssh() {
   local before after
   before=$(proc_cpu "$SSHD_PID")
   /usr/bin/time -f '%e %U %S' -o "$WORK/client.time" timeout "$RUN_LIMIT" \
-    ssh -F /dev/null -i "$WORK/ssh/user_key" -p "$SSH_PORT" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
-    -o BatchMode=yes -o LogLevel=ERROR -o Compression=no -c chacha20-poly1305@openssh.com "$(id -un)@127.0.0.1" \
-    'cat > /dev/null' <"$WORK/data" 2>>"$WORK/ssh-client.log" || return
+    ssh $SSH_OPTS -p "$SSH_PORT" "$(id -un)@127.0.0.1" 'cat > /dev/null' <"$WORK/data" 2>>"$WORK/ssh-client.log" || return
   sleep 0.3  # the per-connection sshd is reaped by the listener: its CPU lands in cutime
   after=$(proc_cpu "$SSHD_PID")
   echo "$(time_wall "$WORK/client.time") $(add "$(time_cpu "$WORK/client.time")" "$(awk -v a="$after" -v b="$before" 'BEGIN { print a - b }')")"
@@ -147,7 +112,7 @@ run_tcp() {
 KEY_IMPL=ours make_key "$WORK/curvecpkey"
 make_key "$WORK/refkey"
 HAVE_SSH=0
-if start_sshd; then HAVE_SSH=1; else note "sshd not usable: ssh skipped (install openssh-server)"; fi
+if start_bench_sshd; then HAVE_SSH=1; else note "sshd not usable: ssh skipped (install openssh-server)"; fi
 
 declare -A WALLS CPUS BYTES_OF
 BYTES_OF=([curvecp]=$SIZE [reference]=$REF_SIZE [ssh]=$SIZE [tcp]=$SIZE)

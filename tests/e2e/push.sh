@@ -5,7 +5,8 @@
 #      file and an empty directory) and one file of BIG bytes arrive byte-exact with their
 #      modes and times, and no temporary file is left; SIGUSR1 prints a status line;
 #   2. pushed again, nothing is sent (every file verified as already there);
-#   3. into --to SUBDIR, the push is killed half-way through the big file and run again:
+#   3. into --to SUBDIR, the push is killed half-way through the big file (past half of
+#      it) and run again:
 #      the small files are skipped and only the missing bytes are sent, as the sender's
 #      and the receiver's counters show.
 #
@@ -88,13 +89,13 @@ bg push3 "${PUSH[@]}" --to sub/dir 127.0.0.1 "$PORT" src/tree src/big.bin
 pid=$BG_PID
 killed=0
 for (( i = 0; i < 4000; i++ )); do
-  big_part=$(find dest/sub/dir -maxdepth 1 -name '.curvecp-push-*' -size +$(( BIG / 4096 ))k 2>/dev/null | head -n 1 || true)
+  big_part=$(find dest/sub/dir -maxdepth 1 -name '.curvecp-push-*' -size +$(( BIG / 2048 ))k 2>/dev/null | head -n 1 || true)
   if [[ -n "$big_part" ]]; then kill -KILL "$pid"; killed=1; break; fi
   kill -0 "$pid" 2>/dev/null || break
   sleep 0.02
 done
 wait "$pid" 2>/dev/null || true
-(( killed )) || fail "the push ended before a quarter of the big file arrived; nothing to resume"
+(( killed )) || fail "the push ended before half of the big file arrived; nothing to resume"
 # The receiver sees the connection end before the push did: it fails and keeps the part.
 wait_log_line "$WORK/server.log" 'receive: .*(ended|closed)' 30 || fail "the receiver did not notice the interrupted push"
 partial=$(stat -c %s "$big_part")
