@@ -226,8 +226,8 @@ void BackgroundController::leave_slow_start(Timestamp now) {
 
 void BackgroundController::decrease(Timestamp now, double ratio) {
   const Duration target = this->target();
-  trace_state(now, in_episode_ ? "decrease (episode)" : "decrease (first)");
   if (!in_episode_) {
+    trace_state(now, "decrease (first)");
     // The first decrease of an episode is small: a queue of our own making comes from a
     // rate a few percent above the path's, and drains at this one.
     rate_bytes_per_s_ *= 1 - kFirstDecrease;
@@ -241,6 +241,7 @@ void BackgroundController::decrease(Timestamp now, double ratio) {
     const bool not_draining = queue_ >= std::max(queue_at_decrease_, target * 2) &&
                               now - episode_decrease_at_ >= smoothed_rtt() * kNotDrainingRtts;
     if (!not_draining) return;
+    trace_state(now, "decrease (not draining)");
     rate_bytes_per_s_ *= 1 - std::min(ratio - 1, kMaxDecrease);
   }
   next_decrease_ = now + smoothed_rtt();

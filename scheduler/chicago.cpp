@@ -532,8 +532,7 @@ void ChicagoController::on_send(const SendSample& s) {
 }
 
 Duration chicago_retransmit_timeout(const PathState& path, double rate_bytes_per_s) {
-  const Duration standard = path.has_rtt_sample ? path.srtt + std::max(Duration::milliseconds(1), path.rttvar * 4)
-                                                : Duration::seconds(1);  // RFC 6298
+  const Duration standard = rfc6298_retransmit_timeout(path);
   if (!path.has_rtt_sample) return standard;
   const auto interval_ns =
       static_cast<int64_t>(kRtoPacketIntervals * kPacketBytes * 1e9 / std::max(rate_bytes_per_s, kMinRateBytesPerS));

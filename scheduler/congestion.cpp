@@ -8,6 +8,10 @@
 namespace curvecp {
 
 Duration CongestionController::retransmit_timeout(const PathState& path) const {
+  return rfc6298_retransmit_timeout(path);
+}
+
+Duration rfc6298_retransmit_timeout(const PathState& path) {
   // RFC 6298: RTO = SRTT + max(G, 4 * RTTVAR), 1 s before the first sample. The 200 ms
   // floor of TCP is for delayed acks of 200 ms; our peers ack within a few ms, so the floor
   // is a few ms plus the clock granularity of the runtime (1 ms).

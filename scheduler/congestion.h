@@ -107,6 +107,10 @@ class CongestionController {
   virtual void on_handover(const ControllerHandover&, const PathState&) {}
 };
 
+// RFC 6298's timeout with our floors (congestion.cpp): the default of
+// CongestionController::retransmit_timeout, for controllers that add to it.
+Duration rfc6298_retransmit_timeout(const PathState& path);
+
 // Registry: create a controller by name ("chicago", "reference-chicago", ...).
 using ControllerFactory = std::function<std::unique_ptr<CongestionController>(Rng& rng, Timestamp now)>;
 

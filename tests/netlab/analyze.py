@@ -164,18 +164,16 @@ def simulate(sim_report, meta, kind, duration, stalls):
     return r
 
 
-def sim_row(scen, kind, results, subs, sim):
-    """One row of the simulator-beside-the-testbed table."""
+def sim_row(scen, kind, results, host, sim):
+    """One row of the simulator-beside-the-testbed table; host: the median stalls or None."""
     def close(a, b, tol):
         return a is not None and b is not None and abs(a - b) <= tol
     util = median([r.get('util') for r in results]) if kind != 'bg_cubic' else None
     shares = [r.get('shares') for r in results if r.get('shares')]
     share0 = median([x[0] for x in shares]) if shares else None
     jain = median([r.get('jain') for r in results])
-    stalls = [s.stalls for _, s, _ in subs if s.stalls]
-    host = 'quiet (no probe)' if not stalls else '%.1f/s, p50 %.1f, p99 %.1f ms' % (
-        median([x['stalls_per_s'] for x in stalls]), median([x['stall_p50_ms'] for x in stalls]),
-        median([x['stall_p99_ms'] for x in stalls]))
+    host = 'quiet (no probe)' if not host else '%.1f/s, p50 %.1f, p99 %.1f ms' % (
+        host['stalls_per_s'], host['stall_p50_ms'], host['stall_p99_ms'])
     if sim.get('error'):
         return '| %s | %s | %s | simulator failed: %s |' % (scen, host, fmt(util), sim['error']) + ' |' * 5
     checks = []
@@ -499,7 +497,7 @@ def main():
             if sim_report and subname == 'curvecp' and kind in SIM_KINDS:
                 stalls = [s.stalls for _, s, _ in subs if s.stalls]
                 host = {k: median([x[k] for x in stalls]) for k in STALL_KEYS} if stalls else None
-                sim_rows.append(sim_row(scen, kind, results, subs, simulate(sim_report, mid[1].meta, kind, duration, host)))
+                sim_rows.append(sim_row(scen, kind, results, host, simulate(sim_report, mid[1].meta, kind, duration, host)))
             for run, sub, r in subs:
                 extra = []
                 if sub.stalls:
