@@ -54,6 +54,13 @@ bool Connection::awaiting_answer() const {
          (!stream_->write_finished() && stream_->next_timeout() != Timestamp::never());
 }
 
+bool Connection::close_timeout_applies() const {
+  // A failed program's connection ends as a failure anyway. A clean one only once
+  // everything it wrote has arrived: until then a silent peer is a dead one (the idle
+  // timeout, a failure), never a clean end that hides lost output.
+  return program_failed_ || stream_->write_finished();
+}
+
 void Connection::on_message(Timestamp now, Bytes message) {
   if (closed_) return;
   stream_->on_message(now, message);
@@ -108,7 +115,7 @@ void Connection::on_timer(Timestamp now) {
         close(EndReason::finished);
         return;
       }
-    } else if (now - later(last_heard_, app_done_at_) >= config_.close_timeout) {
+    } else if (close_timeout_applies() && now - later(last_heard_, app_done_at_) >= config_.close_timeout) {
       close(program_failed_ ? EndReason::program_failed : EndReason::close_timeout);
       return;
     }
@@ -139,7 +146,7 @@ Timestamp Connection::next_timeout() const {
   if (app_done_) {
     if (linger_until_ != Timestamp::never()) {
       t = earliest(t, linger_until_);
-    } else {
+    } else if (close_timeout_applies()) {
       t = earliest(t, later(last_heard_, app_done_at_) + config_.close_timeout);
     }
   }

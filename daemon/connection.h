@@ -37,7 +37,7 @@ namespace curvecp {
 enum class EndReason : uint8_t {
   none,
   finished,         // clean: both directions ended with EOF, linger over
-  close_timeout,    // the application is done; the peer went silent before finishing
+  close_timeout,    // the application is done and delivered; the peer went silent before finishing
   program_failed,   // the local program failed: our FAIL was acknowledged
   peer_failed,      // the peer ended its stream with FAIL
   idle_timeout,     // the peer was silent while we waited for an answer
@@ -62,8 +62,10 @@ struct ConnectionConfig {
   Duration keepalive = Duration::seconds(15);
   // After a clean end: how long to keep re-acknowledging the peer's final EOF.
   Duration linger = Duration::seconds(2);
-  // Once the application is done (program exited, pipes finished): silence from the
-  // peer after which the connection ends although the peer has not finished.
+  // Once the application is done (program exited, pipes finished) and everything it
+  // wrote has been acknowledged, or it failed: silence from the peer after which the
+  // connection ends although the peer has not finished. While a clean program's output
+  // is still unacknowledged, only the idle timeout ends the connection, as a failure.
   Duration close_timeout = Duration::seconds(10);
   // After a failure: how long to wait for the peer to acknowledge our FAIL.
   Duration abort_timeout = Duration::seconds(2);
@@ -115,6 +117,9 @@ class Connection {
   void fail(Timestamp now, EndReason why);
   void close(EndReason why);
   bool awaiting_answer() const;
+  // Whether silence from the peer after the application is done ends the connection
+  // (close_timeout): see connection.cpp.
+  bool close_timeout_applies() const;
   Duration keepalive_interval() const;
 
   std::unique_ptr<Stream> stream_;

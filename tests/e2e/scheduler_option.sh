@@ -13,24 +13,30 @@ cd "$WORK"
 KEY_IMPL=ours make_key "$WORK/serverkey"
 head -c 4194304 /dev/urandom >"$WORK/data"
 want=$(sha_of "$WORK/data")
+# reference-chicago is the reference's controller, faithfully: on a busy host its rate
+# collapses to a few hundred kB/s (timeouts double its per-block interval; its recovery
+# takes seconds per step), so it moves 1 MiB here: what is checked is that the option is
+# honoured and the data arrives, not how fast.
+head -c 1048576 "$WORK/data" >"$WORK/data-ref"
+want_ref=$(sha_of "$WORK/data-ref")
 
 SERVER_FLAGS="--scheduler reference-chicago" start_server ours "$WORK/serverkey" \
-  sh -c "if read -r what && [ \"\$what\" = down ]; then exec cat '$WORK/data'; else exec sha256sum; fi"
+  sh -c "if read -r what && [ \"\$what\" = down ]; then exec cat '$WORK/data-ref'; else exec sha256sum; fi"
 CLIENT_FLAGS="--scheduler reference-chicago" client_cmd ours "$WORK/serverkey" "$PORT"
 unset 'CLIENT_CMD[${#CLIENT_CMD[@]}-1]'  # netcat mode
 
 rc=0
-{ echo up; cat "$WORK/data"; } | timeout $(( ($(time_left) - 25) / 2 )) "${CLIENT_CMD[@]}" >"$WORK/reply" 2>"$WORK/client-up.log" || rc=$?
+{ echo up; cat "$WORK/data-ref"; } | timeout $(( ($(time_left) - 25) / 2 )) "${CLIENT_CMD[@]}" >"$WORK/reply" 2>"$WORK/client-up.log" || rc=$?
 [[ $rc -eq 0 ]] || fail "upload: client exited $rc"
 # The server's program read "up\n" first, then hashed the rest.
-[[ "$(cut -d' ' -f1 <"$WORK/reply")" = "$want" ]] || fail "upload: sha256 differs: sent $want, server saw '$(cat "$WORK/reply")'"
-note "upload of 4 MiB with reference-chicago both ends: sha256 matches"
+[[ "$(cut -d' ' -f1 <"$WORK/reply")" = "$want_ref" ]] || fail "upload: sha256 differs: sent $want_ref, server saw '$(cat "$WORK/reply")'"
+note "upload of 1 MiB with reference-chicago both ends: sha256 matches"
 
 rc=0
 echo down | timeout $(( $(time_left) - 25 )) "${CLIENT_CMD[@]}" >"$WORK/down" 2>"$WORK/client-down.log" || rc=$?
 [[ $rc -eq 0 ]] || fail "download: client exited $rc"
-[[ "$(sha_of "$WORK/down")" = "$want" ]] || fail "download: sha256 differs ($(stat -c %s "$WORK/down") of 4194304 bytes)"
-note "download of 4 MiB with reference-chicago both ends: sha256 matches"
+[[ "$(sha_of "$WORK/down")" = "$want_ref" ]] || fail "download: sha256 differs ($(stat -c %s "$WORK/down") of 1048576 bytes)"
+note "download of 1 MiB with reference-chicago both ends: sha256 matches"
 stop_server
 
 start_server ours "$WORK/serverkey" sha256sum

@@ -58,6 +58,11 @@ class EndpointFlow final : public Flow {
   // send leaves any more, nothing arriving is processed.
   void freeze_client() { client_frozen_ = true; }
   void freeze_server() { server_frozen_ = true; }
+  // The client takes part again (a host that was stopped and resumes).
+  void thaw_client() {
+    client_frozen_ = false;
+    poke();
+  }
   // The client application writes `bytes` more (after hold_open) and expects them back
   // from the server (the server application echoes in hold_open mode).
   void client_write(const std::string& bytes);
