@@ -56,9 +56,10 @@ bool Connection::awaiting_answer() const {
 
 bool Connection::close_timeout_applies() const {
   // A failed program's connection ends as a failure anyway. A clean one only once
-  // everything it wrote has arrived: until then a silent peer is a dead one (the idle
-  // timeout, a failure), never a clean end that hides lost output.
-  return program_failed_ || stream_->write_finished();
+  // everything it wrote has arrived: until then a silent peer may be a paused one, and
+  // the idle timeout decides (a failure). While the daemon drains, the shorter wait
+  // applies to both, so that a shutdown is not held up by dead peers for a minute.
+  return program_failed_ || draining_ || stream_->write_finished();
 }
 
 void Connection::on_message(Timestamp now, Bytes message) {
@@ -116,7 +117,11 @@ void Connection::on_timer(Timestamp now) {
         return;
       }
     } else if (close_timeout_applies() && now - later(last_heard_, app_done_at_) >= config_.close_timeout) {
-      close(program_failed_ ? EndReason::program_failed : EndReason::close_timeout);
+      // Output still unacknowledged (a drain cut the wait short): the peer is silent while
+      // we wait for its answer, a failure, never a clean end.
+      close(program_failed_            ? EndReason::program_failed
+            : stream_->write_finished() ? EndReason::close_timeout
+                                        : EndReason::idle_timeout);
       return;
     }
   }

@@ -101,6 +101,10 @@ class Connection {
   // Changes the stream's priority class at `now` (Stream::set_priority: the byte stream
   // and the RTT history are untouched). Fails once the connection has failed or closed.
   Status set_priority(const Priority& p, Timestamp now);
+  // The daemon is shutting down: after the application is done, silence from the peer
+  // for close_timeout ends the connection even while our output is unacknowledged (as a
+  // failure, idle_timeout).
+  void set_draining() { draining_ = true; }
 
   // --- state ---
   // The stream has failed (any failure reason): stop the program before closing its fds.
@@ -132,6 +136,7 @@ class Connection {
   Timestamp abort_until_ = Timestamp::never();
   bool app_done_ = false;
   bool program_failed_ = false;
+  bool draining_ = false;
   bool failed_ = false;
   bool closed_ = false;
   EndReason reason_ = EndReason::none;

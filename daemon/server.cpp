@@ -294,7 +294,12 @@ void Server::log_end(const EndpointEvent& e) {
 
 void Server::begin_drain() {
   endpoint_->begin_drain();
-  check_drained();
+  // Connections whose program is done stop waiting the full idle timeout for a silent
+  // peer (Connection::set_draining): a shutdown is not held up by dead clients.
+  for (uint32_t id = 0; id < programs_.size(); ++id) {
+    if (Connection* c = endpoint_->connection(id)) c->set_draining();
+  }
+  process(loop_.update_now());
 }
 
 void Server::abort_all() {

@@ -87,7 +87,7 @@ wait "$SECOND" || crc=$?
 grep -q "the server ended the connection with a failure" "$WORK/client-second.log" ||
   fail "the cut connection's client did not report the server's failure: $(cat "$WORK/client-second.log")"
 # --- SIGUSR1 without -v: nothing printed, still serving ----------------------------------
-bg quiet "$CURVECP" serve --name "$SNAME" --key "$WORK/serverkey" --ext "$EXT" 127.0.0.1 0 cat
+bg quiet "$CURVECP" serve --name "$SNAME" --key "$WORK/serverkey" --ext "$EXT" --control "$WORK/quiet-control.sock" 127.0.0.1 0 cat
 QUIET=$BG_PID
 # Wait until the process catches SIGUSR1 (bit 10 of SigCgt in /proc/PID/status), i.e. its
 # handler is installed.

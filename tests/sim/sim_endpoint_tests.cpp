@@ -227,6 +227,25 @@ TEST_CASE("endpoints: a client that vanishes mid-download is a failure on the se
   CHECK(end_is_failure(r.flow->server_end()));
 }
 
+TEST_CASE("endpoints: while draining, a vanished client's unfinished download ends after the close timeout, as a failure") {
+  const uint64_t total = 400'000;
+  EndpointFlowConfig config;
+  config.download_bytes = total;
+  Run r = start(7, quiet_path(), std::move(config));
+  REQUIRE(r.net->events().run_until(Timestamp{0} + Duration::seconds(10),
+                                    [&] { return r.flow->download_received() >= total / 4; }));
+  REQUIRE(r.flow->download_received() < total);
+  const Timestamp gone = r.net->now();
+  r.flow->freeze_client();
+  REQUIRE(r.flow->server_connection() != nullptr);
+  r.flow->server_connection()->set_draining();  // what serve does on SIGTERM
+  r.flow->poke();
+  CHECK(r.net->events().run_until(gone + Duration::seconds(30), [&] { return r.flow->server_closed(); }));
+  CHECK(r.net->now() - gone <= Duration::seconds(11));  // close timeout 10 s, not idle 60 s
+  CHECK(r.flow->server_end() == EndReason::idle_timeout);
+  CHECK(end_is_failure(r.flow->server_end()));
+}
+
 TEST_CASE("endpoints: a vanished server fails on the client within keepalive + idle timeout") {
   EndpointFlowConfig config;
   config.hold_open = true;
