@@ -305,10 +305,15 @@ void ChicagoController::leave_startup(Timestamp now) {
     // A start-up after a switch from background (on_handover): the queue is mostly the
     // other flows', which a drain would not empty; take the slow-start exit of TCP
     // instead, half the rate (the rate of one RTT ago), and let cruise share the queue.
+    // A queue above the high-water mark at the switch was kept by a buffer-filling flow
+    // (a background flow keeps almost none, chicago in cruise stays below the mark): that
+    // is what the competition detector would find after its window (3 s), so compete at
+    // once (netlab, busy host: background -> normal against cubic took 9 s to its share).
+    const bool competitor = startup_queue_allowance_ > queue_high_water();
     startup_queue_allowance_ = Duration{0};
     rate_bytes_per_s_ = std::max(rate_bytes_per_s_ / 2, startup_delivery_bytes_per_s_);
     clamp_rate();
-    enter(Mode::cruise, now);
+    enter(competitor ? Mode::competitive : Mode::cruise, now);
     last_decrease_ = now;
     has_decreased_ = true;
     return;
