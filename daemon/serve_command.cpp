@@ -74,6 +74,7 @@ struct ServeArgs {
   uint32_t max_per_address = 32;
   uint32_t max_per_network = 128;
   uint32_t handshakes_per_wakeup = 16;
+  uint32_t handshake_cpu_percent = 30;
   std::string forward;             // --forward HOST:PORT instead of PROG
   double forward_connect_timeout_s = 10;
 };
@@ -252,6 +253,7 @@ std::optional<ServerConfig> parse_command_line(const ServeArgs& args, const std:
   endpoint.max_per_address = args.max_per_address;
   endpoint.max_per_network = args.max_per_network;
   endpoint.handshakes_per_batch = args.handshakes_per_wakeup;
+  endpoint.handshake_cpu_percent = args.handshake_cpu_percent;
   if (!parse_timeouts(args, endpoint.connection) || !parse_endpoint_options(args, endpoint)) return std::nullopt;
   if (!parse_priority_option(args, endpoint)) return std::nullopt;
   return config;
@@ -559,6 +561,10 @@ const CommandRegistration serve_registration{"serve", 10, [](CLI::App& app, int&
   cmd->add_option("--handshakes-per-wakeup", args->handshakes_per_wakeup,
                   "Hellos and new Initiates handled per batch of datagrams, after established "
                   "connections' packets (0: no budget)")
+      ->capture_default_str();
+  cmd->add_option("--handshake-cpu", args->handshake_cpu_percent,
+                  "Percent of wall-clock time Hellos and new Initiates may take when they queue (0: no limit)")
+      ->check(CLI::Range(0, 100))
       ->capture_default_str();
   cmd->add_option("--forward", args->forward,
                   "Port forwarding: join each connection to a new TCP connection to HOST:PORT (no PROG)")

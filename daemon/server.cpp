@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include <uv.h>
+
 #include "core/bytes.h"
 #include "daemon/log.h"
 #include "scheduler/priority.h"
@@ -71,9 +73,12 @@ void Server::on_datagrams(std::span<const Datagram> batch, Timestamp now) {
       // not scheduled; never earlier than the last time the endpoint was given.
       const Timestamp at = std::clamp(d.arrived, clock_floor_, now);
       clock_floor_ = at;
+      const uint64_t started_ns = handshakes ? uv_hrtime() : 0;
       endpoint_->handle_datagram(at, d.from, d.data);
       // Drained after every datagram: a closed id may be reused by the next Initiate.
       handle_events(at);
+      // Handshakes are charged what they took (the endpoint's time budget).
+      if (handshakes) endpoint_->charge_handshake(Duration::nanoseconds(static_cast<int64_t>(uv_hrtime() - started_ns)));
     }
   }
   endpoint_->end_batch();
@@ -106,7 +111,10 @@ void Server::process(Timestamp now) {
   clock_floor_ = std::max(clock_floor_, now);
   processing_ = true;
   // Handshakes the last wake-ups deferred (the endpoint's budget), one at a time.
-  while (endpoint_->run_deferred_handshake(now)) handle_events(now);
+  for (uint64_t started_ns = uv_hrtime(); endpoint_->run_deferred_handshake(now); started_ns = uv_hrtime()) {
+    handle_events(now);
+    endpoint_->charge_handshake(Duration::nanoseconds(static_cast<int64_t>(uv_hrtime() - started_ns)));
+  }
   for (int round = 0; round < kMaxRounds; ++round) {
     // Program I/O first: bytes from programs leave in this callback's datagrams.
     for (size_t i = 0; i < woken_.size(); ++i) {

@@ -85,6 +85,7 @@ const char* server_event_name(ServerEvent e) {
     case ServerEvent::handshake_deferred: return "handshake_deferred";
     case ServerEvent::handshake_over_budget: return "handshake_over_budget";
     case ServerEvent::initiate_repeat: return "initiate_repeat";
+    case ServerEvent::handshake_expired: return "handshake_expired";
     case ServerEvent::count_: break;
   }
   return "?";
@@ -170,24 +171,89 @@ bool ServerEndpoint::is_handshake(Bytes datagram) const {
 }
 
 bool ServerEndpoint::admit_handshake(Timestamp now, const Address& from, Bytes datagram) {
-  if (replaying_deferred_ || !in_batch_ || config_.handshakes_per_batch == 0) return true;
-  (void)now;  // begin_batch() has set the wake-up's budget
-  if (handshakes_in_batch_ < config_.handshakes_per_batch && deferred_count_ == 0) {
+  if (replaying_deferred_ || !in_batch_) return true;
+  if (config_.handshakes_per_batch == 0 && config_.handshake_cpu_percent == 0) return true;
+  const bool counted_ok = config_.handshakes_per_batch == 0 || handshakes_in_batch_ < config_.handshakes_per_batch;
+  if (counted_ok && deferred_count_ == 0 && handshake_time_left(now)) {
     ++handshakes_in_batch_;
     return true;
   }
-  if (deferred_.empty()) deferred_.resize(kMaxDeferredHandshakes);
-  if (deferred_count_ == deferred_.size() || datagram.size() > DeferredHandshake{}.packet.size()) {
+  if (defer_handshake(now, from, datagram)) events_.add(ServerEvent::handshake_deferred);
+  return false;
+}
+
+// Loopback clients all share one address, so there the port tells them apart; elsewhere
+// a port costs an attacker nothing, the /24 or /56 does.
+Address ServerEndpoint::fairness_key(const Address& from) {
+  const Address source = source_key_of(from);
+  return source.family == Address::Family::none ? from : network_key_of(source);
+}
+
+bool ServerEndpoint::defer_handshake(Timestamp now, const Address& from, Bytes datagram) {
+  if (datagram.size() > DeferredHandshake{}.packet.size()) {
     events_.add(ServerEvent::handshake_over_budget);
     return false;
   }
-  DeferredHandshake& d = deferred_[(deferred_head_ + deferred_count_) % deferred_.size()];
+  if (deferred_.empty()) {
+    deferred_.resize(kMaxDeferredHandshakes);
+    for (size_t i = kMaxDeferredHandshakes; i > 0; --i) deferred_free_.push_back(static_cast<uint16_t>(i - 1));
+  }
+  const Address key = fairness_key(from);
+  auto [it, fresh] = deferred_by_source_.try_emplace(key);
+  std::deque<uint16_t>& queue = it->second;
+  if (fresh) deferred_turns_.push_back(key);
+  // A source at its share makes room from its own oldest; a full queue refuses.
+  if (queue.size() >= kMaxDeferredPerSource) drop_deferred_of(queue);
+  if (deferred_free_.empty()) {
+    events_.add(ServerEvent::handshake_over_budget);
+    if (queue.empty()) {
+      deferred_by_source_.erase(it);
+      deferred_turns_.pop_back();  // pushed just now (fresh)
+    }
+    return false;
+  }
+  const uint16_t index = deferred_free_.back();
+  deferred_free_.pop_back();
+  DeferredHandshake& d = deferred_[index];
   d.from = from;
+  d.at = now;
   d.bytes = static_cast<uint16_t>(datagram.size());
   std::memcpy(d.packet.data(), datagram.data(), datagram.size());
+  queue.push_back(index);
   ++deferred_count_;
-  events_.add(ServerEvent::handshake_deferred);
-  return false;
+  return true;
+}
+
+void ServerEndpoint::drop_deferred_of(std::deque<uint16_t>& queue) {
+  deferred_free_.push_back(queue.front());
+  queue.pop_front();
+  --deferred_count_;
+  events_.add(ServerEvent::handshake_over_budget);
+}
+
+uint16_t ServerEndpoint::take_deferred() {
+  while (!deferred_turns_.empty()) {
+    const Address key = deferred_turns_.front();
+    deferred_turns_.pop_front();
+    auto it = deferred_by_source_.find(key);
+    if (it == deferred_by_source_.end()) continue;
+    std::deque<uint16_t>& queue = it->second;
+    if (queue.empty()) {
+      deferred_by_source_.erase(it);
+      continue;
+    }
+    const uint16_t index = queue.front();
+    queue.pop_front();
+    --deferred_count_;
+    if (queue.empty()) {
+      deferred_by_source_.erase(it);
+    } else {
+      deferred_turns_.push_back(key);
+    }
+    deferred_free_.push_back(index);  // the caller uses it before the next defer
+    return index;
+  }
+  return kMaxDeferredHandshakes;
 }
 
 bool ServerEndpoint::run_deferred_handshake(Timestamp now) {
@@ -197,14 +263,57 @@ bool ServerEndpoint::run_deferred_handshake(Timestamp now) {
     handshakes_in_batch_ = 0;
   }
   if (config_.handshakes_per_batch != 0 && handshakes_in_batch_ >= config_.handshakes_per_batch) return false;
-  ++handshakes_in_batch_;
-  const DeferredHandshake& d = deferred_[deferred_head_];
-  deferred_head_ = (deferred_head_ + 1) % deferred_.size();
-  --deferred_count_;
-  replaying_deferred_ = true;
-  handle_datagram(now, d.from, Bytes(d.packet.data(), d.bytes));
-  replaying_deferred_ = false;
-  return true;
+  if (!handshake_time_left(now)) return false;
+  for (;;) {
+    const uint16_t index = take_deferred();
+    if (index == kMaxDeferredHandshakes) return false;
+    const DeferredHandshake& d = deferred_[index];
+    if (now - d.at > kDeferredMaxAge) {
+      events_.add(ServerEvent::handshake_expired);
+      continue;
+    }
+    ++handshakes_in_batch_;
+    replaying_deferred_ = true;
+    handle_datagram(now, d.from, Bytes(d.packet.data(), d.bytes));
+    replaying_deferred_ = false;
+    return true;
+  }
+}
+
+void ServerEndpoint::charge_handshake(Duration cost) {
+  if (config_.handshake_cpu_percent == 0) return;
+  // Never more than a second in debt: one stall of the host must not shut handshakes out.
+  handshake_time_ns_ = std::max<int64_t>(handshake_time_ns_ - cost.ns, -Duration::seconds(1).ns);
+}
+
+void ServerEndpoint::refill_handshake_time(Timestamp now) {
+  if (handshake_time_at_ == Timestamp::never()) {
+    handshake_time_at_ = now;
+    handshake_time_ns_ = kHandshakeBurst.ns;
+    return;
+  }
+  if (now <= handshake_time_at_) return;
+  // Capped first (the budget is full long before), so that the product cannot overflow.
+  const int64_t elapsed_ns = std::min((now - handshake_time_at_).ns, Duration::seconds(10).ns);
+  const int64_t earned = elapsed_ns * static_cast<int64_t>(config_.handshake_cpu_percent) / 100;
+  handshake_time_ns_ = std::min(handshake_time_ns_ + earned, kHandshakeBurst.ns);
+  handshake_time_at_ = now;
+}
+
+bool ServerEndpoint::handshake_time_left(Timestamp now) {
+  if (config_.handshake_cpu_percent == 0) return true;
+  refill_handshake_time(now);
+  return handshake_time_ns_ > 0;
+}
+
+// When the time budget is positive again (now, if it is).
+Timestamp ServerEndpoint::handshake_time_due() const {
+  if (config_.handshake_cpu_percent == 0 || handshake_time_ns_ > 0 || handshake_time_at_ == Timestamp::never()) {
+    return kDueNow;
+  }
+  const int64_t percent = config_.handshake_cpu_percent;
+  const int64_t wait_ns = ((-handshake_time_ns_ + 1) * 100 + percent - 1) / percent;  // rounded up
+  return handshake_time_at_ + Duration::nanoseconds(wait_ns);
 }
 
 // Authenticated and newer than anything before (the nonce check precedes the box, 3.8):
@@ -529,8 +638,10 @@ void ServerEndpoint::remove(Slot& s, Timestamp now) {
 }
 
 Timestamp ServerEndpoint::next_timeout() const {
-  if (cookie_count_ > 0 || !ready_.empty() || deferred_count_ > 0) return kDueNow;
-  return earliest(deadlines_.top_deadline(), crypto_->next_rotation());
+  if (cookie_count_ > 0 || !ready_.empty()) return kDueNow;
+  Timestamp due = earliest(deadlines_.top_deadline(), crypto_->next_rotation());
+  if (deferred_count_ > 0) due = earliest(due, handshake_time_due());
+  return due;
 }
 
 std::optional<EndpointEvent> ServerEndpoint::poll_event() {

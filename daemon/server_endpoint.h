@@ -63,6 +63,10 @@ struct ServerEndpointConfig {
   // genuine clients is only delayed. 16 Hellos cost 32 scalar multiplications (a few ms)
   // against 512 datagrams read.
   uint32_t handshakes_per_batch = 16;
+  // And per unit of time: handshakes (as the shell measures them, charge_handshake()) may
+  // take at most this share of wall-clock time, in percent (0: no time budget). The
+  // per-wake-up count alone does not bound it: a flood makes wake-ups frequent.
+  uint32_t handshake_cpu_percent = 30;
   std::string scheduler = "chicago";
   // Daemon-wide budget for stream buffer pages (docs/MEMORY.md); 0: no budget.
   uint64_t memory_budget_bytes = 256ull << 20;
@@ -98,6 +102,7 @@ enum class ServerEvent : uint8_t {
   handshake_deferred,        // a Hello or new Initiate past the wake-up's budget, queued
   handshake_over_budget,     // ... and dropped: the queue of deferred ones was full
   initiate_repeat,           // an Initiate for a C' that already cost its key computations
+  handshake_expired,         // a deferred handshake dropped unhandled: queued too long
   count_
 };
 const char* server_event_name(ServerEvent e);
@@ -137,8 +142,16 @@ class ServerEndpoint {
   }
   void end_batch() { in_batch_ = false; }
   // Handles one deferred handshake if the budget of the wake-up at `now` allows (a new
-  // `now` is a new wake-up); true if it did (drain events, then call again).
+  // `now` is a new wake-up) and the time budget too; true if it did (drain events, then
+  // call again). Deferred handshakes are queued per source (the address with its port for
+  // loopback, else its /24 or /56) and taken one per source in turn, so a flood from one
+  // source delays a newcomer from another by a turn, not by the flood's backlog; one
+  // queued longer than kDeferredMaxAge is dropped (handshake_expired: its client has
+  // resent it by then).
   bool run_deferred_handshake(Timestamp now);
+  // The shell measured `cost` of wall-clock time handling handshakes (or deferring them):
+  // it is taken from the time budget (ServerEndpointConfig::handshake_cpu_percent).
+  void charge_handshake(Duration cost);
   size_t deferred_handshakes() const { return deferred_count_; }
   // Whether `datagram` is a Hello or an Initiate for an unknown C' (cheap, no crypto): the
   // shell handles the others of a batch first.
@@ -269,14 +282,34 @@ class ServerEndpoint {
   bool replaying_deferred_ = false;
   struct DeferredHandshake {
     Address from;
+    Timestamp at;
     uint16_t bytes = 0;
     std::array<uint8_t, 1184> packet;  // the largest client packet
   };
   static constexpr size_t kMaxDeferredHandshakes = 512;
-  std::vector<DeferredHandshake> deferred_;  // a ring, allocated at first use
-  size_t deferred_head_ = 0;
+  // One source may hold this many of the queue's places: a flood needs 16 sources to
+  // fill it; its oldest goes when it is at its share.
+  static constexpr size_t kMaxDeferredPerSource = 32;
+  static constexpr Duration kDeferredMaxAge = Duration::seconds(1);
+  // Handshake time that may be spent at once after a quiet period.
+  static constexpr Duration kHandshakeBurst = Duration::milliseconds(20);
+  // The time budget: refilled at handshake_cpu_percent of the time passed.
+  bool handshake_time_left(Timestamp now);
+  void refill_handshake_time(Timestamp now);
+  Timestamp handshake_time_due() const;
+  bool defer_handshake(Timestamp now, const Address& from, Bytes datagram);
+  // The oldest deferred handshake of the next source in turn (kMaxDeferredHandshakes if none).
+  uint16_t take_deferred();
+  void drop_deferred_of(std::deque<uint16_t>& queue);
+  static Address fairness_key(const Address& from);
+  std::vector<DeferredHandshake> deferred_;  // a pool, allocated at first use
+  std::vector<uint16_t> deferred_free_;      // indices into deferred_
+  std::unordered_map<Address, std::deque<uint16_t>, AddressHash> deferred_by_source_;
+  std::deque<Address> deferred_turns_;       // sources with queued handshakes, in turn
   size_t deferred_count_ = 0;
   Timestamp batch_now_ = Timestamp::never();
+  int64_t handshake_time_ns_ = 0;            // may go negative: spent ahead of the refill
+  Timestamp handshake_time_at_ = Timestamp::never();
   bool draining_ = false;
   bool nonce_disaster_ = false;
   DropCounters drops_;

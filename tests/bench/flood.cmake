@@ -8,3 +8,9 @@ add_custom_target(bench_flood
   DEPENDS curvecp curvecp_flood_client
   USES_TERMINAL
   COMMENT "curvecp handshake-flood benchmark (loopback)")
+# CI: a newcomer gets in during a flood from one generator (short windows; the rates are
+# printed, not asserted).
+add_test(NAME bench_flood_newcomer
+         COMMAND ${CMAKE_COMMAND} -E env MODE=test WINDOW=3 FLOOD_PROCS=1
+                 bash ${CMAKE_CURRENT_LIST_DIR}/flood.sh $<TARGET_FILE:curvecp> $<TARGET_FILE:curvecp_flood_client>)
+curvecp_test_properties(TIMEOUT 180 LABELS e2e TESTS bench_flood_newcomer)

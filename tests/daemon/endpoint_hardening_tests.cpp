@@ -347,13 +347,108 @@ TEST_CASE("handshake budget: a batch handles at most N Hellos and new Initiates,
   CHECK(handled == 12);
   CHECK(net.events(ServerEvent::hello_answered) - answered == 20);
   CHECK(net.events(ServerEvent::handshake_over_budget) == 0);
-  // A flood past the queue's capacity is dropped and counted.
+  // A flood from one source keeps at most its share of the queue (its newest); the rest
+  // is dropped and counted.
   net.now = net.now + Duration::microseconds(1);
   net.server->begin_batch(net.now);
   for (int i = 0; i < 600; ++i) net.deliver_to_server(addr("10.0.1.1", 100), hellos[static_cast<size_t>(i) % 20]);
   net.server->end_batch();
-  CHECK(net.server->deferred_handshakes() == 512);
-  CHECK(net.events(ServerEvent::handshake_over_budget) == 600 - 8 - 512);
+  CHECK(net.server->deferred_handshakes() == 32);
+  CHECK(net.events(ServerEvent::handshake_over_budget) == 600 - 8 - 32);
+}
+
+namespace {
+// A fresh client's Hello, as the server would receive it.
+std::vector<uint8_t> first_hello(Net& net, Client& c) {
+  const size_t n = c.engine->poll_transmit(net.now, net.buf);
+  REQUIRE(n == 224);
+  return std::vector<uint8_t>(net.buf.begin(), net.buf.begin() + static_cast<long>(n));
+}
+
+// Cookies the server sends to `to` now.
+int cookies_to(Net& net, const Address& to) {
+  int n = 0;
+  Address dest;
+  while (size_t bytes = net.server->poll_transmit(net.now, net.buf, dest)) {
+    if (dest == to && bytes == 200) ++n;
+  }
+  return n;
+}
+}  // namespace
+
+TEST_CASE("deferred handshakes: sources take turns, so a newcomer is not stuck behind a flood") {
+  ServerEndpointConfig config;
+  config.handshakes_per_batch = 4;
+  Net net(config);
+  // The flood: 40 clients of one /24 (one source for fairness), then 3 other networks
+  // with 40 each, all in one wake-up; the newcomer's Hello comes last.
+  std::vector<std::pair<Address, std::vector<uint8_t>>> flood;
+  for (const char* ip : {"10.0.1.1", "10.0.2.1", "10.0.3.1", "10.0.4.1"}) {
+    for (int i = 0; i < 40; ++i) {
+      const Address from = addr(ip, static_cast<uint16_t>(1000 + i));
+      flood.emplace_back(from, first_hello(net, net.add_client(from)));
+    }
+  }
+  const Address newcomer = addr("192.168.7.7", 5000);
+  const std::vector<uint8_t> hello = first_hello(net, net.add_client(newcomer));
+  net.clients.clear();  // nobody answers; only the server's queue matters here
+  net.server->begin_batch(net.now);
+  for (int round = 0; round < 5; ++round) {
+    for (const auto& [from, d] : flood) net.deliver_to_server(from, d);
+  }
+  net.deliver_to_server(newcomer, hello);
+  net.server->end_batch();
+  CHECK(net.server->deferred_handshakes() == 4 * 32 + 1);
+  // The next wake-up takes one from each source in turn: the newcomer's is the fifth.
+  net.now = net.now + Duration::microseconds(1);
+  const uint64_t answered = net.events(ServerEvent::hello_answered);
+  int handled = 0;
+  while (handled < 4 && net.server->run_deferred_handshake(net.now)) ++handled;
+  CHECK(handled == 4);
+  CHECK(cookies_to(net, newcomer) == 0);
+  net.now = net.now + Duration::microseconds(1);
+  REQUIRE(net.server->run_deferred_handshake(net.now));
+  CHECK(cookies_to(net, newcomer) == 1);
+  CHECK(net.events(ServerEvent::hello_answered) - answered == 5);
+  // Whatever waited longer than a second is dropped unanswered, not handled late.
+  net.now = net.now + Duration::seconds(2);
+  CHECK_FALSE(net.server->run_deferred_handshake(net.now));
+  CHECK(net.server->deferred_handshakes() == 0);
+  CHECK(net.events(ServerEvent::handshake_expired) == 4 * 32 - 4);
+}
+
+TEST_CASE("handshake time budget: handshakes may take at most the configured share of time") {
+  ServerEndpointConfig config;
+  config.handshakes_per_batch = 1000;
+  config.handshake_cpu_percent = 25;
+  Net net(config);
+  std::vector<std::pair<Address, std::vector<uint8_t>>> hellos;
+  for (int i = 0; i < 20; ++i) {
+    const Address from = addr("10.0.1.1", static_cast<uint16_t>(1000 + i));
+    hellos.emplace_back(from, first_hello(net, net.add_client(from)));
+  }
+  net.clients.clear();
+  // The shell measured 30 ms of handshakes: past the 20 ms burst, so the rest waits.
+  net.server->begin_batch(net.now);
+  net.deliver_to_server(hellos[0].first, hellos[0].second);
+  net.server->charge_handshake(Duration::milliseconds(30));
+  for (size_t i = 1; i < hellos.size(); ++i) net.deliver_to_server(hellos[i].first, hellos[i].second);
+  net.server->end_batch();
+  CHECK(net.server->deferred_handshakes() == 19);
+  CHECK(cookies_to(net, hellos[0].first) == 1);
+  // 10 ms in debt at 25 %: due again 40 ms later, not at once (no busy loop).
+  const Timestamp due = net.server->next_timeout();
+  CHECK(due > net.now + Duration::milliseconds(39));
+  CHECK(due <= net.now + Duration::milliseconds(41));
+  net.now = net.now + Duration::milliseconds(20);
+  CHECK_FALSE(net.server->run_deferred_handshake(net.now));
+  net.now = due;
+  CHECK(net.server->run_deferred_handshake(net.now));
+  // Each charged 1 ms: 25 % of the time between wake-ups pays for one per 4 ms.
+  net.server->charge_handshake(Duration::milliseconds(1));
+  CHECK_FALSE(net.server->run_deferred_handshake(net.now));
+  net.now = net.now + Duration::milliseconds(4);
+  CHECK(net.server->run_deferred_handshake(net.now));
 }
 
 namespace {

@@ -36,6 +36,7 @@ expect 100 "host name instead of IP" --key "$K" --name n localhost 0 "${PROG[@]}
 expect 100 "port too large" --key "$K" --name n ::1 65536 "${PROG[@]}"
 expect 100 "unknown scheduler" --key "$K" --name n --scheduler no-such 127.0.0.1 0 "${PROG[@]}"
 expect 100 "--max-connections 0" --key "$K" --name n --max-connections 0 127.0.0.1 0 "${PROG[@]}"
+expect 100 "--handshake-cpu over 100" --key "$K" --name n --handshake-cpu 101 127.0.0.1 0 "${PROG[@]}"
 expect 100 "negative --idle-timeout" --key "$K" --name n --idle-timeout -1 127.0.0.1 0 "${PROG[@]}"
 expect 100 "server name label over 63 bytes" --key "$K" --name "$(printf '%064d' 0)" 127.0.0.1 0 "${PROG[@]}"
 expect 100 "missing program" --key "$K" --name n 127.0.0.1 0

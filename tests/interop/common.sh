@@ -163,6 +163,9 @@ start_server() {
     # answering there (another test, a benchmark, the operator's) makes serve warn.
     local control=()
     [[ " ${SERVER_FLAGS:-} " == *" --control "* ]] || control=(--control "$WORK/serve-control.sock")
+    # The previous server's log goes first: its "listening on" line could otherwise be
+    # found before the new server's shell has truncated the file (then no port is read).
+    rm -f "$WORK/server.log"
     # shellcheck disable=SC2086
     bg server "$CURVECP" serve -v --name "$SNAME" --key "$keydir" --ext "$EXT" "${control[@]}" ${SERVER_FLAGS:-} \
       "$SERVER_IP" 0 -- "$@"
