@@ -305,7 +305,10 @@ void Server::begin_drain() {
   // Connections whose program is done stop waiting the full idle timeout for a silent
   // peer (Connection::set_draining): a shutdown is not held up by dead clients.
   for (uint32_t id = 0; id < programs_.size(); ++id) {
-    if (Connection* c = endpoint_->connection(id)) c->set_draining();
+    if (Connection* c = endpoint_->connection(id)) {
+      c->set_draining();
+      endpoint_->wake(id);  // its deadline may now be earlier: settle it again
+    }
   }
   process(loop_.update_now());
 }

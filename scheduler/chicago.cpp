@@ -207,6 +207,9 @@ constexpr int kProbeLowRounds = 2;
 // competitive mode had before its probe.
 constexpr Duration kCompetitorMemory = Duration::seconds(30);
 constexpr Duration kRecheckWindow = Duration::seconds(1);
+// After a switch from background, a queue above kCompetitorAtSwitchMarks high-water marks
+// means a buffer-filling competitor (leave_startup).
+constexpr int64_t kCompetitorAtSwitchMarks = 3;
 
 }  // namespace
 
@@ -305,11 +308,12 @@ void ChicagoController::leave_startup(Timestamp now) {
     // A start-up after a switch from background (on_handover): the queue is mostly the
     // other flows', which a drain would not empty; take the slow-start exit of TCP
     // instead, half the rate (the rate of one RTT ago), and let cruise share the queue.
-    // A queue above the high-water mark at the switch was kept by a buffer-filling flow
-    // (a background flow keeps almost none, chicago in cruise stays below the mark): that
-    // is what the competition detector would find after its window (3 s), so compete at
-    // once (netlab, busy host: background -> normal against cubic took 9 s to its share).
-    const bool competitor = startup_queue_allowance_ > queue_high_water();
+    // A queue well above the high-water mark at the switch was kept by a buffer-filling
+    // flow (a background flow keeps almost none; chicago flows in cruise keep about the
+    // mark: 3.6-6.6 ms against a 5 ms mark in the simulator): that is what the competition
+    // detector would find after its window (3 s), so compete at once (netlab, busy host:
+    // background -> normal against cubic took 9 s to its share).
+    const bool competitor = startup_queue_allowance_ > queue_high_water() * kCompetitorAtSwitchMarks;
     startup_queue_allowance_ = Duration{0};
     rate_bytes_per_s_ = std::max(rate_bytes_per_s_ / 2, startup_delivery_bytes_per_s_);
     clamp_rate();
