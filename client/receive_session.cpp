@@ -2,8 +2,10 @@
 //
 // Durability: a verified large file (1 MiB or more) is fdatasync()ed and renamed at once;
 // small ones are renamed in batches: the batch's data is synced with one syncfs() first,
-// then each file is renamed. Each directory that got a new name is then fsynced. A crash before the rename leaves the complete temporary
-// file, which the next push continues (it is a "partial" as long as the file).
+// then each file is renamed. Each directory that got a new name is then fsynced. A crash
+// before the rename leaves the complete temporary file, which the next push continues (it
+// is a "partial" as long as the file). A large file's bytes go to the disk with O_DIRECT
+// (receive_writer.h), not through the page cache.
 #include "client/receive_session.h"
 
 #include <errno.h>
@@ -20,6 +22,7 @@
 
 #include "client/command_output.h"
 #include "client/receive_fs.h"
+#include "client/receive_writer.h"
 #include "daemon/command_registry.h"
 
 namespace curvecp::push {
@@ -57,6 +60,8 @@ struct IncomingFile {
   Blake2b hash;
   std::string error;  // set once anything failed; the rest of the file is dropped
   uint64_t written_back = 0;  // bytes of the file (from offset 0) handed to writeback
+  // Large files: O_DIRECT writes (receive_writer.h); declared after `fd`, so it goes first.
+  std::unique_ptr<DirectFileWriter> writer;
 };
 
 // A verified file waiting for its rename.
@@ -378,9 +383,10 @@ Status Receiver::receive_file(const FileBegin& begin) {
   // Verified small files get their final names before a long transfer starts, so an
   // interruption of it does not leave them waiting.
   if (e.size - begin.offset >= kFlushBeforeBytes) flush_renames();
-  IncomingFile file{i, begin.offset, UniqueFd{}, Blake2b{}, std::string{}};
+  IncomingFile file{i, begin.offset, UniqueFd{}, Blake2b{}, std::string{}, 0, nullptr};
   if (auto fd = open_temp(i, begin.offset, file.hash); fd) {
     file.fd = std::move(*fd);
+    if (e.size - begin.offset >= kFlushBeforeBytes) file.writer = std::make_unique<DirectFileWriter>(file.fd.get(), begin.offset);
   } else {
     file.error = fd.error().message;
   }
@@ -409,7 +415,7 @@ std::string write_all(int fd, Bytes bytes) {
 // the whole file. Best effort: the fdatasync() still decides.
 static void start_writeback(IncomingFile& file) {
   const uint64_t end = file.length;
-  if (!file.error.empty() || end - file.written_back < kWritebackBytes) return;
+  if (file.writer || !file.error.empty() || end - file.written_back < kWritebackBytes) return;
   (void)::sync_file_range(file.fd.get(), static_cast<off64_t>(file.written_back),
                           static_cast<off64_t>(end - file.written_back), SYNC_FILE_RANGE_WRITE);
   file.written_back = end;
@@ -423,6 +429,7 @@ Status Receiver::read_file_frames(IncomingFile& file) {
     if (frame->type == FrameType::file_end) {
       auto want = parse_file_end(frame->payload);
       if (!want) return fatal(want.error().message);
+      if (file.writer && file.error.empty()) file.error = file.writer->finish();
       if (file.error.empty() && file.length != e.size) {
         file.error = "arrived with " + std::to_string(file.length) + " of " + std::to_string(e.size) + " bytes";
       }
@@ -440,7 +447,7 @@ Status Receiver::read_file_frames(IncomingFile& file) {
     }
     file.hash.update(frame->payload);
     file.length += frame->payload.size();
-    file.error = write_all(file.fd.get(), frame->payload);
+    file.error = file.writer ? file.writer->write(frame->payload) : write_all(file.fd.get(), frame->payload);
     start_writeback(file);
   }
 }
