@@ -187,56 +187,61 @@ TEST_CASE("endpoints: a vanished client fails on the server within keepalive + i
   CHECK(r.flow->server_failed_at() - gone <= Duration::seconds(2 + 6 + 1));
 }
 
+namespace {
+
+// A download of kMidDownloadBytes whose server program has written everything (it fits
+// the stream's buffers) and is done, with a quarter to most of it still on its way when
+// the client is frozen (a host that stopped). Returns the time it froze.
+constexpr uint64_t kMidDownloadBytes = 400'000;
+
+Timestamp freeze_client_mid_download(Run& r) {
+  REQUIRE(r.net->events().run_until(Timestamp{0} + Duration::seconds(10),
+                                    [&] { return r.flow->download_received() >= kMidDownloadBytes / 4; }));
+  REQUIRE(r.flow->download_received() < kMidDownloadBytes);
+  const Timestamp stopped = r.net->now();
+  r.flow->freeze_client();
+  return stopped;
+}
+
+EndpointFlowConfig mid_download_config() {
+  EndpointFlowConfig config;
+  config.download_bytes = kMidDownloadBytes;
+  return config;
+}
+
+}  // namespace
+
 // The server's program has written everything and exited while most of its output is
 // still on its way: a client that goes silent then must not make the server end the
 // connection as if it had finished (close_timeout is for a peer that does not finish its
 // own direction once ours has arrived). It waits, probing, and the download completes when
 // the client resumes; a client that never resumes is a failure (idle timeout).
 TEST_CASE("endpoints: a client silent for longer than the close timeout mid-download still gets everything") {
-  const uint64_t total = 400'000;
-  EndpointFlowConfig config;
-  config.download_bytes = total;
-  Run r = start(5, quiet_path(), std::move(config));
-  REQUIRE(r.net->events().run_until(Timestamp{0} + Duration::seconds(10),
-                                    [&] { return r.flow->download_received() >= total / 4; }));
-  REQUIRE(r.flow->download_received() < total);
-  const Timestamp stopped = r.net->now();
-  r.flow->freeze_client();
+  Run r = start(5, quiet_path(), mid_download_config());
+  const Timestamp stopped = freeze_client_mid_download(r);
   r.net->run_until(stopped + Duration::seconds(15));  // past the 10 s close timeout
   CHECK_FALSE(r.flow->server_closed());
   r.flow->thaw_client();
   CHECK(r.net->events().run_until(stopped + Duration::seconds(60), [&] { return both_closed(*r.flow); }));
-  CHECK(r.flow->download_received() == total);
+  CHECK(r.flow->download_received() == kMidDownloadBytes);
   CHECK(r.flow->download_corrupt() == 0);
   CHECK(r.flow->server_end() == EndReason::finished);
   CHECK(r.flow->server_log() == "opened closed:finished ");
 }
 
 TEST_CASE("endpoints: a client that vanishes mid-download is a failure on the server, never a clean end") {
-  const uint64_t total = 400'000;
-  EndpointFlowConfig config;
-  config.download_bytes = total;
+  EndpointFlowConfig config = mid_download_config();
   config.server.connection.idle_timeout = Duration::seconds(20);
   Run r = start(6, quiet_path(), std::move(config));
-  REQUIRE(r.net->events().run_until(Timestamp{0} + Duration::seconds(10),
-                                    [&] { return r.flow->download_received() >= total / 4; }));
-  REQUIRE(r.flow->download_received() < total);
-  r.flow->freeze_client();
-  CHECK(r.net->events().run_until(r.net->now() + Duration::seconds(60), [&] { return r.flow->server_closed(); }));
+  const Timestamp gone = freeze_client_mid_download(r);
+  CHECK(r.net->events().run_until(gone + Duration::seconds(60), [&] { return r.flow->server_closed(); }));
   CHECK(r.flow->server_end() == EndReason::idle_timeout);
   CHECK(end_is_failure(r.flow->server_end()));
 }
 
 TEST_CASE("endpoints: while draining, a vanished client's unfinished download ends after the close timeout, as a failure") {
-  const uint64_t total = 400'000;
-  EndpointFlowConfig config;
-  config.download_bytes = total;
-  Run r = start(7, quiet_path(), std::move(config));
-  REQUIRE(r.net->events().run_until(Timestamp{0} + Duration::seconds(10),
-                                    [&] { return r.flow->download_received() >= total / 4; }));
-  REQUIRE(r.flow->download_received() < total);
-  const Timestamp gone = r.net->now();
-  r.flow->freeze_client();
+  Run r = start(7, quiet_path(), mid_download_config());
+  const Timestamp gone = freeze_client_mid_download(r);
   REQUIRE(r.flow->server_connection() != nullptr);
   r.flow->server_connection()->set_draining();  // what serve does on SIGTERM
   r.flow->poke();
