@@ -303,7 +303,6 @@ void BackgroundController::on_ack(const AckSample& s, const PathState& path) {
   last_ack_time_ = now;
   if (s.bytes_acked > 0) {
     ack_rate_.on_ack(now, s.bytes_acked);
-    timeouts_since_ack_ = 0;
   }
   if (path.has_rtt_sample) {
     srtt_ = path.srtt;
@@ -343,7 +342,7 @@ void BackgroundController::on_loss(const LossSample& s, const PathState&) {
   // halved the rate (netlab, busy host: 10 -> 5 -> 2.5 Mbit/s within 44 ms just after the
   // competitor left). Nothing acknowledged across two timeouts is an outage or heavy
   // congestion, and halves.
-  if (s.is_timeout && ++timeouts_since_ack_ < 2) {
+  if (s.is_timeout && s.timeouts_since_ack < 2) {
     trace_state(now, "timeout");
     return;
   }

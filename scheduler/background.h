@@ -91,7 +91,6 @@ class BackgroundController final : public CongestionController {
   // Loss: at most one halving per RTT (RFC 6817 2.4.2).
   Timestamp last_loss_decrease_{0};
   bool has_loss_decrease_ = false;
-  int timeouts_since_ack_ = 0;  // timeouts since the last acknowledgement of new data
   // The rate before a slowdown, resumed after it (LEDBAT++ 4.4's ssthresh).
   double rate_before_slowdown_ = 0;
   // Periodic slowdowns (LEDBAT++ 4.4): when the next one starts, when the current one

@@ -448,7 +448,6 @@ void ChicagoController::on_ack(const AckSample& s, const PathState& path) {
   last_ack_time_ = now;
   if (s.bytes_acked > 0) {
     ack_rate_.on_ack(now, s.bytes_acked);
-    timeouts_since_ack_ = 0;
     if (has_rtt_ && !s.app_limited) {
       const Duration span = std::max(smoothed_rtt(), kDeliverySpanMin);
       // Acknowledgements bunch up (ack compression, a draining queue, a peer that was
@@ -502,7 +501,7 @@ void ChicagoController::on_loss(const LossSample& s, const PathState&) {
   const bool recently_decreased = has_decreased_ && now - last_decrease_ < smoothed_rtt();
   const bool loss_burst = recent_loss_ > kLossBurstFactor * long_term_loss_ + kLossBurstMargin;
   if (s.is_timeout) trace_state(now, "timeout");
-  if (s.is_timeout && ++timeouts_since_ack_ >= 2) {
+  if (s.is_timeout && s.timeouts_since_ack >= 2) {
     // Nothing acknowledged across two timeouts: heavy congestion or an outage.
     if (!recently_decreased) {
       decrease(now, kTimeoutBeta, "two timeouts");

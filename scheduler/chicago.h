@@ -141,7 +141,6 @@ class ChicagoController final : public CongestionController {
   double recent_loss_ = 0;
   double long_term_loss_ = 0;
   uint64_t transmissions_ = 0;
-  uint32_t timeouts_since_ack_ = 0;
 };
 
 }  // namespace curvecp

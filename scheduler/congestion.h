@@ -56,6 +56,11 @@ struct LossSample {
   uint64_t bytes_lost = 0;
   uint64_t bytes_in_flight = 0;
   bool is_timeout = false;  // retransmission timer fired (vs. detected by selective acks)
+  // With this one, the timeouts since the last acknowledgement of new data. The stream
+  // counts them, so the count survives a controller switch. One timeout is a late
+  // acknowledgement; two without an acknowledgement between them are an outage or heavy
+  // congestion (chicago and background halve only then).
+  uint32_t timeouts_since_ack = 0;
 };
 
 // What a controller leaves to its successor when the stream switches controllers on a

@@ -205,6 +205,7 @@ class Stream::Impl {
 
   // Retransmission timeout.
   int backoff_shift_ = 0;
+  uint32_t timeouts_since_ack_ = 0;  // timeout events (as the controller sees them) since new data was acked
   bool timeout_recovery_ = false;  // after a timeout, until an acknowledgement
   Timestamp last_timeout_ = Timestamp::never();
 
@@ -311,6 +312,7 @@ void Stream::Impl::process_acks(Timestamp now, const AckFields& ack) {
     stats_.bytes_sent += r.newly_acked_bytes;
     send_.release_acked();
     backoff_shift_ = 0;
+    timeouts_since_ack_ = 0;
     last_timeout_ = Timestamp::never();
     timeout_recovery_ = false;
   }
@@ -367,6 +369,7 @@ void Stream::Impl::check_timeout(Timestamp now) {
       loss.bytes_lost = bytes;
       loss.bytes_in_flight = send_.bytes_in_flight();
       loss.is_timeout = true;
+      loss.timeouts_since_ack = ++timeouts_since_ack_;
       controller_->on_loss(loss, path_);
     }
   }

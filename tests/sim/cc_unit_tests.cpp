@@ -93,6 +93,7 @@ struct SyntheticPath {
   double unsent_bytes = 0;
   uint64_t packets = 0;
   uint64_t loss_every = 0;  // random loss: one packet in loss_every (0: none)
+  uint32_t timeouts_since_ack = 0;  // as the stream counts them for LossSample
   std::deque<InFlight> in_flight;
 
   void step(Duration base, double capacity, Duration extra) {
@@ -130,6 +131,7 @@ struct SyntheticPath {
       s.rtt = f.rtt;
       s.has_rtt = true;
       s.bytes_acked = static_cast<uint64_t>(f.bytes);
+      if (s.bytes_acked > 0) timeouts_since_ack = 0;
       cc.on_ack(s, path);
     }
   }
@@ -141,6 +143,7 @@ struct SyntheticPath {
     l.now = now;
     l.bytes_lost = 1200;
     l.is_timeout = timeout;
+    if (timeout) l.timeouts_since_ack = ++timeouts_since_ack;
     cc.on_loss(l, path);
   }
 };
