@@ -313,13 +313,21 @@ void ChicagoController::leave_startup(Timestamp now) {
     // mark: 3.6-6.6 ms against a 5 ms mark in the simulator): that is what the competition
     // detector would find after its window (3 s), so compete at once (netlab, busy host:
     // background -> normal against cubic took 9 s to its share).
-    const bool competitor = startup_queue_allowance_ > queue_high_water() * kCompetitorAtSwitchMarks;
+    const bool competitor = startup_until_loss_;
     startup_queue_allowance_ = Duration{0};
-    rate_bytes_per_s_ = std::max(rate_bytes_per_s_ / 2, startup_delivery_bytes_per_s_);
+    startup_until_loss_ = false;
+    // Into competitive mode with its own decrease (cubic's 0.7): halving, with the
+    // overshoot losses that follow, left it at a quarter of its share to climb back by
+    // additive increase (simulator: 7-9 s to the share).
+    rate_bytes_per_s_ = std::max(rate_bytes_per_s_ * (competitor ? kCompetitiveBeta : 0.5), startup_delivery_bytes_per_s_);
     clamp_rate();
     enter(competitor ? Mode::competitive : Mode::cruise, now);
     last_decrease_ = now;
     has_decreased_ = true;
+    // The start-up sent at up to twice this rate for its last RTT; those losses are found
+    // over the next two RTTs and are the event just answered (simulator: a second cut
+    // 1.7 RTTs after the exit, to 0.49 of the exit rate).
+    overshoot_answered_until_ = now + smoothed_rtt() * 2;
     return;
   }
   rate_bytes_per_s_ = startup_delivery_bytes_per_s_ * kDrainGain;
@@ -332,7 +340,11 @@ void ChicagoController::on_queue_sample(Timestamp now, bool app_limited, double 
   switch (mode_) {
     case Mode::startup: {
       const Duration base = base_delay_;
-      if (queue_ > std::clamp(base / 8, kStartupExitMin, kStartupExitMax) + startup_queue_allowance_) leave_startup(now);
+      const Duration exit = std::clamp(base / 8, kStartupExitMin, kStartupExitMax);
+      // Against a buffer-filling competitor only loss ends it (on_loss), or a queue twice
+      // the one it kept: a standing queue that no loss bounds.
+      const Duration limit = startup_until_loss_ ? startup_queue_allowance_ * 2 : startup_queue_allowance_;
+      if (queue_ > exit + limit) leave_startup(now);
       break;
     }
     case Mode::drain:
@@ -498,7 +510,7 @@ void ChicagoController::on_loss(const LossSample& s, const PathState&) {
     recent_loss_ += kRecentLossGain * (1 - recent_loss_);
     long_term_loss_ += long_term_gain() * (1 - long_term_loss_);
   }
-  const bool recently_decreased = has_decreased_ && now - last_decrease_ < smoothed_rtt();
+  const bool recently_decreased = (has_decreased_ && now - last_decrease_ < smoothed_rtt()) || now < overshoot_answered_until_;
   const bool loss_burst = recent_loss_ > kLossBurstFactor * long_term_loss_ + kLossBurstMargin;
   if (s.is_timeout) trace_state(now, "timeout");
   if (s.is_timeout && s.timeouts_since_ack >= 2) {
@@ -514,7 +526,11 @@ void ChicagoController::on_loss(const LossSample& s, const PathState&) {
   // detector. Whether loss means congestion depends on the mode.
   switch (mode_) {
     case Mode::startup:
-      if (loss_burst) leave_startup(now);
+      // Against a buffer-filling competitor (after a switch from background) the buffer
+      // overflows now and then whatever we do; the start-up ends once its own overshoot
+      // shows, as a loss rate above the burst margin (the long-term estimate is young
+      // and rises as fast as the recent one, so no burst would show against it).
+      if (loss_burst || (startup_until_loss_ && recent_loss_ > kLossBurstMargin)) leave_startup(now);
       break;
     case Mode::drain:
       // The start-up overshoot is being paid for already: its losses are one event.
@@ -567,8 +583,11 @@ void ChicagoController::on_handover(const ControllerHandover& h, const PathState
   // look for the share as a new flow does, with a start-up from that rate (at least ten
   // packets per RTT). Otherwise the previous rate is what the path gave this transfer; a
   // start-up from there would overshoot into the queue that competitors keep, so
-  // continue in cruise at that rate and let the additive increase (weighted, for a
-  // weighted flow) and the competition detector find the new share.
+  // continue at that rate and let the additive increase (weighted, for a weighted flow)
+  // find the new share: in cruise, or in competitive mode if the previous controller
+  // was competing with a buffer-filling flow (in cruise, the delay rule would cut the
+  // rate for the competitor's queue until the detector found it again, about 3 s later;
+  // simulator, normal -> 2 against cubic: up to 10 s to the new share).
   has_rtt_ = true;
   srtt_ = path.srtt;
   base_delay_ = path.base_delay.base();
@@ -578,15 +597,20 @@ void ChicagoController::on_handover(const ControllerHandover& h, const PathState
   round_start_ = h.now;
   if (h.previous_yielded) {
     // Other flows keep a queue: the start-up ends only once it is the exit threshold
-    // above the queue they kept (srtt - base delay at the switch).
+    // above the queue they kept (srtt - base delay at the switch). A queue of several
+    // marks is a buffer-filling flow's, whose sawtooth moves it by more than the exit
+    // threshold within an RTT or two: the start-up then ends on loss, as TCP's slow
+    // start does, instead of leaving at a tenth of its share to climb by additive
+    // increase (simulator, background -> normal against cubic: 5-9 s to the share).
     if (base_delay_ != Duration::infinite()) startup_queue_allowance_ = std::max(srtt_ - base_delay_, Duration{0});
+    startup_until_loss_ = startup_queue_allowance_ > queue_high_water() * kCompetitorAtSwitchMarks;
     rate_bytes_per_s_ = std::max(rate_bytes_per_s_, kInitialWindowBytes * 1e9 / static_cast<double>(smoothed_rtt().ns));
     clamp_rate();
     enter(Mode::startup, h.now);
     return;
   }
   clamp_rate();
-  enter(Mode::cruise, h.now);
+  enter(h.previous_competing ? Mode::competitive : Mode::cruise, h.now);
 }
 
 void ChicagoController::on_idle(Timestamp now) {

@@ -56,6 +56,7 @@ class ChicagoController final : public CongestionController {
   Duration retransmit_timeout(const PathState& path) const override;
   void on_idle(Timestamp now) override;
   double rate_bytes_per_s() const override { return rate_bytes_per_s_; }
+  bool competing() const override { return mode_ == Mode::competitive; }
   // Continues in cruise from the previous controller's rate (see chicago.cpp).
   void on_handover(const ControllerHandover& h, const PathState& path) override;
 
@@ -119,6 +120,12 @@ class ChicagoController final : public CongestionController {
   // Added to the start-up exit threshold after a handover from a yielding controller:
   // the queue that other flows already kept then (see on_handover).
   Duration startup_queue_allowance_{0};
+  // That queue was a buffer-filling flow's (above kCompetitorAtSwitchMarks marks): its
+  // sawtooth moves the queue by more than the exit threshold, so the start-up ends on
+  // loss, as TCP's slow start does against it (see on_queue_sample).
+  bool startup_until_loss_ = false;
+  // Losses until then belong to the start-up's overshoot, already answered (leave_startup).
+  Timestamp overshoot_answered_until_{0};
 
   // Rounds of one smoothed RTT, for the slow decisions (competition, probing).
   Timestamp round_start_{0};

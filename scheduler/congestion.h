@@ -76,6 +76,9 @@ struct ControllerHandover {
   // says nothing about the share the path would give a normal flow, so the successor
   // should look for it as a new flow would (e.g. a start-up from the current rate).
   bool previous_yielded = false;
+  // The previous controller had found a buffer-filling competitor (chicago's competitive
+  // mode): the successor competes from the start instead of finding it again.
+  bool previous_competing = false;
 };
 
 struct SendSample {
@@ -105,6 +108,9 @@ class CongestionController {
   virtual void on_idle(Timestamp) {}
   // Current pacing rate, for statistics and for the handover to a successor.
   virtual double rate_bytes_per_s() const = 0;
+  // Whether it has found a buffer-filling competitor and competes with it (for the
+  // handover to a successor).
+  virtual bool competing() const { return false; }
   // Called once, right after construction, on a controller that replaces another on a
   // live stream: continue from the path's current state (the previous rate, PathState's
   // RTT and base delay) instead of a cold start, so that a class switch reaches its new

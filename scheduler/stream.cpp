@@ -536,6 +536,7 @@ void Stream::Impl::hand_over(std::unique_ptr<CongestionController> next, std::st
   h.bytes_in_flight = send_.bytes_in_flight();
   h.previous_name = controller_->name();
   h.previous_yielded = previous.cls == Priority::Class::background;
+  h.previous_competing = controller_->competing();
   next->on_handover(h, path_);
   controller_ = std::move(next);
   controller_name_ = std::string(name);

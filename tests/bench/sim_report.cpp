@@ -139,6 +139,12 @@ int priority_report(uint64_t seed, bool plot) {
   return 0;
 }
 
+std::string format_fixed(double v, int decimals) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
 double median_of(std::vector<double> v) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -152,6 +158,7 @@ int netlab_report(const NetlabSpec& spec, uint64_t first_seed, int seeds) {
               static_cast<long long>(spec.duration_s), spec.host.describe().c_str(), seeds,
               static_cast<unsigned long long>(first_seed));
   std::vector<double> utils, shares0, shares1, jains, q50s, q95s;
+  std::vector<double> switch_reach_s[2];  // switch: seconds to each new share, where reached
   for (int i = 0; i < seeds; ++i) {
     auto sc = scenario_netlab(spec, first_seed + static_cast<uint64_t>(i));
     if (!sc) {
@@ -188,10 +195,40 @@ int netlab_report(const NetlabSpec& spec, uint64_t first_seed, int seeds) {
     }
     // A share is the flow's wire rate over the link: goodput / its framing efficiency
     // (CurveCP 1024/1212, TCP 1448/1500, analyze.py).
-    const auto share = [&](const FlowSummary& f) {
-      const double eff = f.label == "cubic" || f.label == "newreno" ? 1448.0 / 1500 : 1024.0 / 1212;
-      return f.goodput_bytes_per_s / eff / link;
+    const auto efficiency = [](const FlowSummary& f) {
+      return f.label == "cubic" || f.label == "newreno" ? 1448.0 / 1500 : 1024.0 / 1212;
     };
+    const auto share = [&](const FlowSummary& f) { return f.goodput_bytes_per_s / efficiency(f) / link; };
+    // switch (analyze.py): the switched flow's share in each phase, [5, D), [D + 5, 2 D),
+    // [2 D + 5, 3 D), and the seconds from each switch to the first 1-s share at 0.9 of
+    // the new phase's.
+    if (spec.kind == "switch") {
+      const std::vector<double>& series = res.flows[0].series_bytes_per_s;
+      const auto d = static_cast<size_t>(spec.duration_s);
+      const auto second_share = [&](size_t t) {
+        return t < series.size() ? series[t] / efficiency(res.flows[0]) / link : 0.0;
+      };
+      const auto phase_share = [&](size_t from, size_t to) {
+        double sum = 0;
+        for (size_t t = from; t < to; ++t) sum += second_share(t);
+        return sum / static_cast<double>(to - from);
+      };
+      const double phases[3] = {phase_share(5, d), phase_share(d + 5, 2 * d), phase_share(2 * d + 5, 3 * d)};
+      recovery = ", shares bg/normal/2 " + format_fixed(phases[0], 2) + "/" + format_fixed(phases[1], 2) + "/" +
+                 format_fixed(phases[2], 2) + ", new share reached";
+      for (size_t k = 0; k < 2; ++k) {
+        const size_t at = (k + 1) * d;
+        std::string reached = "never";
+        for (size_t t = at; t < at + 15; ++t) {
+          if (second_share(t) >= 0.9 * phases[k + 1]) {
+            reached = std::to_string(t - at) + " s";
+            switch_reach_s[k].push_back(static_cast<double>(t - at));
+            break;
+          }
+        }
+        recovery += (k == 0 ? " " : " / ") + reached;
+      }
+    }
     utils.push_back(util);
     q50s.push_back(res.queue_p50.seconds_f() * 1e3);
     q95s.push_back(res.queue_p95.seconds_f() * 1e3);
@@ -210,6 +247,13 @@ int netlab_report(const NetlabSpec& spec, uint64_t first_seed, int seeds) {
   if (!shares0.empty()) {
     std::printf(", shares %.2f/%.2f, Jain %.3f (worst %.3f)", median_of(shares0), median_of(shares1), median_of(jains),
                 *std::min_element(jains.begin(), jains.end()));
+  }
+  if (spec.kind == "switch") {
+    for (int k = 0; k < 2; ++k) {
+      std::printf("%s new share reached after %s s (%zu of %d seeds reached it)", k == 0 ? "; normal:" : ", 2:",
+                  switch_reach_s[k].empty() ? "-" : format_fixed(median_of(switch_reach_s[k]), 1).c_str(),
+                  switch_reach_s[k].size(), seeds);
+    }
   }
   std::printf("\n");
   return 0;

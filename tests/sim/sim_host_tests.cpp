@@ -95,8 +95,15 @@ TEST_CASE("netlab scenarios in the simulator: kinds, windows and bad specificati
   CHECK(parse_netlab_spec("alone:20:40:100:0.01")->loss == doctest::Approx(0.01));
   CHECK_FALSE(parse_netlab_spec("alone:20:40").ok());
   CHECK_FALSE(parse_netlab_spec("alone:fast:40:100").ok());
+  NetlabSpec sw;
+  sw.kind = "switch";  // scenario.sh: both flows for 3 D, ctl switches at D and 2 D
+  auto switched = scenario_netlab(sw, 1);
+  REQUIRE(switched.ok());
+  CHECK(switched->duration == Duration::seconds(90));
+  REQUIRE(switched->flows[0].priority_changes.size() == 2);
+  CHECK(switched->flows[0].priority_changes[1].first == Duration::seconds(60));
   NetlabSpec bad;
-  bad.kind = "switch";
+  bad.kind = "swap";
   CHECK_FALSE(scenario_netlab(bad, 1).ok());
   bad.kind = "alone";
   bad.rate_mbit = 0;

@@ -207,3 +207,38 @@ TEST_CASE("one transfer switched background -> normal -> 2 reaches each share, b
     CHECK(r.flows[1].corrupt_bytes == 0);
   }
 }
+
+// netlab's switch scenario (tests/netlab/scenario.sh; sim_report --netlab
+// switch:20:40:100): one background flow against one CUBIC flow for 90 s, switched to
+// normal at 30 s and to weight 2 at 60 s. Against a buffer-filling flow the switch to
+// normal starts up until its own overshoot shows as loss, straight into competitive
+// mode, and the switch to 2 stays in competitive mode (scheduler/chicago.cpp
+// on_handover); before that, each took 5-10 s to its share (a start-up that the
+// competitor's sawtooth ended at a tenth of the share, and a cruise that cut the rate
+// for cubic's queue until the detector found it again).
+TEST_CASE("switched background -> normal -> 2 against CUBIC: each share reached within seconds") {
+  NetlabSpec spec;
+  spec.kind = "switch";
+  const auto rs = run_seeds([&](uint64_t seed) { return scenario_netlab(spec, seed).value(); });
+  for (const ScenarioResult& r : rs) {
+    const int to_normal = seconds_until(30, 60, [&](int t) { return share_of(r, 0, t, t + 2) >= 0.4; });
+    const int to_weighted = seconds_until(60, 90, [&](int t) { return share_of(r, 0, t, t + 2) >= 0.6; });
+    MESSAGE("seed ", r.seed, ": background ", link_fraction(r, 0, 5, 30), " of the link; normal share ",
+            share_of(r, 0, 35, 60), ", 0.4 after ", to_normal, " s; weight 2 share ", share_of(r, 0, 65, 90),
+            ", 0.6 after ", to_weighted, " s");
+  }
+  check_each(rs, "background <= 0.10 of the link before the switch",
+             [](const ScenarioResult& r) { return link_fraction(r, 0, 5, 30) <= 0.10; });
+  check_each(rs, "normal: a share of 0.3-0.7 against cubic", [](const ScenarioResult& r) {
+    const double s = share_of(r, 0, 35, 60);
+    return s >= 0.3 && s <= 0.7;
+  });
+  check_each(rs, "normal: a 2-s share of 0.4 within 5 s of the switch", [](const ScenarioResult& r) {
+    const int t = seconds_until(30, 60, [&](int u) { return share_of(r, 0, u, u + 2) >= 0.4; });
+    return t >= 0 && t <= 5;
+  });
+  check_each(rs, "weight 2: a 2-s share of 0.6 within 5 s of the switch", [](const ScenarioResult& r) {
+    const int t = seconds_until(60, 90, [&](int u) { return share_of(r, 0, u, u + 2) >= 0.6; });
+    return t >= 0 && t <= 5;
+  });
+}

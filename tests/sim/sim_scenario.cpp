@@ -202,8 +202,18 @@ Result<Scenario> scenario_netlab(const NetlabSpec& spec, uint64_t seed) {
   } else if (spec.kind == "w2_cubic") {
     sc.flows.push_back(flow(weighted_subject(2.0), Duration{0}, d));
     sc.flows.push_back(flow(cubic, Duration{0}, d));
+  } else if (spec.kind == "switch") {
+    // One background flow against cubic, both for 3 D; `ctl` makes it normal at D and
+    // weight 2 at 2 D (scenario.sh), here Stream::set_priority at the same times.
+    FlowSpec f = flow(background_subject(), Duration{0}, d * 3);
+    f.priority_changes = {{d, Priority{}}, {d * 2, Priority{Priority::Class::weighted, 2.0}}};
+    sc.flows.push_back(f);
+    sc.flows.push_back(flow(cubic, Duration{0}, d * 3));
+    sc.measure_from = Duration::seconds(5);
+    sc.duration = d * 3;
   } else {
-    return make_error("netlab scenario: unknown kind '" + spec.kind + "' (alone, cubic, two, bg_cubic, bg_two, w2_cubic)");
+    return make_error("netlab scenario: unknown kind '" + spec.kind +
+                      "' (alone, cubic, two, bg_cubic, bg_two, w2_cubic, switch)");
   }
   char name[96];
   std::snprintf(name, sizeof name, "r%g_rtt%lld_b%lld%s_%s", spec.rate_mbit, static_cast<long long>(spec.rtt_ms),

@@ -131,7 +131,7 @@ Scenario scenario_lossy_transfer(const Subject& s, uint64_t seed, uint64_t bytes
 // same flows, start and stop times and measurement windows, so that sim_report --netlab
 // and the netlab report can be compared (docs/SIMULATOR.md). ---
 struct NetlabSpec {
-  // alone | cubic | two | bg_cubic | bg_two | w2_cubic (scenario.sh's kinds but switch).
+  // alone | cubic | two | bg_cubic | bg_two | w2_cubic | switch (scenario.sh's kinds).
   std::string kind = "alone";
   double rate_mbit = 20;
   int64_t rtt_ms = 40;
