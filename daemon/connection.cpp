@@ -12,6 +12,8 @@ Timestamp later(Timestamp a, Timestamp b) { return a > b ? a : b; }
 // A peer that sent FAIL is normally closing itself: wait only long enough for our
 // acknowledgement and our own FAIL to get through once, not the full abort_timeout.
 constexpr Duration kPeerFailedLinger = Duration::milliseconds(200);
+// The longest linger after a clean end, however slow the path (Connection::linger).
+constexpr Duration kMaxLinger = Duration::seconds(2);
 
 }  // namespace
 
@@ -52,6 +54,14 @@ bool Connection::awaiting_answer() const {
   // stream with everything acknowledged waits for nothing.
   return stream_->stats().bytes_in_flight > 0 || stream_->keepalive_outstanding() ||
          (!stream_->write_finished() && stream_->next_timeout() != Timestamp::never());
+}
+
+Duration Connection::linger() const {
+  // At least one and a half retransmission timeouts (ours; the peer's on the same path is
+  // about the same), so that the peer's resend after a lost final acknowledgement finds
+  // us still here (a client's 50 ms was shorter than a server's timeout on any path, and
+  // the server then failed a finished download on its idle timeout); at most kMaxLinger.
+  return std::max(config_.linger, std::min(stream_->retransmit_timeout() * 3 / 2, kMaxLinger));
 }
 
 bool Connection::close_timeout_applies() const {
@@ -111,7 +121,7 @@ void Connection::on_timer(Timestamp now) {
       return;
     }
     if (stream_->done()) {
-      if (linger_until_ == Timestamp::never()) linger_until_ = now + config_.linger;
+      if (linger_until_ == Timestamp::never()) linger_until_ = now + linger();
       if (now >= linger_until_) {
         close(EndReason::finished);
         return;

@@ -124,6 +124,8 @@ class Connection {
   // Whether silence from the peer after the application is done ends the connection
   // (close_timeout): see connection.cpp.
   bool close_timeout_applies() const;
+  // How long to stay after a clean end (linger_until_).
+  Duration linger() const;
   Duration keepalive_interval() const;
 
   std::unique_ptr<Stream> stream_;

@@ -95,6 +95,7 @@ class Stream::Impl {
   size_t poll_transmit(Timestamp now, MutableBytes out, size_t max_message_bytes);
   Timestamp next_timeout() const;
   Timestamp last_receive_time() const { return last_receive_; }
+  Duration retransmit_timeout() const { return rto(); }
   void send_keepalive(Timestamp now) {
     last_now_ = std::max(last_now_, now);
     keepalive_due_ = true;
@@ -600,6 +601,7 @@ size_t Stream::poll_transmit(Timestamp now, MutableBytes out, size_t max_message
   return impl_->poll_transmit(now, out, max_message_bytes);
 }
 Timestamp Stream::next_timeout() const { return impl_->next_timeout(); }
+Duration Stream::retransmit_timeout() const { return impl_->retransmit_timeout(); }
 Timestamp Stream::last_receive_time() const { return impl_->last_receive_time(); }
 void Stream::send_keepalive(Timestamp now) { impl_->send_keepalive(now); }
 bool Stream::keepalive_outstanding() const { return impl_->keepalive_outstanding(); }

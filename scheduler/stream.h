@@ -141,6 +141,10 @@ class Stream {
   bool done() const { return write_finished() && read_finished(); }
   // Time of the last message received from the peer (for idle timeouts).
   Timestamp last_receive_time() const;
+  // The retransmission timeout now (with back-off). The peer's, on the same path, is
+  // about the same: how long to linger after a clean end so that a lost final
+  // acknowledgement can be answered when the peer resends (daemon/connection.cpp).
+  Duration retransmit_timeout() const;
 
   // Keepalive: the next poll_transmit (from `now` on; toward a reference peer within its
   // 32-message burst limit; and not while the transmission log is full, when data in

@@ -17,7 +17,9 @@ KEY_IMPL=ours make_key "$WORK/serverkey"
 refused() {  # refused MESSAGE ARGS...: serve ARGS exits 111 with the one line MESSAGE
   local want=$1 rc=0
   shift
-  timeout 10 "$CURVECP" serve --no-timestamps "$@" </dev/null >"$WORK/out" 2>"$WORK/err" || rc=$?
+  # Its own control socket: a daemon answering on the default one would add a warning.
+  timeout 10 "$CURVECP" serve --no-timestamps --control "$WORK/refused-control.sock" "$@" </dev/null \
+    >"$WORK/out" 2>"$WORK/err" || rc=$?
   [[ $rc -eq 111 ]] || fail "serve $*: exit $rc, expected 111 ($(cat "$WORK/err"))"
   [[ "$(cat "$WORK/err")" = "$want" ]] || fail "serve $*: got '$(cat "$WORK/err")', expected '$want'"
   note "refused: $want"

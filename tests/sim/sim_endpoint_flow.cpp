@@ -104,6 +104,7 @@ void EndpointFlow::client_write(const std::string& bytes) {
 
 void EndpointFlow::deliver_to_server(Packet&& packet) {
   if (!started_ || server_frozen_) return;
+  if (drop_to_server && drop_to_server()) return;
   server_->handle_datagram(events_.now(), kClientAddress, Bytes(packet.payload.data(), packet.payload.size()));
   drain_server_events();
   run_server();

@@ -58,6 +58,9 @@ class EndpointFlow final : public Flow {
   // send leaves any more, nothing arriving is processed.
   void freeze_client() { client_frozen_ = true; }
   void freeze_server() { server_frozen_ = true; }
+  // Called for each datagram about to reach the server from the client; true drops it
+  // (a loss chosen by the test, e.g. the client's final acknowledgement).
+  std::function<bool()> drop_to_server;
   // The client takes part again (a host that was stopped and resumes).
   void thaw_client() {
     client_frozen_ = false;

@@ -75,7 +75,7 @@ TEST_CASE("endpoints: 100 MB upload over a lossy path arrives byte-exact, determ
     EndpointFlowConfig config;
     config.upload_bytes = upload_bytes;
     Run r = start(seed, lossy_path(), std::move(config));
-    CHECK(r.net->events().run_until(Timestamp{0} + Duration::seconds(120), [&] { return both_closed(*r.flow); }));
+    CHECK(r.net->events().run_until(Timestamp{0} + Duration::seconds(400), [&] { return both_closed(*r.flow); }));
     const FlowMetrics& m = r.flow->metrics();
     CHECK(m.finished);
     CHECK(m.delivered_bytes == upload_bytes);
@@ -249,6 +249,34 @@ TEST_CASE("endpoints: while draining, a vanished client's unfinished download en
   CHECK(r.net->now() - gone <= Duration::seconds(11));  // close timeout 10 s, not idle 60 s
   CHECK(r.flow->server_end() == EndReason::idle_timeout);
   CHECK(end_is_failure(r.flow->server_end()));
+}
+
+// The client's stream is done once the server's last block and EOF have arrived; its
+// acknowledgement of them is its last word. If that is lost, the server resends after its
+// retransmission timeout, and only a client still there answers: the client lingers for
+// one and a half of its own timeout (the same path), not a fixed 50 ms that is shorter
+// than the server's timeout on any real path. Otherwise the server waits for the idle
+// timeout and logs a failure for a download that arrived whole.
+TEST_CASE("endpoints: a lost final acknowledgement is answered again, and the download ends cleanly on both sides") {
+  Run r = start(8, quiet_path(), mid_download_config());
+  Timestamp complete = Timestamp::never();
+  int dropped = 0;
+  r.flow->drop_to_server = [&] {
+    if (r.flow->download_received() < kMidDownloadBytes) return false;
+    if (complete == Timestamp::never()) complete = r.net->now();
+    // Everything the client sent up to its last acknowledgement arrives within the
+    // one-way delay (20 ms) of the download completing.
+    const bool drop = r.net->now() - complete <= Duration::milliseconds(25);
+    if (drop) ++dropped;
+    return drop;
+  };
+  CHECK(r.net->events().run_until(Timestamp{0} + Duration::seconds(400), [&] { return both_closed(*r.flow); }));
+  CHECK(dropped >= 1);
+  CHECK(r.flow->download_received() == kMidDownloadBytes);
+  CHECK(r.flow->client().phase() == ClientEngine::Phase::done);
+  CHECK(r.flow->server_end() == EndReason::finished);
+  CHECK(r.flow->server_log() == "opened closed:finished ");
+  CHECK(r.net->now() - complete < Duration::seconds(5));
 }
 
 TEST_CASE("endpoints: a vanished server fails on the client within keepalive + idle timeout") {
