@@ -5,7 +5,9 @@
 // loop cannot poll (epoll refuses them), or terminals shared with the shell, whose file
 // status flags we must not switch to non-blocking. Two small threads copy with plain
 // blocking I/O between them and two pipes; the loop side of those pipes is non-blocking
-// and goes to the Pump, exactly like a spawned program's pipes.
+// and goes to the Pump, exactly like a spawned program's pipes. The threads move bytes
+// with splice(2) where the kernel allows it (stdin or stdout a file, a pipe, /dev/null),
+// so the bytes are not copied through the thread, and fall back to read/write otherwise.
 //
 //   stdin  --(reader thread)-->  pipe  --> Pump --> Stream (our direction; stdin EOF = our EOF)
 //   stdout <--(writer thread)--  pipe  <-- Pump <-- Stream (server's EOF closes stdout)
