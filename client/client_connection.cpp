@@ -12,6 +12,11 @@
 
 namespace curvecp {
 
+namespace {
+// Packets sealed before they are handed to the kernel: one UDP GSO super-datagram.
+constexpr size_t kFlushPackets = 64;
+}  // namespace
+
 Result<Address> local_address_toward(const Address& server) {
   sockaddr_storage ss;
   const socklen_t len = to_sockaddr(server, ss);
@@ -96,6 +101,9 @@ void ClientConnection::service(Timestamp now) {
     const size_t n = engine_->poll_transmit(now, buf);
     if (n == 0) break;
     socket.commit_send(to, n);
+    // Hand each full GSO run to the kernel while its packets are still in the CPU's
+    // cache, rather than sealing the whole queue (1024 packets, 1.2 MB) first.
+    if (socket.send_queue_size() >= kFlushPackets) socket.flush();
   }
   bool full = false;
   for (UdpSocket* socket : {socket_v4_.get(), socket_v6_.get()}) {
