@@ -90,9 +90,9 @@ Result<size_t> FrameChannel::read_some(uint8_t* p, size_t n) {
   }
 }
 
-Result<Frame> FrameChannel::receive() {
+Result<FrameView> FrameChannel::receive_view() {
   for (;;) {
-    auto frame = decoder_.next();
+    auto frame = decoder_.next_view();
     if (!frame) return make_error("malformed data from the peer: " + frame.error().message);
     if (*frame) return std::move(**frame);
     // Straight into the decoder's buffer: no copy through a second one.
@@ -105,6 +105,12 @@ Result<Frame> FrameChannel::receive() {
     }
     decoder_.commit(*n);
   }
+}
+
+Result<Frame> FrameChannel::receive() {
+  auto view = receive_view();
+  if (!view) return view.error();
+  return Frame{view->type, std::vector<uint8_t>(view->payload.begin(), view->payload.end())};
 }
 
 Status FrameChannel::expect_eof() {

@@ -32,6 +32,9 @@ class FrameChannel {
   Status send_data(Bytes data);
   // The next frame; "the peer closed the stream" at EOF, an error for a malformed frame.
   Result<Frame> receive();
+  // Like receive(), without copying the payload (for file data): valid until the next
+  // call of any method.
+  Result<FrameView> receive_view();
   // Reads until EOF, failing on any byte that arrives (the peer must have said all).
   Status expect_eof();
   // Reads and discards until EOF or an error (after we stopped the conversation).

@@ -284,16 +284,23 @@ MutableBytes FrameDecoder::prepare(size_t n) {
   return MutableBytes(buffer_.get() + end_, capacity_ - end_);
 }
 
-Result<std::optional<Frame>> FrameDecoder::next() {
-  if (buffered() < kFrameHeaderBytes) return std::optional<Frame>{};
+Result<std::optional<FrameView>> FrameDecoder::next_view() {
+  if (buffered() < kFrameHeaderBytes) return std::optional<FrameView>{};
   const uint8_t* p = buffer_.get() + start_;
   if (!known_type(p[0])) return make_error("unknown frame type " + std::to_string(p[0]));
   const uint32_t length = load_le32(p + 1);
   if (length > kMaxPayload) return make_error("frame of " + std::to_string(length) + " bytes is too long");
-  if (buffered() < kFrameHeaderBytes + length) return std::optional<Frame>{};
-  Frame frame{static_cast<FrameType>(p[0]), std::vector<uint8_t>(p + kFrameHeaderBytes, p + kFrameHeaderBytes + length)};
+  if (buffered() < kFrameHeaderBytes + length) return std::optional<FrameView>{};
   start_ += kFrameHeaderBytes + length;
-  return std::optional<Frame>{std::move(frame)};
+  return std::optional<FrameView>{FrameView{static_cast<FrameType>(p[0]), Bytes(p + kFrameHeaderBytes, length)}};
+}
+
+Result<std::optional<Frame>> FrameDecoder::next() {
+  auto view = next_view();
+  if (!view) return view.error();
+  if (!*view) return std::optional<Frame>{};
+  const Bytes payload = (*view)->payload;
+  return std::optional<Frame>{Frame{(*view)->type, std::vector<uint8_t>(payload.begin(), payload.end())}};
 }
 
 std::vector<std::string_view> split_path(std::string_view path) {

@@ -63,6 +63,12 @@ struct Frame {
   std::vector<uint8_t> payload;
 };
 
+// A frame whose payload is a view into the decoder's buffer (FrameDecoder::next_view).
+struct FrameView {
+  FrameType type;
+  Bytes payload;
+};
+
 enum class EntryKind : uint8_t { file = 1, directory = 2, symlink = 3 };
 
 struct Hello {
@@ -150,6 +156,9 @@ class FrameDecoder {
   MutableBytes prepare(size_t n);
   void commit(size_t n) { end_ += n; }
   Result<std::optional<Frame>> next();
+  // Like next(), without copying the payload: the view is valid until the next call of
+  // any method.
+  Result<std::optional<FrameView>> next_view();
   // Bytes fed but not yet returned in a frame (non-zero at EOF: a truncated frame).
   size_t buffered() const { return end_ - start_; }
 

@@ -424,7 +424,7 @@ static void start_writeback(IncomingFile& file) {
 Status Receiver::read_file_frames(IncomingFile& file) {
   const Entry& e = entries_[file.index];
   for (;;) {
-    auto frame = ch_.receive();
+    auto frame = ch_.receive_view();  // file data: no copy of the payload
     if (!frame) return frame.error();
     if (frame->type == FrameType::file_end) {
       auto want = parse_file_end(frame->payload);
