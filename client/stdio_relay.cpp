@@ -1,9 +1,11 @@
 #include "client/stdio_relay.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <string>
 #include <vector>
 
 namespace curvecp {
@@ -52,25 +54,43 @@ bool write_all(int fd, const uint8_t* p, size_t n) {
   return true;
 }
 
+// When `fd` is a pipe or FIFO: a descriptor of our own for its read side, non-blocking,
+// or an invalid one. Opening /proc/self/fd/N gives a new open file description of the
+// same pipe, so O_NONBLOCK on it does not touch the description we inherited (which a
+// shell or a later command may share); the loop can then read the pipe itself, without
+// the reader thread and the second pipe.
+UniqueFd reopen_pipe_nonblocking(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) return UniqueFd();
+  const std::string path = "/proc/self/fd/" + std::to_string(fd);
+  return UniqueFd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+}
+
 }  // namespace
 
 Result<std::unique_ptr<StdioRelay>> StdioRelay::start(int input_fd, int output_fd, LoopEnds& ends) {
   std::unique_ptr<StdioRelay> r(new StdioRelay());
   r->input_fd_ = input_fd;
   r->output_fd_ = output_fd;
-  // Loop ends non-blocking (the Pump's requirement), thread ends blocking.
-  auto in = make_pipe(/*nonblocking_read=*/true, /*nonblocking_write=*/false);
-  if (!in) return in.error();
   auto out = make_pipe(/*nonblocking_read=*/false, /*nonblocking_write=*/true);
   if (!out) return out.error();
-  ends.from_input = std::move(in->read_end);
-  r->input_pipe_write_ = std::move(in->write_end);
   ends.to_output = std::move(out->write_end);
   r->output_pipe_read_ = std::move(out->read_end);
   // Larger pipes: fewer wake-ups of the threads and the loop per megabyte (best effort).
-  (void)::fcntl(r->input_pipe_write_.get(), F_SETPIPE_SZ, kPipeBytes);
   (void)::fcntl(r->output_pipe_read_.get(), F_SETPIPE_SZ, kPipeBytes);
-  r->reader_ = std::thread([p = r.get()] { p->copy_input(); });
+  if (UniqueFd own = reopen_pipe_nonblocking(input_fd); own.valid()) {
+    // stdin is a pipe (as `curvecp push` gives us): the Pump reads it directly.
+    ends.from_input = std::move(own);
+    r->reader_done_.store(true);
+  } else {
+    // Loop ends non-blocking (the Pump's requirement), thread ends blocking.
+    auto in = make_pipe(/*nonblocking_read=*/true, /*nonblocking_write=*/false);
+    if (!in) return in.error();
+    ends.from_input = std::move(in->read_end);
+    r->input_pipe_write_ = std::move(in->write_end);
+    (void)::fcntl(r->input_pipe_write_.get(), F_SETPIPE_SZ, kPipeBytes);
+    r->reader_ = std::thread([p = r.get()] { p->copy_input(); });
+  }
   r->writer_ = std::thread([p = r.get()] { p->copy_output(); });
   return r;
 }
