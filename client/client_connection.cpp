@@ -12,6 +12,11 @@
 
 namespace curvecp {
 
+namespace {
+// Packets sealed before they are handed to the kernel: one UDP GSO super-datagram.
+constexpr size_t kFlushPackets = 64;
+}  // namespace
+
 Result<Address> local_address_toward(const Address& server) {
   sockaddr_storage ss;
   const socklen_t len = to_sockaddr(server, ss);
@@ -96,6 +101,9 @@ void ClientConnection::service(Timestamp now) {
     const size_t n = engine_->poll_transmit(now, buf);
     if (n == 0) break;
     socket.commit_send(to, n);
+    // Hand each full GSO run to the kernel while its packets are still in the CPU's
+    // cache, rather than sealing the whole queue (1024 packets, 1.2 MB) first.
+    if (socket.send_queue_size() >= kFlushPackets) socket.flush();
   }
   bool full = false;
   for (UdpSocket* socket : {socket_v4_.get(), socket_v6_.get()}) {
@@ -105,7 +113,20 @@ void ClientConnection::service(Timestamp now) {
   }
   // With a full send queue the engine may have more due now; the writable handler calls
   // service() again, so the timer need not spin meanwhile.
-  timer_->arm(full ? Timestamp::never() : engine_->next_timeout());
+  arm_timer(full ? Timestamp::never() : engine_->next_timeout());
+}
+
+void ClientConnection::arm_timer(Timestamp deadline) {
+  // A deadline later than the one armed keeps the armed one: that wake-up comes early,
+  // finds nothing due and re-arms then. While data flows the deadline moves later with
+  // nearly every batch (the oldest transmission's timeout, the pacer), and each
+  // timerfd_settime reprograms a hardware timer, which in a VM is an exit to the host:
+  // re-arming on every batch was 41% of `curvecp connect`'s CPU samples on the project's
+  // 2-core VM (perf, 1 GiB upload, busy host). never() always disarms, so a finished
+  // connection leaves nothing armed that would keep the loop running.
+  const Timestamp armed = timer_->deadline();
+  if (deadline != Timestamp::never() && armed != Timestamp::never() && armed <= deadline) return;
+  timer_->arm(deadline);
 }
 
 void ClientConnection::progress(Timestamp now) {

@@ -60,6 +60,8 @@ class ClientConnection {
   void on_timer(Timestamp now);
   void on_writable(Timestamp now);
   void progress(Timestamp now);
+  // Arms the timer at `deadline`, or leaves an earlier deadline armed (see the .cpp).
+  void arm_timer(Timestamp deadline);
   // Opens the socket for `server`'s family unless open; fails when there is no route.
   Status open_socket_toward(const Address& server, const UdpSocketOptions& options);
   UdpSocket& socket_for(const Address& to) const;

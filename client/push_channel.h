@@ -26,8 +26,15 @@ class FrameChannel {
   std::vector<uint8_t>& out() { return out_; }
   Status maybe_flush();
   Status flush();
+  // Sends `data` (<= kMaxData) as a Data frame. A large one goes out at once with what
+  // out() holds, in one writev straight from `data` (no copy into out()); a small one is
+  // appended to out() like any frame.
+  Status send_data(Bytes data);
   // The next frame; "the peer closed the stream" at EOF, an error for a malformed frame.
   Result<Frame> receive();
+  // Like receive(), without copying the payload (for file data): valid until the next
+  // call of any method.
+  Result<FrameView> receive_view();
   // Reads until EOF, failing on any byte that arrives (the peer must have said all).
   Status expect_eof();
   // Reads and discards until EOF or an error (after we stopped the conversation).
@@ -38,6 +45,8 @@ class FrameChannel {
 
  private:
   Status write_all(const uint8_t* p, size_t n);
+  // Writes all of `first` then all of `second` (writev, resumed after partial writes).
+  Status write_both(Bytes first, Bytes second);
   Result<size_t> read_some(uint8_t* p, size_t n);
 
   int read_fd_;
@@ -45,7 +54,7 @@ class FrameChannel {
   InterruptHook on_interrupt_;
   std::vector<uint8_t> out_;
   FrameDecoder decoder_;
-  std::vector<uint8_t> in_buffer_ = std::vector<uint8_t>(256 * 1024);
+  std::vector<uint8_t> in_buffer_ = std::vector<uint8_t>(16 * 1024);  // expect_eof, discard_until_eof
   uint64_t bytes_written_ = 0;
 };
 

@@ -1,6 +1,7 @@
 // Encoders, parsers and the frame decoder of the push protocol (push_protocol.h).
 #include "client/push_protocol.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace curvecp::push {
@@ -110,6 +111,13 @@ void encode_file_begin(std::vector<uint8_t>& out, const FileBegin& m) {
 void encode_data(std::vector<uint8_t>& out, Bytes data) {
   FrameBuilder f(out, FrameType::data);
   f.bytes(data.first(std::min(data.size(), kMaxData)));
+}
+
+void encode_data_header(std::vector<uint8_t>& out, size_t data_bytes) {
+  const size_t at = out.size();
+  out.resize(at + kFrameHeaderBytes);
+  out[at] = static_cast<uint8_t>(FrameType::data);
+  store_le32(out.data() + at + 1, static_cast<uint32_t>(std::min(data_bytes, kMaxData)));
 }
 
 void encode_file_end(std::vector<uint8_t>& out, const Blake2bDigest& hash) {
@@ -252,24 +260,47 @@ Result<std::string> parse_error(Bytes payload) {
 }
 
 void FrameDecoder::feed(Bytes bytes) {
-  // Compact once the consumed prefix dominates, so the buffer stays about a frame long.
-  if (start_ > 0 && start_ * 2 >= buffer_.size()) {
-    buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(start_));
-    start_ = 0;
-  }
-  buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
+  if (bytes.empty()) return;
+  std::memcpy(prepare(bytes.size()).data(), bytes.data(), bytes.size());
+  commit(bytes.size());
 }
 
-Result<std::optional<Frame>> FrameDecoder::next() {
-  if (buffered() < kFrameHeaderBytes) return std::optional<Frame>{};
-  const uint8_t* p = buffer_.data() + start_;
+MutableBytes FrameDecoder::prepare(size_t n) {
+  if (capacity_ - end_ < n) {
+    const size_t live = end_ - start_;
+    if (capacity_ - live >= n && start_ > 0) {
+      // Slide the unreturned bytes (less than a frame) to the front.
+      std::memmove(buffer_.get(), buffer_.get() + start_, live);
+    } else {
+      const size_t grown = std::max(capacity_ * 2, live + n);
+      std::unique_ptr<uint8_t[]> bigger(new uint8_t[grown]);
+      if (live > 0) std::memcpy(bigger.get(), buffer_.get() + start_, live);
+      buffer_ = std::move(bigger);
+      capacity_ = grown;
+    }
+    start_ = 0;
+    end_ = live;
+  }
+  return MutableBytes(buffer_.get() + end_, capacity_ - end_);
+}
+
+Result<std::optional<FrameView>> FrameDecoder::next_view() {
+  if (buffered() < kFrameHeaderBytes) return std::optional<FrameView>{};
+  const uint8_t* p = buffer_.get() + start_;
   if (!known_type(p[0])) return make_error("unknown frame type " + std::to_string(p[0]));
   const uint32_t length = load_le32(p + 1);
   if (length > kMaxPayload) return make_error("frame of " + std::to_string(length) + " bytes is too long");
-  if (buffered() < kFrameHeaderBytes + length) return std::optional<Frame>{};
-  Frame frame{static_cast<FrameType>(p[0]), std::vector<uint8_t>(p + kFrameHeaderBytes, p + kFrameHeaderBytes + length)};
+  if (buffered() < kFrameHeaderBytes + length) return std::optional<FrameView>{};
   start_ += kFrameHeaderBytes + length;
-  return std::optional<Frame>{std::move(frame)};
+  return std::optional<FrameView>{FrameView{static_cast<FrameType>(p[0]), Bytes(p + kFrameHeaderBytes, length)}};
+}
+
+Result<std::optional<Frame>> FrameDecoder::next() {
+  auto view = next_view();
+  if (!view) return view.error();
+  if (!*view) return std::optional<Frame>{};
+  const Bytes payload = (*view)->payload;
+  return std::optional<Frame>{Frame{(*view)->type, std::vector<uint8_t>(payload.begin(), payload.end())}};
 }
 
 std::vector<std::string_view> split_path(std::string_view path) {

@@ -25,6 +25,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -60,6 +61,12 @@ enum class FrameType : uint8_t {
 struct Frame {
   FrameType type;
   std::vector<uint8_t> payload;
+};
+
+// A frame whose payload is a view into the decoder's buffer (FrameDecoder::next_view).
+struct FrameView {
+  FrameType type;
+  Bytes payload;
 };
 
 enum class EntryKind : uint8_t { file = 1, directory = 2, symlink = 3 };
@@ -114,6 +121,9 @@ void encode_list_end(std::vector<uint8_t>& out, uint32_t count);
 void encode_reply(std::vector<uint8_t>& out, const Reply& m);
 void encode_file_begin(std::vector<uint8_t>& out, const FileBegin& m);
 void encode_data(std::vector<uint8_t>& out, Bytes data);  // data.size() <= kMaxData
+// Only the header of a Data frame of `data_bytes` (<= kMaxData): the caller sends the
+// data right after it, from its own buffer.
+void encode_data_header(std::vector<uint8_t>& out, size_t data_bytes);
 void encode_file_end(std::vector<uint8_t>& out, const Blake2bDigest& hash);
 void encode_done(std::vector<uint8_t>& out);
 void encode_result(std::vector<uint8_t>& out, const FileResult& m);
@@ -140,13 +150,24 @@ Result<std::string> parse_error(Bytes payload);
 class FrameDecoder {
  public:
   void feed(Bytes bytes);
+  // Room for at least `n` more bytes at the end of the buffer, for reading straight into
+  // it (no copy through a second buffer); commit() says how many arrived. The span is
+  // valid until the next call of any other method.
+  MutableBytes prepare(size_t n);
+  void commit(size_t n) { end_ += n; }
   Result<std::optional<Frame>> next();
+  // Like next(), without copying the payload: the view is valid until the next call of
+  // any method.
+  Result<std::optional<FrameView>> next_view();
   // Bytes fed but not yet returned in a frame (non-zero at EOF: a truncated frame).
-  size_t buffered() const { return buffer_.size() - start_; }
+  size_t buffered() const { return end_ - start_; }
 
  private:
-  std::vector<uint8_t> buffer_;
-  size_t start_ = 0;
+  // Not a std::vector: growing it would zero every byte before a read overwrites it.
+  std::unique_ptr<uint8_t[]> buffer_;
+  size_t capacity_ = 0;
+  size_t start_ = 0;  // first byte not yet returned in a frame
+  size_t end_ = 0;    // end of the bytes fed
 };
 
 // A name the receiver may create under its directory: non-empty, at most kMaxPathBytes,

@@ -165,11 +165,10 @@ Status Sender::send_file(Plan& plan) {
     }
     const Bytes chunk(buffer_.data(), static_cast<size_t>(r));
     plan.hash->update(chunk);
-    encode_data(ch_.out(), chunk);
+    if (Status s = ch_.send_data(chunk); !s) return s;
     left -= chunk.size();
     out_.bytes_sent += chunk.size();
     progress_.add_bytes(chunk.size());
-    if (Status s = ch_.maybe_flush(); !s) return s;
     if (Status s = poll_(); !s) return s;
     progress_.tick();
   }

@@ -5,7 +5,12 @@
 // loop cannot poll (epoll refuses them), or terminals shared with the shell, whose file
 // status flags we must not switch to non-blocking. Two small threads copy with plain
 // blocking I/O between them and two pipes; the loop side of those pipes is non-blocking
-// and goes to the Pump, exactly like a spawned program's pipes.
+// and goes to the Pump, exactly like a spawned program's pipes. The threads move bytes
+// with splice(2) where the kernel allows it (stdin or stdout a file, a pipe, /dev/null),
+// so the bytes are not copied through the thread, and fall back to read/write otherwise.
+// When stdin is a pipe or FIFO (as `curvecp push` gives it), there is no reader thread:
+// the Pump reads a non-blocking descriptor of its own for that pipe (a new open file
+// description, so the flags of the one we inherited stay as they were).
 //
 //   stdin  --(reader thread)-->  pipe  --> Pump --> Stream (our direction; stdin EOF = our EOF)
 //   stdout <--(writer thread)--  pipe  <-- Pump <-- Stream (server's EOF closes stdout)
@@ -28,8 +33,9 @@ class StdioRelay {
     UniqueFd from_input;   // Pump reads what stdin provided here
   };
 
-  // Creates the pipes and starts both threads on descriptors `input_fd` and `output_fd`
-  // (normally 0 and 1; not owned). Fails with the errno text.
+  // Creates the pipes and starts the threads (the reader only when stdin is not a pipe)
+  // on descriptors `input_fd` and `output_fd` (normally 0 and 1; not owned). Fails with
+  // the errno text.
   static Result<std::unique_ptr<StdioRelay>> start(int input_fd, int output_fd, LoopEnds& ends);
   // Joins the writer thread (the Pump must have been destroyed, closing its pipe end, or
   // this waits for it) and detaches the reader if it is still blocked in read(): it may

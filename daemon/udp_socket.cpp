@@ -139,14 +139,15 @@ void UdpSocket::enable_offloads(const UdpSocketOptions& options) {
 
 void UdpSocket::allocate_buffers(const UdpSocketOptions& options) {
   receive_buffer_bytes_ = gro_ ? kGroReceiveBufferBytes : kPlainReceiveBufferBytes;
-  receive_buffers_.resize(kReceiveBatch * receive_buffer_bytes_);
-  receive_headers_.resize(kReceiveBatch);
-  receive_iovecs_.resize(kReceiveBatch);
-  receive_addresses_.resize(kReceiveBatch);
-  receive_controls_.resize(kReceiveBatch);
+  receive_slots_ = gro_ ? kGroReceiveBatch : kReceiveBatch;
+  receive_buffers_.resize(receive_slots_ * receive_buffer_bytes_);
+  receive_headers_.resize(receive_slots_);
+  receive_iovecs_.resize(receive_slots_);
+  receive_addresses_.resize(receive_slots_);
+  receive_controls_.resize(receive_slots_);
   // The kernel coalesces at most 64 segments per GRO buffer; a batch that would overflow
   // anyway (tiny hostile datagrams) is handed over early rather than reallocated.
-  batch_.reserve(gro_ ? kReceiveBatch * 64 : kReceiveBatch);
+  batch_.reserve(gro_ ? receive_slots_ * 64 : receive_slots_);
 
   slots_.resize(std::max<size_t>(options.send_queue_packets, 1));
   send_headers_.resize(kSendBatch);
@@ -231,7 +232,7 @@ void UdpSocket::report_errors(Timestamp now) {
 void UdpSocket::receive(Timestamp now) {
   for (int round = 0; round < kReceiveRounds && receiving_; ++round) {
     reset_receive_headers();
-    int n = recvmmsg(fd_.get(), receive_headers_.data(), kReceiveBatch, 0, nullptr);
+    int n = recvmmsg(fd_.get(), receive_headers_.data(), static_cast<unsigned>(receive_slots_), 0, nullptr);
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
       // A pending asynchronous error (ECONNREFUSED, ...) is returned once instead of
       // data; its details are in the error queue. Read that, then the data.
@@ -253,12 +254,12 @@ void UdpSocket::receive(Timestamp now) {
     // then saw a queue forever and starved, docs/CHICAGO.md 4).
     now = std::max(now, mono_now_);
     deliver_received(static_cast<size_t>(n), now);
-    if (static_cast<size_t>(n) < kReceiveBatch) return;
+    if (static_cast<size_t>(n) < receive_slots_) return;
   }
 }
 
 void UdpSocket::reset_receive_headers() {
-  for (size_t i = 0; i < kReceiveBatch; ++i) {
+  for (size_t i = 0; i < receive_slots_; ++i) {
     receive_iovecs_[i] = iovec{receive_buffers_.data() + i * receive_buffer_bytes_, receive_buffer_bytes_};
     msghdr& h = receive_headers_[i].msg_hdr;
     h = msghdr{};
