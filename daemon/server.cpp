@@ -206,6 +206,7 @@ void Server::open_program(uint32_t id, Timestamp now) {
   spec.clean_env = config_.clean_env;
   spec.pass_env = config_.pass_env;
   spec.keep_fds = config_.keep_fds;
+  spec.one_socket = config_.program_socket;
   // The loop must not sleep while each child waits for a CPU to exec (daemon/spawner.h).
   spec.asynchronous = true;
   spec.env_overrides = {

@@ -15,9 +15,13 @@
 // the command: its cookie may have gone stale (60-120 s, CURVECP.md 3.3) while the server
 // was busy, and the client engine keeps resending that Initiate until its handshake
 // timeout. The summary line counts these restarts.
+// --release-file PATH (with --hold): hold until PATH exists, HOLD seconds at most, so that
+// several generators (tests/bench/scale.sh) hold their connections at the same time and
+// release them together.
 // Prints one summary line; exits 0 only if every connection delivered and got back all
 // B bytes intact and closed cleanly in both directions, 1 otherwise, 100 on usage errors.
 #include <CLI/CLI.hpp>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -219,6 +223,8 @@ int main(int argc, char** argv) {
   double rate = 0, hold_s = 0, restart_s = 60;
   app.add_option("--rate", rate, "Start connections at this many per second (default: all at once)");
   app.add_option("--hold", hold_s, "Hold all connections open this many seconds after every echo is in");
+  std::string release_file;
+  app.add_option("--release-file", release_file, "With --hold: release as soon as this file exists");
   app.add_option("--restart-after", restart_s, "Start a handshake over after this many seconds without success (0: never)");
   app.add_option("IP", ip)->required();
   app.add_option("PORT", port_text)->required();
@@ -309,13 +315,23 @@ int main(int argc, char** argv) {
   if (!deadline) return 111;
   (*deadline)->arm(start + Duration::nanoseconds(static_cast<int64_t>((timeout_s + hold_s) * 1e9)));
   // --hold: once every echo is in, hold all connections open, then let them end.
-  auto release = Timer::create(l, [&](Timestamp now) { gen.release_all(now); });
+  Timestamp hold_until = start;
+  std::unique_ptr<Timer>* release_timer = nullptr;
+  auto release = Timer::create(l, [&](Timestamp now) {
+    if (!release_file.empty() && now < hold_until && ::access(release_file.c_str(), F_OK) != 0) {
+      (*release_timer)->arm(std::min(hold_until, now + Duration::milliseconds(200)));
+      return;
+    }
+    gen.release_all(now);
+  });
   if (!release) return 111;
+  release_timer = &release.value();
   gen.set_all_echoed_handler([&](Timestamp now) {
     if (hold_s <= 0) return;
     std::printf("loadgen: holding %zu connections for %.1f s\n", gen.echoed(), hold_s);
     std::fflush(stdout);
-    (*release)->arm(now + Duration::nanoseconds(static_cast<int64_t>(hold_s * 1e9)));
+    hold_until = now + Duration::nanoseconds(static_cast<int64_t>(hold_s * 1e9));
+    (*release)->arm(release_file.empty() ? hold_until : now);
   });
   // Like `curvecp connect`, stay a moment after the last connection is done so that the
   // final (possibly delayed) acknowledgements reach the server.
