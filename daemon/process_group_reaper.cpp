@@ -146,6 +146,17 @@ void ProcessGroupReaper::reap_children() {
   }
 }
 
+void ProcessGroupReaper::reap_if_exited(pid_t pid) {
+  auto it = children_.find(pid);
+  if (it == children_.end()) return;
+  std::vector<std::pair<ExitCallback, std::pair<int64_t, int>>> exited;
+  if (!reap_one(it, exited)) return;
+  if (children_.empty() && sigchld_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(sigchld_));
+  for (auto& [cb, st] : exited) {
+    if (cb) cb(st.first, st.second);
+  }
+}
+
 bool ProcessGroupReaper::reap_one(std::unordered_map<pid_t, ExitCallback>::iterator it,
                                   std::vector<std::pair<ExitCallback, std::pair<int64_t, int>>>& exited) {
   int status = 0;

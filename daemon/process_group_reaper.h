@@ -72,6 +72,10 @@ class ProcessGroupReaper {
   // Reaps watched children that have exited now, without waiting for a SIGCHLD: for a
   // child watched only after it may already have exited (an asynchronous spawn).
   void reap_exited() { reap_children(); }
+  // The same for one watched child: waitpid(pid, WNOHANG), O(1) however many children
+  // we have (waitid(P_ALL) walks them all in the kernel). Its callback runs now if it has
+  // exited.
+  void reap_if_exited(pid_t pid);
   // The loop's helper threads for asynchronous spawns (daemon/spawner.h), started on
   // first use and stopped before the groups are killed. Fails with one line.
   Result<Spawner*> spawner();

@@ -7,6 +7,8 @@
 #include <array>
 #include <cerrno>
 
+#include "daemon/uv_handle.h"
+
 namespace curvecp {
 
 namespace {
@@ -70,6 +72,10 @@ void Pump::on_ready(int events, Timestamp now) {
   if (wake_) wake_(now);
 }
 
+Pump::~Pump() {
+  if (exit_grace_ != nullptr) close_and_free(reinterpret_cast<uv_handle_t*>(exit_grace_));
+}
+
 void Pump::update_watches(const Stream& stream) {
   const bool want_read = output_open() && !output_ready_ && stream.send_space() > 0;
   const bool want_write = input_open() && input_blocked_;
@@ -110,7 +116,7 @@ bool Pump::apply_exit(Stream& stream) {
   bool changed = false;
   if (eof_waiting_for_exit_) {
     eof_waiting_for_exit_ = false;
-    if (exit_grace_) exit_grace_->disarm();
+    if (exit_grace_ != nullptr) uv_timer_stop(exit_grace_);
     end_output(stream, !status.success());
     changed = true;
   }
@@ -164,7 +170,7 @@ bool Pump::read_program(Stream& stream, Timestamp now) {
   return changed;
 }
 
-void Pump::on_output_eof(Stream& stream, Timestamp now) {
+void Pump::on_output_eof(Stream& stream, Timestamp) {
   // The pipe is done either way; stop watching it.
   close_output();
   output_ready_ = false;
@@ -177,19 +183,25 @@ void Pump::on_output_eof(Stream& stream, Timestamp now) {
     return;
   }
   eof_waiting_for_exit_ = true;
-  if (!exit_grace_) {
-    auto timer = Timer::create(loop_, [this](Timestamp t) {
-      exit_grace_over_ = true;
-      if (wake_) wake_(t);
-    });
-    if (!timer) {
+  if (exit_grace_ == nullptr) {
+    auto* handle = new uv_timer_t{};
+    if (uv_timer_init(loop_.raw(), handle) != 0) {
+      delete handle;  // never initialised
       eof_waiting_for_exit_ = false;
       end_output(stream, false);
       return;
     }
-    exit_grace_ = std::move(timer.value());
+    handle->data = this;
+    exit_grace_ = handle;
   }
-  exit_grace_->arm(now + kExitGrace);
+  uv_timer_start(exit_grace_, &Pump::on_exit_grace, static_cast<uint64_t>(kExitGrace.ns / 1000000), 0);
+}
+
+void Pump::on_exit_grace(uv_timer_t* handle) {
+  auto* self = static_cast<Pump*>(handle->data);
+  if (self == nullptr) return;
+  self->exit_grace_over_ = true;
+  if (self->wake_) self->wake_(self->loop_.update_now());
 }
 
 void Pump::end_output(Stream& stream, bool failure) {

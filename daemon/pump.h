@@ -70,7 +70,7 @@ class Pump {
   // other end the program has on both of its descriptors. Owned by the pump from now on.
   static Result<std::unique_ptr<Pump>> create_socket(EventLoop& loop, UniqueFd socket, WakeHandler wake,
                                                      ExitProbe exit_probe = {});
-  ~Pump() = default;
+  ~Pump();
   Pump(const Pump&) = delete;
   Pump& operator=(const Pump&) = delete;
 
@@ -132,7 +132,11 @@ class Pump {
   std::unique_ptr<FdWatcher> input_watcher_;
   std::unique_ptr<FdWatcher> output_watcher_;
   EventLoop& loop_;
-  std::unique_ptr<Timer> exit_grace_;  // made only when an EOF precedes the exit status
+  // Made only when an EOF precedes the exit status; a libuv timer (no descriptor, no
+  // system call: the grace needs no better than millisecond resolution), freed by its
+  // close callback (daemon/uv_handle.h).
+  uv_timer_t* exit_grace_ = nullptr;
+  static void on_exit_grace(uv_timer_t* handle);
   bool output_ready_ = true;      // the output pipe may have data (or EOF) to read
   bool input_blocked_ = false;    // the input pipe is full
   bool output_closed_ = false;

@@ -126,11 +126,13 @@ rm -f "$WORK/release"
 hold_start=$(now_s)
 for (( k = 0; k < procs; k++ )); do
   n=$(( HOLD_N / procs + (k < HOLD_N % procs ? 1 : 0) ))
-  timeout $(( $(time_left) - 20 )) "$LOADGEN" --name "$SNAME" --server-key "$KEY_HEX" --ext "$EXT" \
+  # In a process group of its own that the test's cleanup ends (common.sh), like bg's.
+  setsid timeout $(( $(time_left) - 20 )) "$LOADGEN" --name "$SNAME" --server-key "$KEY_HEX" --ext "$EXT" \
     --connections "$n" --bytes 16 --rate "$(( ${HOLD_RATE:-2000} / procs ))" --hold "$HOLD_S" \
     --release-file "$WORK/release" --timeout "$(( $(time_left) - 40 - HOLD_S ))" 127.0.0.1 "$PORT" \
     >"$WORK/hold$k.out" 2>"$WORK/hold$k.log" &
   hold_pids+=($!)
+  GROUPS_STARTED+=($!)
 done
 # Held: every generator has all its connections echoed (they hold until $WORK/release).
 held=0 last_sample=0 last_programs=0 last_cpu=$BASE_CPU

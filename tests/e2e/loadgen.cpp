@@ -91,6 +91,11 @@ class LoadGenerator {
       if (f->finished || !f->connection || f->connection->engine().established()) continue;
       if (now - f->started_at < after) continue;
       f->connection.reset();
+      // The new connection's stream starts empty: what the old one took counts for nothing
+      // (not resetting this left the restarted flow with nothing to send, waiting forever).
+      f->sent = 0;
+      f->received = 0;
+      f->closed_write = false;
       if (Status st = open(*f, make_config(), rng); !st) {
         done(*f, false, "restart: " + st.error().message);
         continue;
