@@ -58,7 +58,11 @@ Result<std::unique_ptr<Attachment>> Attachment::spawn(EventLoop& loop, const Pro
   auto wake_owner = [self](Timestamp now) {
     if (self->wake_) self->wake_(now);
   };
-  auto probe = [process] { return process->peek_exit(); };
+  // Asked at the program's output EOF, which usually means it is exiting.
+  auto probe = [process] {
+    process->expect_exit();
+    return process->peek_exit();
+  };
   auto pump = spec.one_socket
                   ? Pump::create_socket(loop, std::move(ends->to_program), wake_owner, probe)
                   : Pump::create(loop, std::move(ends->to_program), std::move(ends->from_program), wake_owner, probe);

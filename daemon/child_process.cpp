@@ -229,6 +229,10 @@ std::optional<ExitStatus> ChildProcess::peek_exit() const {
   return ExitStatus{0, info.si_status};
 }
 
+void ChildProcess::expect_exit() {
+  if (pid_ > 0 && running()) loop_.process_groups().expect_exit(pid_);
+}
+
 bool ChildProcess::kill(int signum) {
   if (!running() || pid_ <= 0) return false;  // never kill(0): that is our own group
   return ::kill(pid_, signum) == 0;

@@ -62,6 +62,7 @@ struct Flow {
   bool closed_write = false;
   bool corrupt = false;
   bool finished = false;
+  bool echo_in = false;  // all B bytes came back
   bool ok = false;
   std::string failure;
 };
@@ -107,8 +108,19 @@ class LoadGenerator {
     return n;
   }
   size_t restarts() const { return restarts_; }
+  // One progress line on stderr: where the flows are.
+  void report(Timestamp now, Timestamp start) const {
+    size_t established = 0, failed = 0;
+    for (const auto& f : flows_) {
+      if (f->finished && !f->ok) ++failed;
+      if (!f->finished && f->connection && f->connection->engine().established()) ++established;
+    }
+    std::fprintf(stderr, "loadgen: %.0f s: %zu started, %zu established and open, %zu echoed, %zu finished (%zu failed), %zu restarts\n",
+                 (now - start).seconds_f(), flows_.size(), established, echoed_, finished_, failed, restarts_);
+  }
 
-  // --hold: called once every connection has its echo (none has sent its EOF yet).
+  // --hold: called once every connection has its echo or has failed (none has sent its
+  // EOF yet).
   void set_all_echoed_handler(std::function<void(Timestamp)> h) { on_all_echoed_ = std::move(h); }
   // --hold: every connection sends its EOF now.
   void release_all(Timestamp now) {
@@ -171,7 +183,11 @@ class LoadGenerator {
         if (f.received + i >= bytes_ || chunk[i] != pattern_byte(f.index, f.received + i)) f.corrupt = true;
       }
       f.received += n;
-      if (f.received == bytes_ && ++echoed_ == expected_ && on_all_echoed_) on_all_echoed_(now);
+      if (f.received == bytes_ && !f.echo_in) {
+        f.echo_in = true;
+        ++echoed_;
+        settle(now);
+      }
     }
     f.connection->service(now);
 
@@ -192,7 +208,14 @@ class LoadGenerator {
     }
   }
 
+  // --hold waits for every flow to have its echo or to have ended without it (a failure,
+  // which then shows in the summary), never for a flow that cannot echo any more.
+  void settle(Timestamp now) {
+    if (++settled_ == expected_ && on_all_echoed_) on_all_echoed_(now);
+  }
+
   void done(Flow& f, bool ok, std::string why) {
+    if (!f.echo_in) settle(loop_.now());
     f.finished = true;
     f.finished_at = loop_.now();
     f.ok = ok;
@@ -207,6 +230,7 @@ class LoadGenerator {
   std::vector<std::unique_ptr<Flow>> flows_;
   size_t finished_ = 0;
   size_t echoed_ = 0;
+  size_t settled_ = 0;
   size_t restarts_ = 0;
   std::function<void(Timestamp)> on_all_echoed_;
   std::function<void(Timestamp)> on_all_done_;
@@ -316,6 +340,17 @@ int main(int argc, char** argv) {
     restart_tick = std::move(t.value());
     restart_tick->arm(start + Duration::seconds(1));
   }
+  // Progress every 10 s on stderr (a stuck run shows where it is stuck).
+  std::unique_ptr<Timer> report_tick;
+  {
+    auto t = Timer::create(l, [&](Timestamp now) {
+      gen.report(now, start);
+      report_tick->arm(now + Duration::seconds(10));
+    });
+    if (!t) return 111;
+    report_tick = std::move(t.value());
+    report_tick->arm(start + Duration::seconds(10));
+  }
   auto deadline = Timer::create(l, [&](Timestamp) { l.stop(); });
   if (!deadline) return 111;
   (*deadline)->arm(start + Duration::nanoseconds(static_cast<int64_t>((timeout_s + hold_s) * 1e9)));
@@ -367,6 +402,7 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(moved), elapsed_s, gen.restarts());
   tick.reset();
   restart_tick.reset();
+  report_tick.reset();
   release->reset();
   deadline->reset();
   return ok == connections ? 0 : 1;
