@@ -319,7 +319,7 @@ int main(int argc, char** argv) {
       const double due = std::min<double>(static_cast<double>(connections), (now - start).seconds_f() * rate + 1);
       while (static_cast<double>(added) < due && !add_failed) add_one();
       if (now >= next_sweep) {
-        gen.sweep(now, Duration::milliseconds(200));
+        gen.sweep(now, ConnectionConfig{}.linger);
         next_sweep = now + Duration::milliseconds(100);
       }
       if (added < connections || gen.finished() < connections) tick->arm(now + Duration::milliseconds(1));
@@ -373,9 +373,11 @@ int main(int argc, char** argv) {
     hold_until = now + Duration::nanoseconds(static_cast<int64_t>(hold_s * 1e9));
     (*release)->arm(release_file.empty() ? hold_until : now);
   });
-  // Like `curvecp connect`, stay a moment after the last connection is done so that the
-  // final (possibly delayed) acknowledgements reach the server.
-  gen.set_all_done_handler([&](Timestamp now) { (*deadline)->arm(now + Duration::milliseconds(100)); });
+  // Stay as long as a connection lingers (ConnectionConfig::linger, 2 s) after the last
+  // one is done, re-acknowledging a server's final EOF whose first acknowledgement was
+  // lost: leaving at once made the server count such connections as failed (10 000
+  // released at once overflow its socket's receive queue).
+  gen.set_all_done_handler([&](Timestamp now) { (*deadline)->arm(now + ConnectionConfig{}.linger); });
   if (gen.finished() < connections) (void)l.run();
   if (add_failed) return 111;
   const double elapsed_s = (l.update_now() - start).seconds_f();
