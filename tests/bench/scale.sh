@@ -94,6 +94,28 @@ loadgen_run() {
 
 per_conn() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.1f", (a - b) / n }'; }
 
+# server_outcome: the server's own count of ended connections (its counters on SIGUSR1):
+# a connection it counts as failed had output unacknowledged when its client left (the
+# client had all its bytes: it only checks what it received).
+# With MODE=test, server_check PHASE N fails unless the server counts N finished and none
+# failed (waiting up to 15 s for the last ones to end).
+server_outcome() {
+  kill -USR1 "$SERVER_PID" 2>/dev/null || true
+  sleep 1
+  OUTCOME=$(grep -o 'finished=[0-9]* failed=[0-9]* close_timeout=[0-9]*' "$WORK/server.log" | tail -n 1)
+  echo "$OUTCOME (connections ended so far)"
+}
+server_check() {
+  [[ "$MODE" = test ]] || return 0
+  local i
+  for (( i = 0; i < 15; i++ )); do
+    server_outcome >/dev/null
+    [[ "$OUTCOME" == "finished=$2 "* ]] && return 0
+    [[ "$OUTCOME" == *" failed=0 close_timeout=0" ]] || break
+  done
+  fail "$1: the server counts $OUTCOME of $2 connections (clients all had their echo)"
+}
+
 # --- probe: a far-ahead Initiate per connection, and an idle one ---
 phase probe && for offset in $(( (4 << 20) - 16 )) 0; do
   # shellcheck disable=SC2086  # PROBE_PROG is a command line
@@ -170,11 +192,8 @@ release_at=$(now_s)
 rc=0
 for p in "${hold_pids[@]}"; do wait "$p" || rc=$?; done
 echo "scale: hold: released; the generators were done $(awk -v a="$release_at" -v b="$(now_s)" 'BEGIN { printf "%.1f", b - a }') s later"
-# The server's own view: a connection it counts as failed had output unacknowledged when
-# its client left (the client had all its bytes: it only checks what it received).
-kill -USR1 "$SERVER_PID" 2>/dev/null || true
-sleep 1
-echo "scale: hold: server: $(grep -o 'finished=[0-9]* failed=[0-9]* close_timeout=[0-9]*' "$WORK/server.log" | tail -n 1) (connections ended so far)"
+echo "scale: hold: server: $(server_outcome)"
+server_check hold "$HOLD_N"
 note "hold: $(cat "$WORK"/hold*.out | grep '^loadgen: [0-9]* connections' | tr '\n' ' ') (last non-zero exit $rc)"
 if (( ! held )) || [[ $rc -ne 0 ]]; then
   [[ "$MODE" = test ]] && fail "hold: not every connection was established and finished"
@@ -192,6 +211,8 @@ end=$(now_s)
 cpu=$(( $(cpu_ticks "$SERVER_PID") - BASE_CPU ))
 hwm=$(hwm_kib "$SERVER_PID")
 echo "scale: burst: $BURST_N clients at once, 4 KiB echo each: $LOADGEN_LINE; daemon peak RSS $hwm KiB ($(per_conn "$hwm" "$BASE_RSS" "$BURST_N") KiB per connection over $BASE_RSS), CPU $(awk -v c="$cpu" -v h="$tick_hz" -v n="$BURST_N" 'BEGIN { printf "%.2f ms", 1000 * c / h / n }') per connection"
+echo "scale: burst: server: $(server_outcome)"
+server_check burst "$BURST_N"
 stop_server 0 60
 fi
 
@@ -203,7 +224,9 @@ cpu=$(( $(cpu_ticks "$SERVER_PID") - BASE_CPU ))
 hwm=$(hwm_kib "$SERVER_PID")
 elapsed=$(sed -n 's/.* in \([0-9.]*\) s;.*/\1/p' <<<"$LOADGEN_LINE")
 ok=$(sed -n 's/.* \([0-9]*\) ok,.*/\1/p' <<<"$LOADGEN_LINE")
-echo "scale: rate: $RATE_N short connections offered at $RATE/s: ${ok:-0} finished in ${elapsed:-?} s ($(awk -v n="${ok:-0}" -v e="${elapsed:-0}" 'BEGIN { if (e > 0) printf "%.0f", n / e; else print "?" }')/s); daemon peak RSS $hwm KiB, CPU $(awk -v c="$cpu" -v h="$tick_hz" -v n="$RATE_N" 'BEGIN { printf "%.2f ms", 1000 * c / h / n }') per connection"
+echo "scale: rate: $RATE_N short connections offered at $RATE/s: ${ok:-0} finished in ${elapsed:-?} s ($(awk -v n="${ok:-0}" -v e="${elapsed:-0}" 'BEGIN { if (e > 0) printf "%.0f", n / e; else print "?" }')/s); daemon peak RSS $hwm KiB ($(per_conn "$hwm" "$BASE_RSS" "$RATE_N") KiB per connection over $BASE_RSS), CPU $(awk -v c="$cpu" -v h="$tick_hz" -v n="$RATE_N" 'BEGIN { printf "%.2f ms", 1000 * c / h / n }') per connection, i.e. $(awk -v c="$cpu" -v h="$tick_hz" -v n="$RATE_N" 'BEGIN { if (c > 0) printf "%.0f", n * h / c; else print "?" }') connections/s on one free core"
+echo "scale: rate: server: $(server_outcome)"
+server_check rate "$RATE_N"
 stop_server 0 60
 fi
 finish
