@@ -103,7 +103,12 @@ server_outcome() {
   kill -USR1 "$SERVER_PID" 2>/dev/null || true
   sleep 1
   OUTCOME=$(grep -o 'finished=[0-9]* failed=[0-9]* close_timeout=[0-9]*' "$WORK/server.log" | tail -n 1)
-  echo "$OUTCOME (connections ended so far)"
+  echo "$OUTCOME (connections ended so far); socket receive-queue drops $(udp_drops)"
+}
+# The kernel's count of datagrams dropped at the server's socket (receive queue full):
+# the drops column of its line in /proc/net/udp.
+udp_drops() {
+  awk -v a="$(printf '0100007F:%04X' "$PORT")" '$2 == a { print $NF }' /proc/net/udp | head -n 1
 }
 server_check() {
   [[ "$MODE" = test ]] || return 0
