@@ -1,23 +1,49 @@
 #include "daemon/attachment.h"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 namespace curvecp {
 
-Result<std::unique_ptr<Attachment>> Attachment::spawn(EventLoop& loop, const ProgramSpec& spec, WakeHandler wake) {
+Result<Attachment::ProgramEnds> Attachment::make_program_ends(const ProgramSpec& spec,
+                                                              std::vector<FdMapping>& mappings) {
+  ProgramEnds ends;
+  if (spec.one_socket) {
+    // Close-on-exec both, ours non-blocking; the program's is mapped onto both numbers.
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return make_error(errno_text("socketpair", errno));
+    ends.to_program.reset(sv[0]);
+    ends.theirs.emplace_back(sv[1]);
+    if (!set_nonblocking(sv[0], true)) return make_error(errno_text("socketpair", errno));
+    mappings = {{spec.read_fd, sv[1]}, {spec.write_fd, sv[1]}};
+    return ends;
+  }
   // Our ends are non-blocking, the program's blocking (it is an ordinary program).
   auto input = make_pipe(/*nonblocking_read=*/false, /*nonblocking_write=*/true);
   if (!input) return input.error();
   auto output = make_pipe(/*nonblocking_read=*/true, /*nonblocking_write=*/false);
   if (!output) return output.error();
+  mappings = {{spec.read_fd, input->read_end.get()}, {spec.write_fd, output->write_end.get()}};
+  ends.to_program = std::move(input->write_end);
+  ends.from_program = std::move(output->read_end);
+  ends.theirs.push_back(std::move(input->read_end));
+  ends.theirs.push_back(std::move(output->write_end));
+  return ends;
+}
+
+Result<std::unique_ptr<Attachment>> Attachment::spawn(EventLoop& loop, const ProgramSpec& spec, WakeHandler wake) {
+  SpawnOptions opts;
+  auto ends = make_program_ends(spec, opts.fds);
+  if (!ends) return ends.error();
 
   std::unique_ptr<Attachment> a(new Attachment(std::move(wake)));
   Attachment* self = a.get();
-  SpawnOptions opts;
   opts.argv = spec.argv;
   opts.env = spec.clean_env ? clean_environment_with(spec.pass_env, spec.env_overrides)
                             : environment_with(spec.env_overrides);
   opts.close_other_fds = !spec.keep_fds;
   opts.asynchronous = spec.asynchronous;
-  opts.fds = {{spec.read_fd, input->read_end.get()}, {spec.write_fd, output->write_end.get()}};
   auto child = ChildProcess::spawn(loop, opts, [self](ExitStatus status, Timestamp now) {
     self->exit_ = status;
     if (self->pump_) self->pump_->on_program_exit(status);
@@ -26,16 +52,20 @@ Result<std::unique_ptr<Attachment>> Attachment::spawn(EventLoop& loop, const Pro
   if (!child) return child.error();
   a->child_ = std::move(child.value());
   // The program holds its ends now; ours must go, or its EOFs would never show.
-  input->read_end.reset();
-  output->write_end.reset();
+  ends->theirs.clear();
 
   ChildProcess* process = a->child_.get();
-  auto pump = Pump::create(
-      loop, std::move(input->write_end), std::move(output->read_end),
-      [self](Timestamp now) {
-        if (self->wake_) self->wake_(now);
-      },
-      [process] { return process->peek_exit(); });
+  auto wake_owner = [self](Timestamp now) {
+    if (self->wake_) self->wake_(now);
+  };
+  // Asked at the program's output EOF, which usually means it is exiting.
+  auto probe = [process] {
+    process->expect_exit();
+    return process->peek_exit();
+  };
+  auto pump = spec.one_socket
+                  ? Pump::create_socket(loop, std::move(ends->to_program), wake_owner, probe)
+                  : Pump::create(loop, std::move(ends->to_program), std::move(ends->from_program), wake_owner, probe);
   if (!pump) return pump.error();  // ~Attachment stops the program
   a->pump_ = std::move(pump.value());
   return a;

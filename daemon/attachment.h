@@ -47,6 +47,9 @@ struct ProgramSpec {
   int write_fd = 1;  // the program writes its own stream here (server 1, client 7)
   // Spawn on helper threads (SpawnOptions::asynchronous): serve, whose loop must not wait.
   bool asynchronous = false;
+  // One AF_UNIX stream socket on both read_fd and write_fd instead of two pipes (serve
+  // --program-socket; the Pump's socket mode): one descriptor per connection for us.
+  bool one_socket = false;
 };
 
 class Attachment {
@@ -54,7 +57,7 @@ class Attachment {
   using WakeHandler = std::function<void(Timestamp now)>;
 
   // Spawns the program (in a process group of its own) with pipes on spec.read_fd and
-  // spec.write_fd. Fails with one line ("spawn PROG: no such file or directory") and
+  // spec.write_fd (or one socket on both, spec.one_socket). Fails with one line ("spawn PROG: no such file or directory") and
   // leaves nothing running.
   static Result<std::unique_ptr<Attachment>> spawn(EventLoop& loop, const ProgramSpec& spec, WakeHandler wake);
   // Our own ends of already set-up pipes (client/stdio_relay.h): `to_output` receives
@@ -95,6 +98,13 @@ class Attachment {
 
  private:
   explicit Attachment(WakeHandler wake) : wake_(std::move(wake)) {}
+  // The program's descriptors: our ends and the program's (closed here once it has them).
+  struct ProgramEnds {
+    UniqueFd to_program;    // pipes: input's write end; one socket: the socket
+    UniqueFd from_program;  // pipes: output's read end; one socket: none
+    std::vector<UniqueFd> theirs;
+  };
+  static Result<ProgramEnds> make_program_ends(const ProgramSpec& spec, std::vector<FdMapping>& mappings);
   bool transfer_tcp(Connection& connection, Timestamp now);
 
   WakeHandler wake_;

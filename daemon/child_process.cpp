@@ -45,10 +45,17 @@ struct SpawnSetup {
 // The descriptor plan (see the header): each mapping goes first to a number above every
 // descriptor involved (so mappings that swap numbers cannot clobber each other), then to
 // its place; the temporaries are closed, and with close_other_fds every other number
-// >= 3 too.
+// >= 3 too: one by one only below the highest mapped number (0..7 in practice), one
+// close_range above it. The plan's size must not grow with our descriptor numbers: a
+// close action per number below the temporaries cost a daemon holding 9 000 connections
+// 9 000 closes and as many getrlimit calls (posix_spawn checks each action) per spawn.
 int plan_descriptors(const SpawnOptions& options, posix_spawn_file_actions_t& a) {
   int top = 2;
-  for (const auto& m : options.fds) top = std::max({top, m.child_fd, m.parent_fd});
+  int top_mapped = 2;
+  for (const auto& m : options.fds) {
+    top = std::max({top, m.child_fd, m.parent_fd});
+    top_mapped = std::max(top_mapped, m.child_fd);
+  }
   const int temp_base = top + 1;
   int rc = 0;
   for (size_t i = 0; i < options.fds.size() && rc == 0; ++i) {
@@ -65,13 +72,13 @@ int plan_descriptors(const SpawnOptions& options, posix_spawn_file_actions_t& a)
     }
     return rc;
   }
-  for (int fd = 3; fd < temp_base && rc == 0; ++fd) {
+  for (int fd = 3; fd <= top_mapped && rc == 0; ++fd) {
     const bool mapped = std::any_of(options.fds.begin(), options.fds.end(),
                                     [fd](const FdMapping& m) { return m.child_fd == fd; });
     if (!mapped) rc = posix_spawn_file_actions_addclose(&a, fd);
   }
-  // close_range(temp_base, ~0) in the child: temporaries and everything inherited above.
-  if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&a, temp_base);
+  // close_range(top_mapped + 1, ~0) in the child: temporaries and everything inherited.
+  if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&a, top_mapped + 1);
   return rc;
 }
 
@@ -172,7 +179,7 @@ void ChildProcess::started(EventLoop& loop, Starting& s, pid_t pid, int error) {
     if (pid > 0) {
       reaper.watch_exit(pid, nullptr);
       reaper.terminate(pid, s.grace, loop.update_now());
-      reaper.reap_exited();
+      reaper.reap_if_exited(pid);
     }
     return;
   }
@@ -186,8 +193,9 @@ void ChildProcess::started(EventLoop& loop, Starting& s, pid_t pid, int error) {
   self->pid_ = pid;
   reaper.watch_exit(pid, [self](int64_t code, int sig) { self->exited(code, sig); });
   if (self->terminated_) reaper.terminate(pid, self->terminate_grace_, loop.update_now());
-  // It may have exited before it was watched (its SIGCHLD found nobody to tell).
-  reaper.reap_exited();
+  // It may have exited before it was watched (its SIGCHLD found nobody to tell). Only
+  // this pid is asked: waitid(P_ALL) walks every child (O(programs) per spawn).
+  reaper.reap_if_exited(pid);
 }
 
 ChildProcess::~ChildProcess() {
@@ -219,6 +227,10 @@ std::optional<ExitStatus> ChildProcess::peek_exit() const {
   }
   if (info.si_code == CLD_EXITED) return ExitStatus{info.si_status, 0};
   return ExitStatus{0, info.si_status};
+}
+
+void ChildProcess::expect_exit() {
+  if (pid_ > 0 && running()) loop_.process_groups().expect_exit(pid_);
 }
 
 bool ChildProcess::kill(int signum) {

@@ -102,6 +102,9 @@ class ChildProcess {
   // Whether the child has exited even if libuv has not reaped it yet (waitid WNOWAIT,
   // leaves the zombie for libuv). Used to tell an output EOF caused by the exit apart.
   std::optional<ExitStatus> peek_exit() const;
+  // A hint for the reaper that the program is exiting (its output reached EOF), so that
+  // its exit is collected by pid rather than by a scan of every child (process_group_reaper.h).
+  void expect_exit();
   // Sends `signum` to the leader only, if it still runs. Returns false if it does not or
   // kill fails.
   bool kill(int signum);

@@ -155,7 +155,11 @@ Timestamp Connection::next_timeout() const {
     t = earliest(t, later(last_heard_, awaiting_since_) + config_.idle_timeout);
   }
   const Duration every = keepalive_interval();
-  if (every != Duration::infinite() && !stream_->done()) {
+  // Only when on_timer would send one: with bytes in flight no keepalive is due (the
+  // stream's own retransmission timer runs), and a keepalive time in the past would make
+  // the endpoint poll this connection every few microseconds until the acknowledgement
+  // came (10 000 held connections releasing at once: the daemon spun on them for 100 s).
+  if (every != Duration::infinite() && !stream_->done() && stream_->stats().bytes_in_flight == 0) {
     t = earliest(t, later(last_heard_, last_keepalive_at_) + every);
   }
   if (app_done_) {

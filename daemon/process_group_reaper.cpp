@@ -27,6 +27,10 @@ ProcessGroupReaper::~ProcessGroupReaper() {
     sigchld_->data = nullptr;
     close_and_free(reinterpret_cast<uv_handle_t*>(sigchld_));
   }
+  if (scan_timer_ != nullptr) {
+    scan_timer_->data = nullptr;
+    close_and_free(reinterpret_cast<uv_handle_t*>(scan_timer_));
+  }
   for (const Group& g : groups_) {
     if (process_group_exists(g.pgid)) ::kill(-g.pgid, SIGKILL);
   }
@@ -104,6 +108,10 @@ void ProcessGroupReaper::watch_exit(pid_t pid, ExitCallback on_exit) {
   if (sigchld_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(sigchld_));
 }
 
+void ProcessGroupReaper::expect_exit(pid_t pid) {
+  if (children_.count(pid) != 0) expected_.insert(pid);
+}
+
 void ProcessGroupReaper::forget_exit(pid_t pid) {
   auto it = children_.find(pid);
   if (it != children_.end()) it->second = nullptr;
@@ -116,11 +124,55 @@ void ProcessGroupReaper::on_sigchld(uv_signal_t* handle, int) {
 
 void ProcessGroupReaper::reap_children() {
   std::vector<std::pair<ExitCallback, std::pair<int64_t, int>>> exited;
-  // Signals coalesce. First the cheap way, O(exits): waitid(WNOWAIT) names an exited
-  // child without reaping it; ours are reaped by pid. A daemon holding ten thousand
-  // programs would otherwise ask every one of them at every SIGCHLD (docs/MEMORY.md).
-  // A child that is not ours stops this (it is left for its owner), and the scan below
-  // then asks each of ours, never waitpid(-1), so other parts' children are left alone.
+  // Hinted children first, by pid. Those that have not exited yet stay hinted.
+  for (auto e = expected_.begin(); e != expected_.end();) {
+    auto it = children_.find(*e);
+    if (it == children_.end() || reap_one(it, exited)) {
+      e = expected_.erase(e);
+    } else {
+      ++e;
+    }
+  }
+  if (exited.empty()) {
+    scan_children(exited);
+  } else if (scan_timer_ == nullptr || !uv_is_active(reinterpret_cast<uv_handle_t*>(scan_timer_))) {
+    // The signal may also stand for exits nobody hinted at: one full scan a little later
+    // covers them and every other hinted exit until then.
+    if (scan_timer_ == nullptr) {
+      auto* handle = new uv_timer_t{};
+      if (uv_timer_init(loop_.raw(), handle) != 0) {
+        delete handle;  // never initialised
+        scan_children(exited);
+      } else {
+        handle->data = this;
+        scan_timer_ = handle;
+      }
+    }
+    if (scan_timer_ != nullptr) uv_timer_start(scan_timer_, &ProcessGroupReaper::on_scan_timer, kScanDelayMs, 0);
+  }
+  if (children_.empty() && sigchld_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(sigchld_));
+  // Callbacks last: they may spawn or forget children.
+  for (auto& [cb, st] : exited) {
+    if (cb) cb(st.first, st.second);
+  }
+}
+
+void ProcessGroupReaper::on_scan_timer(uv_timer_t* handle) {
+  auto* self = static_cast<ProcessGroupReaper*>(handle->data);
+  if (self == nullptr) return;
+  std::vector<std::pair<ExitCallback, std::pair<int64_t, int>>> exited;
+  self->scan_children(exited);
+  if (self->children_.empty() && self->sigchld_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(self->sigchld_));
+  for (auto& [cb, st] : exited) {
+    if (cb) cb(st.first, st.second);
+  }
+}
+
+void ProcessGroupReaper::scan_children(std::vector<std::pair<ExitCallback, std::pair<int64_t, int>>>& exited) {
+  // First the cheap way, O(exits) calls: waitid(WNOWAIT) names an exited child without
+  // reaping it; ours are reaped by pid. A child that is not ours stops this (it is left
+  // for its owner), and the loop below then asks each of ours, never waitpid(-1), so
+  // other parts' children are left alone.
   bool foreign = false;
   for (;;) {
     siginfo_t info{};
@@ -130,17 +182,26 @@ void ProcessGroupReaper::reap_children() {
       foreign = true;
       break;
     }
+    expected_.erase(info.si_pid);
     if (!reap_one(it, exited)) break;
   }
   if (foreign) {
     for (auto it = children_.begin(); it != children_.end();) {
       auto next = std::next(it);
-      reap_one(it, exited);
+      const pid_t pid = it->first;
+      if (reap_one(it, exited)) expected_.erase(pid);
       it = next;
     }
   }
+}
+
+void ProcessGroupReaper::reap_if_exited(pid_t pid) {
+  auto it = children_.find(pid);
+  if (it == children_.end()) return;
+  std::vector<std::pair<ExitCallback, std::pair<int64_t, int>>> exited;
+  if (!reap_one(it, exited)) return;
+  expected_.erase(pid);
   if (children_.empty() && sigchld_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(sigchld_));
-  // Callbacks last: they may spawn or forget children.
   for (auto& [cb, st] : exited) {
     if (cb) cb(st.first, st.second);
   }

@@ -24,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "core/result.h"
@@ -67,11 +68,23 @@ class ProcessGroupReaper {
   void watch_exit(pid_t pid, ExitCallback on_exit);
   // The owner is gone: the child is still reaped when it exits, but nobody is told.
   void forget_exit(pid_t pid);
+  // A hint that watched child `pid` is about to exit or has exited (its output reached
+  // EOF). At a SIGCHLD such children are asked first, by pid (O(1) each); only when none
+  // of them had exited is every child scanned at once (waitid(P_ALL) walks all our
+  // children in the kernel: O(programs) per call, 0.5 ms at 10 000). When some had, the
+  // full scan still runs, for exits nobody hinted at, but at most once per kScanDelay
+  // (signals coalesce: it finds whatever the hinted exits hid).
+  void expect_exit(pid_t pid);
+  static constexpr uint64_t kScanDelayMs = 100;
   // Children still watched.
   size_t watched_children() const { return children_.size(); }
   // Reaps watched children that have exited now, without waiting for a SIGCHLD: for a
   // child watched only after it may already have exited (an asynchronous spawn).
   void reap_exited() { reap_children(); }
+  // The same for one watched child: waitpid(pid, WNOHANG), O(1) however many children
+  // we have (waitid(P_ALL) walks them all in the kernel). Its callback runs now if it has
+  // exited.
+  void reap_if_exited(pid_t pid);
   // The loop's helper threads for asynchronous spawns (daemon/spawner.h), started on
   // first use and stopped before the groups are killed. Fails with one line.
   Result<Spawner*> spawner();
@@ -92,6 +105,9 @@ class ProcessGroupReaper {
   void on_timer(Timestamp now);
   static void on_sigchld(uv_signal_t* handle, int signum);
   void reap_children();
+  // waitid(P_ALL, WNOWAIT) until no watched child has exited (see reap_children).
+  void scan_children(std::vector<std::pair<ExitCallback, std::pair<int64_t, int>>>& exited);
+  static void on_scan_timer(uv_timer_t* handle);
   // waitpid(WNOHANG) on one watched child: if it has exited, moves its callback and
   // status to `exited` and forgets it (true); false while it runs.
   bool reap_one(std::unordered_map<pid_t, ExitCallback>::iterator it,
@@ -103,6 +119,8 @@ class ProcessGroupReaper {
   std::vector<Group> groups_;
   uv_signal_t* sigchld_ = nullptr;  // freed by its close callback (daemon/uv_handle.h)
   std::unordered_map<pid_t, ExitCallback> children_;
+  std::unordered_set<pid_t> expected_;  // watched children hinted by expect_exit()
+  uv_timer_t* scan_timer_ = nullptr;     // the delayed full scan; freed by its close callback
   std::unique_ptr<Spawner> spawner_;
 };
 

@@ -1,10 +1,13 @@
 #include "daemon/pump.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
+
+#include "daemon/uv_handle.h"
 
 namespace curvecp {
 
@@ -47,15 +50,43 @@ Result<std::unique_ptr<Pump>> Pump::create(EventLoop& loop, UniqueFd to_program,
   return pump;
 }
 
+Result<std::unique_ptr<Pump>> Pump::create_socket(EventLoop& loop, UniqueFd socket, WakeHandler wake,
+                                                  ExitProbe exit_probe) {
+  std::unique_ptr<Pump> pump(new Pump(loop, std::move(wake), std::move(exit_probe)));
+  Pump* self = pump.get();
+  pump->socket_mode_ = true;
+  pump->socket_input_open_ = pump->socket_output_open_ = true;
+  pump->to_program_ = std::move(socket);
+  // One watcher for both directions: libuv cannot poll one descriptor twice.
+  auto w = FdWatcher::create(loop, pump->to_program_.get(),
+                             [self](int events, Timestamp now) { self->on_ready(events, now); });
+  if (!w) return w.error();
+  pump->input_watcher_ = std::move(w.value());
+  return pump;
+}
+
+void Pump::on_ready(int events, Timestamp now) {
+  if ((events & FdWatcher::kWritable) != 0) input_blocked_ = false;
+  if ((events & FdWatcher::kReadable) != 0) output_ready_ = true;
+  input_watcher_->set_events(0);  // transfer() selects again (update_watches)
+  if (wake_) wake_(now);
+}
+
+Pump::~Pump() {
+  if (exit_grace_ != nullptr) close_and_free(reinterpret_cast<uv_handle_t*>(exit_grace_));
+}
+
 void Pump::update_watches(const Stream& stream) {
-  if (output_watcher_ && !output_watcher_->closed()) {
-    const bool want = from_program_.valid() && !output_ready_ && stream.send_space() > 0;
-    output_watcher_->set_events(want ? FdWatcher::kReadable : 0);
+  const bool want_read = output_open() && !output_ready_ && stream.send_space() > 0;
+  const bool want_write = input_open() && input_blocked_;
+  if (socket_mode_) {
+    if (input_watcher_ && !input_watcher_->closed()) {
+      input_watcher_->set_events((want_read ? FdWatcher::kReadable : 0) | (want_write ? FdWatcher::kWritable : 0));
+    }
+    return;
   }
-  if (input_watcher_ && !input_watcher_->closed()) {
-    const bool want = to_program_.valid() && input_blocked_;
-    input_watcher_->set_events(want ? FdWatcher::kWritable : 0);
-  }
+  if (output_watcher_ && !output_watcher_->closed()) output_watcher_->set_events(want_read ? FdWatcher::kReadable : 0);
+  if (input_watcher_ && !input_watcher_->closed()) input_watcher_->set_events(want_write ? FdWatcher::kWritable : 0);
 }
 
 bool Pump::transfer(Stream& stream, Timestamp now) {
@@ -85,22 +116,22 @@ bool Pump::apply_exit(Stream& stream) {
   bool changed = false;
   if (eof_waiting_for_exit_) {
     eof_waiting_for_exit_ = false;
-    if (exit_grace_) exit_grace_->disarm();
+    if (exit_grace_ != nullptr) uv_timer_stop(exit_grace_);
     end_output(stream, !status.success());
     changed = true;
   }
-  if (from_program_.valid() && !status.success()) {
+  if (output_open() && !status.success()) {
     // Take what the program wrote before it failed, then end with FAIL (CURVECP.md 5.3).
     output_ready_ = true;
     changed |= read_program(stream, loop_.now());
-    if (from_program_.valid()) {
+    if (output_open()) {
       end_output(stream, true);
       changed = true;
     }
   }
   // Like the reference with Debian patch 0007 (CURVECP.md 6.9): once the program is gone,
   // its input pipe is closed and further data is discarded.
-  if (to_program_.valid()) {
+  if (input_open()) {
     close_input();
     discarding_ = true;
     changed = true;
@@ -113,11 +144,11 @@ bool Pump::read_program(Stream& stream, Timestamp now) {
   auto& buf = scratch();
   // A few pipe-fulls per call, so one busy program cannot starve the loop; the pipe
   // stays marked ready and the owner's next transfer() continues.
-  for (int round = 0; round < 8 && from_program_.valid(); ++round) {
+  for (int round = 0; round < 8 && output_open(); ++round) {
     const size_t space = stream.send_space();
     if (space == 0) return changed;  // resumes when acknowledgements free space
     const size_t want = std::min(space, buf.size());
-    const ssize_t n = ::read(from_program_.get(), buf.data(), want);
+    const ssize_t n = ::read(output_fd(), buf.data(), want);
     if (n > 0) {
       stream.write(Bytes(buf.data(), static_cast<size_t>(n)));  // all of it: n <= send_space()
       stats_.bytes_from_program += static_cast<uint64_t>(n);
@@ -125,7 +156,8 @@ bool Pump::read_program(Stream& stream, Timestamp now) {
       if (static_cast<size_t>(n) < want) break;  // pipe drained
       continue;
     }
-    if (n == 0) {
+    // A socket whose program exited with input unread reports a reset: its EOF all the same.
+    if (n == 0 || (socket_mode_ && errno == ECONNRESET)) {
       on_output_eof(stream, now);
       return true;
     }
@@ -138,10 +170,9 @@ bool Pump::read_program(Stream& stream, Timestamp now) {
   return changed;
 }
 
-void Pump::on_output_eof(Stream& stream, Timestamp now) {
+void Pump::on_output_eof(Stream& stream, Timestamp) {
   // The pipe is done either way; stop watching it.
-  if (output_watcher_) output_watcher_->close();
-  from_program_.reset();
+  close_output();
   output_ready_ = false;
   // If the EOF came from the program's exit, let a failure status show (CURVECP.md 5.3:
   // a failure is FAIL); a program that merely closed its output ends with SUCC.
@@ -152,24 +183,29 @@ void Pump::on_output_eof(Stream& stream, Timestamp now) {
     return;
   }
   eof_waiting_for_exit_ = true;
-  if (!exit_grace_) {
-    auto timer = Timer::create(loop_, [this](Timestamp t) {
-      exit_grace_over_ = true;
-      if (wake_) wake_(t);
-    });
-    if (!timer) {
+  if (exit_grace_ == nullptr) {
+    auto* handle = new uv_timer_t{};
+    if (uv_timer_init(loop_.raw(), handle) != 0) {
+      delete handle;  // never initialised
       eof_waiting_for_exit_ = false;
       end_output(stream, false);
       return;
     }
-    exit_grace_ = std::move(timer.value());
+    handle->data = this;
+    exit_grace_ = handle;
   }
-  exit_grace_->arm(now + kExitGrace);
+  uv_timer_start(exit_grace_, &Pump::on_exit_grace, static_cast<uint64_t>(kExitGrace.ns / 1000000), 0);
+}
+
+void Pump::on_exit_grace(uv_timer_t* handle) {
+  auto* self = static_cast<Pump*>(handle->data);
+  if (self == nullptr) return;
+  self->exit_grace_over_ = true;
+  if (self->wake_) self->wake_(self->loop_.update_now());
 }
 
 void Pump::end_output(Stream& stream, bool failure) {
-  if (output_watcher_) output_watcher_->close();
-  from_program_.reset();
+  close_output();
   if (!output_closed_) {
     output_closed_ = true;
     stream.close_write(failure);
@@ -191,7 +227,7 @@ void Pump::hold_back(const uint8_t* data, size_t begin, size_t end, bool staged)
 
 bool Pump::write_program(Stream& stream) {
   const uint64_t before = stats_.bytes_to_program + stats_.bytes_discarded;
-  if (!to_program_.valid()) {
+  if (!input_open()) {
     if (discarding_) {
       auto& buf = scratch();
       while (size_t n = stream.read(MutableBytes(buf.data(), buf.size()))) stats_.bytes_discarded += n;
@@ -238,9 +274,35 @@ bool Pump::write_program(Stream& stream) {
 }
 
 void Pump::close_input() {
+  input_blocked_ = false;
+  if (socket_mode_) {
+    if (!socket_input_open_) return;
+    socket_input_open_ = false;
+    ::shutdown(to_program_.get(), SHUT_WR);  // the program reads end of input
+    release_socket_if_done();
+    return;
+  }
   if (input_watcher_) input_watcher_->close();
   to_program_.reset();
-  input_blocked_ = false;
+}
+
+void Pump::close_output() {
+  if (socket_mode_) {
+    if (!socket_output_open_) return;
+    socket_output_open_ = false;
+    // Output the program writes from now on is refused (EPIPE) rather than left to block.
+    ::shutdown(to_program_.get(), SHUT_RD);
+    release_socket_if_done();
+    return;
+  }
+  if (output_watcher_) output_watcher_->close();
+  from_program_.reset();
+}
+
+void Pump::release_socket_if_done() {
+  if (socket_input_open_ || socket_output_open_) return;
+  if (input_watcher_) input_watcher_->close();  // before the descriptor goes (fd_watcher.h)
+  to_program_.reset();
 }
 
 }  // namespace curvecp

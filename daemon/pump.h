@@ -3,6 +3,14 @@
 // the server (program fds 0/1) and the client (program fds 6/7, or its own stdin/stdout
 // in netcat mode) alike, through daemon/attachment.h.
 //
+// Socket mode (create_socket, `serve --program-socket`): one AF_UNIX stream socket
+// instead of the two pipes, as under tcpserver, so a connection costs the daemon one
+// descriptor. It is watched once for both directions (libuv cannot poll one descriptor
+// twice). The peer's EOF becomes shutdown(SHUT_WR), which the program reads as end of
+// input; the program's end of output is its shutdown(1, SHUT_WR) or its exit (closing fd
+// 1 alone ends nothing while fd 0, the same socket, is open). A reset from the program's
+// side (it exited with unread input) counts as its EOF, as a pipe's would.
+//
 // The pump does its I/O only inside transfer(), which the owner calls; it never calls
 // into its owner while doing it. Its descriptor watchers (and the exit-grace timer)
 // only record what became ready and call the wake handler, so that the owner runs
@@ -58,7 +66,11 @@ class Pump {
   // Both are owned by the pump from now on.
   static Result<std::unique_ptr<Pump>> create(EventLoop& loop, UniqueFd to_program, UniqueFd from_program,
                                               WakeHandler wake, ExitProbe exit_probe = {});
-  ~Pump() = default;
+  // Socket mode (see above): `socket` is our (non-blocking) end of a stream socket whose
+  // other end the program has on both of its descriptors. Owned by the pump from now on.
+  static Result<std::unique_ptr<Pump>> create_socket(EventLoop& loop, UniqueFd socket, WakeHandler wake,
+                                                     ExitProbe exit_probe = {});
+  ~Pump();
   Pump(const Pump&) = delete;
   Pump& operator=(const Pump&) = delete;
 
@@ -74,7 +86,7 @@ class Pump {
   // Our direction is closed (stream.close_write was called).
   bool output_finished() const { return output_closed_; }
   // The program's input has been closed (peer EOF delivered, or program stopped reading).
-  bool input_finished() const { return !to_program_.valid(); }
+  bool input_finished() const { return !input_open(); }
   bool finished() const { return output_finished() && input_finished(); }
   const PumpStats& stats() const { return stats_; }
 
@@ -98,17 +110,33 @@ class Pump {
   // (`staged`: data already is pending_), or frees pending_ when all of it went.
   void hold_back(const uint8_t* data, size_t begin, size_t end, bool staged);
   void close_input();
+  // Stops reading the program's output for good (pipe closed, or the socket's read side).
+  void close_output();
+  // Socket mode: closes the socket once neither direction uses it.
+  void release_socket_if_done();
+  void on_ready(int events, Timestamp now);
   void update_watches(const Stream& stream);
+  bool input_open() const { return socket_mode_ ? socket_input_open_ : to_program_.valid(); }
+  bool output_open() const { return socket_mode_ ? socket_output_open_ : from_program_.valid(); }
+  int output_fd() const { return socket_mode_ ? to_program_.get() : from_program_.get(); }
 
   WakeHandler wake_;
   ExitProbe exit_probe_;
-  UniqueFd to_program_;
-  UniqueFd from_program_;
-  // Watchers are declared after the descriptors so they are destroyed first.
+  UniqueFd to_program_;    // the input pipe's write end; in socket mode the socket
+  UniqueFd from_program_;  // the output pipe's read end; unused in socket mode
+  bool socket_mode_ = false;
+  bool socket_input_open_ = false;   // socket mode: we have not shut down our write side
+  bool socket_output_open_ = false;  // socket mode: we still read the program's output
+  // Watchers are declared after the descriptors so they are destroyed first. In socket
+  // mode input_watcher_ watches the socket for both directions and output_watcher_ is null.
   std::unique_ptr<FdWatcher> input_watcher_;
   std::unique_ptr<FdWatcher> output_watcher_;
   EventLoop& loop_;
-  std::unique_ptr<Timer> exit_grace_;  // made only when an EOF precedes the exit status
+  // Made only when an EOF precedes the exit status; a libuv timer (no descriptor, no
+  // system call: the grace needs no better than millisecond resolution), freed by its
+  // close callback (daemon/uv_handle.h).
+  uv_timer_t* exit_grace_ = nullptr;
+  static void on_exit_grace(uv_timer_t* handle);
   bool output_ready_ = true;      // the output pipe may have data (or EOF) to read
   bool input_blocked_ = false;    // the input pipe is full
   bool output_closed_ = false;

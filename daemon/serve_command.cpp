@@ -68,6 +68,7 @@ struct ServeArgs {
   bool clean_env = false;
   std::vector<std::string> pass_env;
   bool keep_fds = false;
+  bool program_socket = false;
   std::string priority = "normal";
   std::string control;  // empty: the default path; "none": no control socket
   // Fairness under attack (curvecp-serve(1)); 0 switches each off.
@@ -93,13 +94,13 @@ void raise_fd_limit() {
   }
 }
 
-// Each connection holds two pipe ends to its program; the socket, the loop and stdio a
-// few more. False, after one line naming both figures, if the descriptor limit (already
-// raised to the hard limit) cannot hold max_connections.
-bool check_fd_limit(uint32_t max_connections) {
+// Each connection holds two pipe ends to its program (one socket with --program-socket);
+// the socket, the loop and stdio a few more. False, after one line naming both figures,
+// if the descriptor limit (already raised to the hard limit) cannot hold max_connections.
+bool check_fd_limit(uint32_t max_connections, uint32_t per_connection) {
   rlimit lim{};
   if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) return true;
-  const uint64_t needed = 2ull * max_connections + 64;
+  const uint64_t needed = uint64_t{per_connection} * max_connections + 64;
   if (lim.rlim_cur >= needed) return true;
   log_error("--max-connections " + std::to_string(max_connections) + " needs about " +
               std::to_string(needed) + " descriptors, but the limit is " + std::to_string(lim.rlim_cur) +
@@ -245,6 +246,7 @@ std::optional<ServerConfig> parse_command_line(const ServeArgs& args, const std:
   config.clean_env = args.clean_env;
   config.pass_env = args.pass_env;
   config.keep_fds = args.keep_fds;
+  config.program_socket = args.program_socket;
   if (args.memory_budget_mib > (1ull << 24)) {
     usage_error("--memory-budget must be 0 (none) .. 16777216 MiB");
     return std::nullopt;
@@ -496,7 +498,7 @@ int run_serve(const ServeArgs& args, const std::vector<std::string>& rest) {
     return kExitTemporary;
   }
   raise_fd_limit();
-  if (!check_fd_limit(config->endpoint.max_connections)) return kExitTemporary;
+  if (!check_fd_limit(config->endpoint.max_connections, config->program_socket ? 1 : 2)) return kExitTemporary;
   ignore_sigpipe();
   SodiumRng rng;
   auto keys = load_server_keys(args.key_dir, rng);
@@ -546,6 +548,9 @@ const CommandRegistration serve_registration{"serve", 10, [](CLI::App& app, int&
       ->allow_extra_args(false)
       ->take_all();
   cmd->add_flag("--keep-fds", args->keep_fds, "Let programs inherit our descriptors >= 3 (default: closed)");
+  cmd->add_flag("--program-socket", args->program_socket,
+                "Give each program one Unix socket on fds 0 and 1 (as tcpserver does) instead of two pipes: one "
+                "descriptor per connection; the program ends its output with shutdown(1, SHUT_WR) or by exiting");
   cmd->add_option("--priority", args->priority,
                   "Class of new connections: background, normal or a weight N (1..100, as N normal flows)")
       ->capture_default_str();

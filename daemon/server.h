@@ -54,6 +54,8 @@ struct ServerConfig {
   bool clean_env = false;
   std::vector<std::string> pass_env;
   bool keep_fds = false;
+  // serve --program-socket: one AF_UNIX socket on fds 0 and 1 instead of two pipes.
+  bool program_socket = false;
 };
 
 class Server : public ControlTarget {

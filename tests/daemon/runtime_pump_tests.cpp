@@ -2,6 +2,7 @@
 // real programs on real pipes: back-pressure both ways and EOF mapping.
 #include <doctest/doctest.h>
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -70,6 +71,40 @@ struct PumpRig {
         [p] { return p->peek_exit(); });
     REQUIRE(pp);
     pump = std::move(pp.value());
+  }
+
+  // The same with one socket on fds 0 and 1 (Pump::create_socket, serve --program-socket).
+  void spawn_socket(std::vector<std::string> argv) {
+    int sv[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    UniqueFd ours(sv[0]);
+    UniqueFd theirs(sv[1]);
+    REQUIRE(set_nonblocking(ours.get(), true));
+    SpawnOptions o;
+    o.argv = std::move(argv);
+    o.env = environment_with({});
+    o.fds = {{0, theirs.get()}, {1, theirs.get()}};
+    auto c = ChildProcess::spawn(*loop, o, [this](ExitStatus s, Timestamp now) {
+      exit = s;
+      pump->on_program_exit(s);
+      shuttle(now);
+    });
+    REQUIRE(c);
+    child = std::move(c.value());
+    theirs.reset();
+    ChildProcess* p = child.get();
+    auto pp = Pump::create_socket(
+        *loop, std::move(ours), [this](Timestamp now) { shuttle(now); }, [p] { return p->peek_exit(); });
+    REQUIRE(pp);
+    pump = std::move(pp.value());
+  }
+
+  // Writes what fits of `payload` from the far side, and its EOF once all of it is in.
+  void feed(const std::string& payload, size_t& written) {
+    while (written < payload.size() && far->send_space() > 0) {
+      written += far->write(Bytes(reinterpret_cast<const uint8_t*>(payload.data()) + written, payload.size() - written));
+    }
+    if (written == payload.size() && !far->write_finished()) far->close_write();
   }
 
   // Lets the pump move program bytes, then moves messages both ways until quiet.
@@ -225,4 +260,70 @@ TEST_CASE("pump: the peer's FAIL is never passed on as end of input") {
   CHECK(rig.run_until([&] { return rig.exit.has_value(); }));
   CHECK(::access(marker.c_str(), F_OK) != 0);
   REQUIRE(std::system(("rm -rf " + dir).c_str()) == 0);
+}
+
+TEST_CASE("pump, one socket: bytes both ways with back-pressure; the peer's EOF ends the input") {
+  PumpRig rig(256 * 1024);
+  rig.spawn_socket({"cat"});
+  std::string payload(3000000, 'q');
+  for (size_t i = 0; i < payload.size(); i += 4093) payload[i] = static_cast<char>('a' + i % 26);
+  size_t written = 0;
+  CHECK(rig.run_until([&] {
+    rig.feed(payload, written);
+    return rig.far->read_finished() && rig.exit.has_value();
+  }));
+  CHECK(rig.far_received == payload);  // cat saw end of input only after all of it
+  CHECK_FALSE(rig.far->read_failed());
+  CHECK(rig.exit->success());
+  CHECK(rig.pump->finished());
+}
+
+TEST_CASE("pump, one socket: the program's shutdown(SHUT_WR) ends its output while it still reads") {
+  PumpRig rig;
+  // Closing fd 1 alone ends nothing (fd 0 is the same socket); the shutdown does. Then the
+  // program waits for its input's end and exits.
+  rig.spawn_socket({"python3", "-c",
+                    "import os, socket, time\n"
+                    "os.close(1); time.sleep(0.2)\n"
+                    "s = socket.socket(fileno=0); s.sendall(b'out'); s.shutdown(socket.SHUT_WR)\n"
+                    "n = 0\n"
+                    "while True:\n"
+                    "    b = s.recv(65536)\n"
+                    "    if not b: break\n"
+                    "    n += len(b)\n"
+                    "os._exit(0 if n == 5 else 9)\n"});
+  CHECK(rig.run_until([&] { return rig.far->read_finished(); }));
+  CHECK(rig.far_received == "out");
+  CHECK_FALSE(rig.far->read_failed());
+  CHECK_FALSE(rig.exit.has_value());  // still reading
+  std::string input = "12345";
+  size_t written = 0;
+  CHECK(rig.run_until([&] {
+    rig.feed(input, written);
+    return rig.exit.has_value();
+  }));
+  CHECK(rig.exit->success());  // it read exactly the 5 bytes, then end of input
+}
+
+TEST_CASE("pump, one socket: a program failing ends our direction with FAIL") {
+  PumpRig rig;
+  rig.spawn_socket({"sh", "-c", "echo partial; exit 7"});
+  CHECK(rig.run_until([&] { return rig.far->read_finished() && rig.exit.has_value(); }));
+  CHECK(rig.far_received == "partial\n");
+  CHECK(rig.exit->code == 7);
+  CHECK(rig.far->read_failed());
+}
+
+TEST_CASE("pump, one socket: a program that exits with input unread ends cleanly, as with pipes") {
+  PumpRig rig(256 * 1024);
+  rig.spawn_socket({"head", "-c", "10"});
+  std::string payload(1000000, 'h');
+  size_t written = 0;
+  CHECK(rig.run_until([&] {
+    rig.feed(payload, written);
+    return rig.far->read_finished() && rig.exit.has_value() && rig.far->write_finished();
+  }));
+  CHECK(rig.far_received == std::string(10, 'h'));
+  CHECK_FALSE(rig.far->read_failed());  // the socket's reset is the program's EOF
+  CHECK(rig.exit->success());
 }

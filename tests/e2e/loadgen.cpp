@@ -15,9 +15,13 @@
 // the command: its cookie may have gone stale (60-120 s, CURVECP.md 3.3) while the server
 // was busy, and the client engine keeps resending that Initiate until its handshake
 // timeout. The summary line counts these restarts.
+// --release-file PATH (with --hold): hold until PATH exists, HOLD seconds at most, so that
+// several generators (tests/bench/scale.sh) hold their connections at the same time and
+// release them together.
 // Prints one summary line; exits 0 only if every connection delivered and got back all
 // B bytes intact and closed cleanly in both directions, 1 otherwise, 100 on usage errors.
 #include <CLI/CLI.hpp>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -58,6 +62,7 @@ struct Flow {
   bool closed_write = false;
   bool corrupt = false;
   bool finished = false;
+  bool echo_in = false;  // all B bytes came back
   bool ok = false;
   std::string failure;
 };
@@ -87,6 +92,11 @@ class LoadGenerator {
       if (f->finished || !f->connection || f->connection->engine().established()) continue;
       if (now - f->started_at < after) continue;
       f->connection.reset();
+      // The new connection's stream starts empty: what the old one took counts for nothing
+      // (not resetting this left the restarted flow with nothing to send, waiting forever).
+      f->sent = 0;
+      f->received = 0;
+      f->closed_write = false;
       if (Status st = open(*f, make_config(), rng); !st) {
         done(*f, false, "restart: " + st.error().message);
         continue;
@@ -98,8 +108,19 @@ class LoadGenerator {
     return n;
   }
   size_t restarts() const { return restarts_; }
+  // One progress line on stderr: where the flows are.
+  void report(Timestamp now, Timestamp start) const {
+    size_t established = 0, failed = 0;
+    for (const auto& f : flows_) {
+      if (f->finished && !f->ok) ++failed;
+      if (!f->finished && f->connection && f->connection->engine().established()) ++established;
+    }
+    std::fprintf(stderr, "loadgen: %.0f s: %zu started, %zu established and open, %zu echoed, %zu finished (%zu failed), %zu restarts\n",
+                 (now - start).seconds_f(), flows_.size(), established, echoed_, finished_, failed, restarts_);
+  }
 
-  // --hold: called once every connection has its echo (none has sent its EOF yet).
+  // --hold: called once every connection has its echo or has failed (none has sent its
+  // EOF yet).
   void set_all_echoed_handler(std::function<void(Timestamp)> h) { on_all_echoed_ = std::move(h); }
   // --hold: every connection sends its EOF now.
   void release_all(Timestamp now) {
@@ -162,7 +183,11 @@ class LoadGenerator {
         if (f.received + i >= bytes_ || chunk[i] != pattern_byte(f.index, f.received + i)) f.corrupt = true;
       }
       f.received += n;
-      if (f.received == bytes_ && ++echoed_ == expected_ && on_all_echoed_) on_all_echoed_(now);
+      if (f.received == bytes_ && !f.echo_in) {
+        f.echo_in = true;
+        ++echoed_;
+        settle(now);
+      }
     }
     f.connection->service(now);
 
@@ -183,7 +208,14 @@ class LoadGenerator {
     }
   }
 
+  // --hold waits for every flow to have its echo or to have ended without it (a failure,
+  // which then shows in the summary), never for a flow that cannot echo any more.
+  void settle(Timestamp now) {
+    if (++settled_ == expected_ && on_all_echoed_) on_all_echoed_(now);
+  }
+
   void done(Flow& f, bool ok, std::string why) {
+    if (!f.echo_in) settle(loop_.now());
     f.finished = true;
     f.finished_at = loop_.now();
     f.ok = ok;
@@ -198,6 +230,7 @@ class LoadGenerator {
   std::vector<std::unique_ptr<Flow>> flows_;
   size_t finished_ = 0;
   size_t echoed_ = 0;
+  size_t settled_ = 0;
   size_t restarts_ = 0;
   std::function<void(Timestamp)> on_all_echoed_;
   std::function<void(Timestamp)> on_all_done_;
@@ -219,6 +252,8 @@ int main(int argc, char** argv) {
   double rate = 0, hold_s = 0, restart_s = 60;
   app.add_option("--rate", rate, "Start connections at this many per second (default: all at once)");
   app.add_option("--hold", hold_s, "Hold all connections open this many seconds after every echo is in");
+  std::string release_file;
+  app.add_option("--release-file", release_file, "With --hold: release as soon as this file exists");
   app.add_option("--restart-after", restart_s, "Start a handshake over after this many seconds without success (0: never)");
   app.add_option("IP", ip)->required();
   app.add_option("PORT", port_text)->required();
@@ -284,7 +319,7 @@ int main(int argc, char** argv) {
       const double due = std::min<double>(static_cast<double>(connections), (now - start).seconds_f() * rate + 1);
       while (static_cast<double>(added) < due && !add_failed) add_one();
       if (now >= next_sweep) {
-        gen.sweep(now, Duration::milliseconds(200));
+        gen.sweep(now, ConnectionConfig{}.linger);
         next_sweep = now + Duration::milliseconds(100);
       }
       if (added < connections || gen.finished() < connections) tick->arm(now + Duration::milliseconds(1));
@@ -305,21 +340,44 @@ int main(int argc, char** argv) {
     restart_tick = std::move(t.value());
     restart_tick->arm(start + Duration::seconds(1));
   }
+  // Progress every 10 s on stderr (a stuck run shows where it is stuck).
+  std::unique_ptr<Timer> report_tick;
+  {
+    auto t = Timer::create(l, [&](Timestamp now) {
+      gen.report(now, start);
+      report_tick->arm(now + Duration::seconds(10));
+    });
+    if (!t) return 111;
+    report_tick = std::move(t.value());
+    report_tick->arm(start + Duration::seconds(10));
+  }
   auto deadline = Timer::create(l, [&](Timestamp) { l.stop(); });
   if (!deadline) return 111;
   (*deadline)->arm(start + Duration::nanoseconds(static_cast<int64_t>((timeout_s + hold_s) * 1e9)));
   // --hold: once every echo is in, hold all connections open, then let them end.
-  auto release = Timer::create(l, [&](Timestamp now) { gen.release_all(now); });
+  Timestamp hold_until = start;
+  std::unique_ptr<Timer>* release_timer = nullptr;
+  auto release = Timer::create(l, [&](Timestamp now) {
+    if (!release_file.empty() && now < hold_until && ::access(release_file.c_str(), F_OK) != 0) {
+      (*release_timer)->arm(std::min(hold_until, now + Duration::milliseconds(200)));
+      return;
+    }
+    gen.release_all(now);
+  });
   if (!release) return 111;
+  release_timer = &release.value();
   gen.set_all_echoed_handler([&](Timestamp now) {
     if (hold_s <= 0) return;
     std::printf("loadgen: holding %zu connections for %.1f s\n", gen.echoed(), hold_s);
     std::fflush(stdout);
-    (*release)->arm(now + Duration::nanoseconds(static_cast<int64_t>(hold_s * 1e9)));
+    hold_until = now + Duration::nanoseconds(static_cast<int64_t>(hold_s * 1e9));
+    (*release)->arm(release_file.empty() ? hold_until : now);
   });
-  // Like `curvecp connect`, stay a moment after the last connection is done so that the
-  // final (possibly delayed) acknowledgements reach the server.
-  gen.set_all_done_handler([&](Timestamp now) { (*deadline)->arm(now + Duration::milliseconds(100)); });
+  // Stay as long as a connection lingers (ConnectionConfig::linger, 2 s) after the last
+  // one is done, re-acknowledging a server's final EOF whose first acknowledgement was
+  // lost: leaving at once made the server count such connections as failed (10 000
+  // released at once overflow its socket's receive queue).
+  gen.set_all_done_handler([&](Timestamp now) { (*deadline)->arm(now + ConnectionConfig{}.linger); });
   if (gen.finished() < connections) (void)l.run();
   if (add_failed) return 111;
   const double elapsed_s = (l.update_now() - start).seconds_f();
@@ -346,6 +404,7 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(moved), elapsed_s, gen.restarts());
   tick.reset();
   restart_tick.reset();
+  report_tick.reset();
   release->reset();
   deadline->reset();
   return ok == connections ? 0 : 1;
