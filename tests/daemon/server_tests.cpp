@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -343,6 +344,12 @@ TEST_CASE("server: a client's FAIL stops the program group before its input clos
   f.start(recording_program(dir, "cat > " + dir + "/upload; touch " + dir + "/done"));
   auto c = f.client(random_text(f.rng, 5000), false);
   CHECK(f.run_until([&] { return c->engine->stream().stats().bytes_sent == 5000; }));
+  // The program has recorded its pid (on a loaded host the FAIL could otherwise stop it
+  // before its first command, and no pid would ever show that it went).
+  CHECK(f.run_until([&] {
+    struct stat st{};
+    return ::stat((dir + "/pid").c_str(), &st) == 0 && st.st_size > 0;
+  }));
   c->engine->abort(f.loop->update_now());
   c->service(f.loop->now());
   CHECK(f.run_until([&] { return f.server->connection_count() == 0; }, Duration::seconds(10)));
