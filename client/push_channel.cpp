@@ -20,23 +20,7 @@ constexpr size_t kDirectDataBytes = 64 * 1024;
 constexpr size_t kReadBytes = 256 * 1024;
 }  // namespace
 
-Status FrameChannel::write_all(const uint8_t* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(write_fd_, p, n);
-    if (w < 0) {
-      if (errno == EINTR) {
-        if (Status s = on_interrupt_(); !s) return s;
-        continue;
-      }
-      if (errno == EPIPE) return make_error("the connection closed while sending");
-      return make_error(std::string("write to the connection: ") + std::strerror(errno));
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-    bytes_written_ += static_cast<uint64_t>(w);
-  }
-  return {};
-}
+Status FrameChannel::write_all(const uint8_t* p, size_t n) { return write_both(Bytes(p, n), Bytes()); }
 
 Status FrameChannel::write_both(Bytes first, Bytes second) {
   while (!first.empty() || !second.empty()) {
