@@ -89,7 +89,9 @@ void Server::on_datagrams(std::span<const Datagram> batch, Timestamp now) {
       // Drained after every datagram: a closed id may be reused by the next Initiate.
       handle_events(at);
       // Handshakes are charged what they took (the endpoint's time budget).
-      if (handshakes) endpoint_->charge_handshake(Duration::nanoseconds(static_cast<int64_t>(thread_cpu_ns() - started_ns)));
+      if (handshakes && endpoint_->handshake_to_charge()) {
+        endpoint_->charge_handshake(Duration::nanoseconds(static_cast<int64_t>(thread_cpu_ns() - started_ns)));
+      }
     }
   }
   endpoint_->end_batch();

@@ -149,9 +149,14 @@ class ServerEndpoint {
   // queued longer than kDeferredMaxAge is dropped (handshake_expired: its client has
   // resent it by then).
   bool run_deferred_handshake(Timestamp now);
-  // The shell measured `cost` of wall-clock time handling handshakes (or deferring them):
-  // it is taken from the time budget (ServerEndpointConfig::handshake_cpu_percent).
+  // The shell measured `cost` of CPU time handling the last datagram (handle_datagram) or
+  // deferred handshake (run_deferred_handshake): if that was a handshake the endpoint
+  // handled, the cost is taken from the time budget (ServerEndpointConfig::
+  // handshake_cpu_percent); a handshake it deferred or dropped costs the budget nothing.
   void charge_handshake(Duration cost);
+  // Whether the last datagram was a handshake handled (not deferred): charge_handshake
+  // applies; the shell reads its CPU clock only then.
+  bool handshake_to_charge() const { return handshake_to_charge_; }
   size_t deferred_handshakes() const { return deferred_count_; }
   // Whether `datagram` is a Hello or an Initiate for an unknown C' (cheap, no crypto): the
   // shell handles the others of a batch first.
@@ -280,6 +285,7 @@ class ServerEndpoint {
   uint32_t handshakes_in_batch_ = 0;
   bool in_batch_ = false;
   bool replaying_deferred_ = false;
+  bool handshake_to_charge_ = false;  // admit_handshake let one through, not yet charged
   struct DeferredHandshake {
     Address from;
     Timestamp at;
