@@ -17,7 +17,9 @@
 
 namespace {
 
-constexpr const char* kVersion = "curvecp 0.1.0";
+// CURVECP_VERSION is project(VERSION) in CMakeLists.txt (client/CMakeLists.txt passes it);
+// main() gives every subcommand the same --version.
+constexpr const char* kVersion = "curvecp " CURVECP_VERSION;
 
 // The deepest subcommand the parser had reached, "" for the app itself.
 std::string failing_command(const CLI::App& app) {

@@ -509,7 +509,6 @@ int run_serve(const ServeArgs& args, const std::vector<std::string>& rest) {
 const CommandRegistration serve_registration{"serve", 10, [](CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("serve", "Run a CurveCP server: PROG per connection, fd 0 from and fd 1 to the client");
   auto args = std::make_shared<ServeArgs>();
-  cmd->set_version_flag("--version", "curvecp 0.1.0");
   cmd->add_option("--key", args->key_dir, "Server key directory (made by curvecp keygen or curvecpmakekey); required");
   cmd->add_option("--name", args->name, "Server name clients must use (DNS-style, case-sensitive); required");
   cmd->add_option("--ext", args->ext_hex, "Server extension, 32 hex digits (default: all zero)");

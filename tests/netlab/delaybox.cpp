@@ -11,9 +11,16 @@
 // blocked except inside ppoll, so SIGTERM/SIGINT end the loop at once and cleanly.
 //
 // Usage: delaybox --a NS:DEV --b NS:DEV [--delay-ms MS] [--delay-ab-ms MS] [--delay-ba-ms MS]
-//                 [--loss P] [--seed N] [--queue-bytes N] [--time-limit-s S]
+//                 [--loss P] [--seed N] [--queue-bytes N] [--time-limit-s S] [--realtime PRIO]
 // Prints "delaybox ready" on stdout once both devices are attached, counters on stderr at exit
-// and on SIGUSR1 (so that a benchmark can take them between runs on one topology).
+// and on SIGUSR1 (so that a benchmark can take them between runs on one topology): per
+// direction, packets forwarded, lost, tail-dropped, and how late they left (the box was not
+// scheduled when they were due): more than 1, 5 and 20 ms late, and the latest.
+// --realtime PRIO runs the box SCHED_FIFO at that priority (1-99): a path's routers do not
+// share a CPU with the end hosts, so a busy host must not stall the path itself (measured:
+// on a host at load ~10 the box at normal priority released packets up to tens of ms
+// late, which a delay-based controller takes for queueing). Refused (no CAP_SYS_NICE):
+// a warning on stderr, and the box runs at normal priority.
 // Exit codes: 0 on a signal or the time limit, 100 usage, 111 setup failure.
 #include <fcntl.h>
 #include <linux/if.h>
@@ -91,6 +98,9 @@ struct Direction {
   std::deque<Packet> queue;
   std::size_t queued_bytes = 0;
   std::uint64_t forwarded = 0, lost = 0, tail_dropped = 0, write_errors = 0;
+  // Packets released more than 1, 5 and 20 ms after they were due, and the latest (ns).
+  std::uint64_t late_1ms = 0, late_5ms = 0, late_20ms = 0;
+  std::int64_t max_late_ns = 0;
 };
 
 struct Options {
@@ -98,6 +108,7 @@ struct Options {
   double delay_ab_ms = 0, delay_ba_ms = 0, loss = 0, time_limit_s = 0;
   std::uint64_t seed = 1;
   std::size_t queue_bytes = 4u << 20;  // 4 MiB: far above any tbf buffer in front of it
+  int realtime_priority = 0;           // SCHED_FIFO priority; 0: normal scheduling
 };
 
 void split_ns_dev(const std::string& arg, std::string& ns, std::string& dev) {
@@ -132,6 +143,11 @@ Options parse_options(int argc, char** argv) {
     } else if (flag == "--seed") o.seed = static_cast<std::uint64_t>(parse_number(flag, value));
     else if (flag == "--queue-bytes") o.queue_bytes = static_cast<std::size_t>(parse_number(flag, value));
     else if (flag == "--time-limit-s") o.time_limit_s = parse_number(flag, value);
+    else if (flag == "--realtime") {
+      const double prio = parse_number(flag, value);
+      if (prio < 1 || prio > 99 || prio != static_cast<int>(prio)) fail(100, "--realtime is a priority 1-99");
+      o.realtime_priority = static_cast<int>(prio);
+    }
     else fail(100, "unknown option " + flag);
   }
   if (o.a_ns.empty() || o.b_ns.empty()) fail(100, "usage: delaybox --a NS:DEV --b NS:DEV [--delay-ms MS] ...");
@@ -140,9 +156,13 @@ Options parse_options(int argc, char** argv) {
 
 void print_counters(const Direction (&dirs)[2]) {
   for (const Direction& d : dirs) {
-    std::fprintf(stderr, "delaybox %s: forwarded %llu lost %llu tail_dropped %llu write_errors %llu\n", d.name,
-                 static_cast<unsigned long long>(d.forwarded), static_cast<unsigned long long>(d.lost),
-                 static_cast<unsigned long long>(d.tail_dropped), static_cast<unsigned long long>(d.write_errors));
+    std::fprintf(stderr,
+                 "delaybox %s: forwarded %llu lost %llu tail_dropped %llu write_errors %llu late_1ms %llu late_5ms %llu "
+                 "late_20ms %llu max_late_ms %.1f\n",
+                 d.name, static_cast<unsigned long long>(d.forwarded), static_cast<unsigned long long>(d.lost),
+                 static_cast<unsigned long long>(d.tail_dropped), static_cast<unsigned long long>(d.write_errors),
+                 static_cast<unsigned long long>(d.late_1ms), static_cast<unsigned long long>(d.late_5ms),
+                 static_cast<unsigned long long>(d.late_20ms), static_cast<double>(d.max_late_ns) / 1e6);
   }
   std::fflush(stderr);
 }
@@ -151,6 +171,14 @@ void print_counters(const Direction (&dirs)[2]) {
 
 int main(int argc, char** argv) {
   Options opt = parse_options(argc, argv);
+  if (opt.realtime_priority > 0) {
+    sched_param param{};
+    param.sched_priority = opt.realtime_priority;
+    if (sched_setscheduler(0, SCHED_FIFO, &param) != 0) {
+      std::fprintf(stderr, "delaybox: warning: SCHED_FIFO %d refused (%s): normal priority\n", opt.realtime_priority,
+                   std::strerror(errno));
+    }
+  }
 
   sigset_t blocked, during_poll;
   sigemptyset(&blocked);
@@ -194,6 +222,11 @@ int main(int argc, char** argv) {
     for (Direction& d : dirs) {
       while (!d.queue.empty() && d.queue.front().release_ns <= now) {
         Packet& p = d.queue.front();
+        const std::int64_t late_ns = now - p.release_ns;
+        if (late_ns > 1'000'000) ++d.late_1ms;
+        if (late_ns > 5'000'000) ++d.late_5ms;
+        if (late_ns > 20'000'000) ++d.late_20ms;
+        if (late_ns > d.max_late_ns) d.max_late_ns = late_ns;
         if (write(d.out_fd, p.bytes.data(), p.bytes.size()) == static_cast<ssize_t>(p.bytes.size())) ++d.forwarded;
         else ++d.write_errors;
         d.queued_bytes -= p.bytes.size();

@@ -151,9 +151,13 @@ netlab_up() {
   ip netns exec "$NETLAB_ROUTER" tc qdisc add dev r0 root tbf rate "${rate_mbit}mbit" burst "$burst" limit "$limit" \
     || netlab_fail "tbf on r0"
 
+  # The box is the path: it runs SCHED_FIFO (NETLAB_DELAYBOX_REALTIME, default priority 50;
+  # 0: normal priority) so that a busy host stalls the end hosts, not the path's routers.
+  local realtime=()
+  [[ "${NETLAB_DELAYBOX_REALTIME:-50}" != 0 ]] && realtime=(--realtime "${NETLAB_DELAYBOX_REALTIME:-50}")
   # shellcheck disable=SC2086  # NETLAB_DELAYBOX_ARGS is a word list
   netlab_bg delaybox "$NETLAB_ROUTER" "$delaybox" --a "$NETLAB_ROUTER:r1" --b "$NETLAB_RCV:c0" \
-    --delay-ms "$delay_ms" --time-limit-s "$(netlab_time_left)" ${NETLAB_DELAYBOX_ARGS:-}
+    --delay-ms "$delay_ms" --time-limit-s "$(netlab_time_left)" "${realtime[@]}" ${NETLAB_DELAYBOX_ARGS:-}
   NETLAB_DELAYBOX_PID=$NETLAB_PID
   local i
   for (( i = 0; i < 100; i++ )); do

@@ -129,7 +129,7 @@ counters() {
   kill -USR1 "$NETLAB_DELAYBOX_PID" 2>/dev/null
   sleep 0.3
   grep 'delaybox a->b:' "$W/delaybox.log" | tail -n 1 \
-    | sed -n 's/.*forwarded \([0-9]*\) lost \([0-9]*\) tail_dropped \([0-9]*\).*/'"$2"'_box_forwarded=\1\n'"$2"'_box_lost=\2\n'"$2"'_box_dropped=\3/p' >>"$1"
+    | sed -n 's/.*forwarded \([0-9]*\) lost \([0-9]*\) tail_dropped \([0-9]*\).* late_5ms \([0-9]*\) .*max_late_ms \([0-9.]*\).*/'"$2"'_box_forwarded=\1\n'"$2"'_box_lost=\2\n'"$2"'_box_dropped=\3\n'"$2"'_box_late_5ms=\4\n'"$2"'_box_max_late_ms=\5/p' >>"$1"
 }
 
 # wait_listening LOG PID: the port of a curvecp server's "listening on" line.
