@@ -209,13 +209,21 @@ TEST_CASE("pump: a program that does not read holds the data back; EOF closes it
   CHECK(rig.pump->finished());
 }
 
-TEST_CASE("pump: a program failing ends our direction with FAIL") {
-  PumpRig rig;
-  rig.spawn({"sh", "-c", "echo partial; exit 7"});
-  CHECK(rig.run_until([&] { return rig.far->read_finished() && rig.exit.has_value(); }));
-  CHECK(rig.far_received == "partial\n");
-  CHECK(rig.exit->code == 7);
-  CHECK(rig.far->read_failed());
+TEST_CASE("pump: a program failing ends our direction with FAIL (pipes, and one socket)") {
+  for (const bool one_socket : {false, true}) {
+    CAPTURE(one_socket);
+    PumpRig rig;
+    const std::vector<std::string> argv{"sh", "-c", "echo partial; exit 7"};
+    if (one_socket) {
+      rig.spawn_socket(argv);
+    } else {
+      rig.spawn(argv);
+    }
+    CHECK(rig.run_until([&] { return rig.far->read_finished() && rig.exit.has_value(); }));
+    CHECK(rig.far_received == "partial\n");
+    CHECK(rig.exit->code == 7);
+    CHECK(rig.far->read_failed());
+  }
 }
 
 TEST_CASE("pump: a program that stops reading does not stall the peer") {
@@ -303,15 +311,6 @@ TEST_CASE("pump, one socket: the program's shutdown(SHUT_WR) ends its output whi
     return rig.exit.has_value();
   }));
   CHECK(rig.exit->success());  // it read exactly the 5 bytes, then end of input
-}
-
-TEST_CASE("pump, one socket: a program failing ends our direction with FAIL") {
-  PumpRig rig;
-  rig.spawn_socket({"sh", "-c", "echo partial; exit 7"});
-  CHECK(rig.run_until([&] { return rig.far->read_finished() && rig.exit.has_value(); }));
-  CHECK(rig.far_received == "partial\n");
-  CHECK(rig.exit->code == 7);
-  CHECK(rig.far->read_failed());
 }
 
 TEST_CASE("pump, one socket: a program that exits with input unread ends cleanly, as with pipes") {
