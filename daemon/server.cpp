@@ -84,15 +84,12 @@ void Server::on_datagrams(std::span<const Datagram> batch, Timestamp now) {
       // not scheduled; never earlier than the last time the endpoint was given.
       const Timestamp at = std::clamp(d.arrived, clock_floor_, now);
       clock_floor_ = at;
-      // While handshakes wait in the deferred queue, a new one in this batch is deferred
-      // too and costs the budget nothing: no clock read (a system call) per flood datagram.
-      const bool may_charge = handshakes && endpoint_->deferred_handshakes() == 0;
-      const uint64_t started_ns = may_charge ? thread_cpu_ns() : 0;
+      const uint64_t started_ns = handshakes ? thread_cpu_ns() : 0;
       endpoint_->handle_datagram(at, d.from, d.data);
       // Drained after every datagram: a closed id may be reused by the next Initiate.
       handle_events(at);
       // Handshakes are charged what they took (the endpoint's time budget).
-      if (may_charge && endpoint_->handshake_to_charge()) {
+      if (handshakes && endpoint_->handshake_to_charge()) {
         endpoint_->charge_handshake(Duration::nanoseconds(static_cast<int64_t>(thread_cpu_ns() - started_ns)));
       }
     }

@@ -155,7 +155,7 @@ class ServerEndpoint {
   // handshake_cpu_percent); a handshake it deferred or dropped costs the budget nothing.
   void charge_handshake(Duration cost);
   // Whether the last datagram was a handshake handled (not deferred): charge_handshake
-  // applies. Within a batch, a handshake is only handled while deferred_handshakes() is 0.
+  // applies; the shell reads its CPU clock only then.
   bool handshake_to_charge() const { return handshake_to_charge_; }
   size_t deferred_handshakes() const { return deferred_count_; }
   // Whether `datagram` is a Hello or an Initiate for an unknown C' (cheap, no crypto): the
