@@ -108,6 +108,9 @@ class Server : public ControlTarget {
  private:
   Server(EventLoop& loop, ServerConfig config) : loop_(loop), config_(std::move(config)) {}
   void on_datagrams(std::span<const Datagram> batch, Timestamp now);
+  void on_datagrams_done(Timestamp now);
+  // Arms the timer for the endpoint's next deadline (now if work is waiting).
+  void arm_timer(Timestamp now);
   void on_timer(Timestamp now);
   void on_socket_writable(Timestamp now);
   // An attachment's pipe, exit or timer: transfer it now (or in the running process()).
@@ -134,6 +137,7 @@ class Server : public ControlTarget {
   std::vector<uint8_t> woken_flag_;   // by id
   bool blocked_ = false;              // the socket's send queue is full
   bool processing_ = false;
+  bool in_receive_ = false;  // between a wake-up's first batch and on_datagrams_done
   bool disaster_reported_ = false;
   // The latest time given to the endpoint: datagram times are never earlier.
   Timestamp clock_floor_{0};

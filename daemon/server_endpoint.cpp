@@ -171,15 +171,16 @@ bool ServerEndpoint::is_handshake(Bytes datagram) const {
          (view->type == ClientPacketType::initiate && by_key_.count(view->client_short_term) == 0);
 }
 
-bool ServerEndpoint::admit_handshake(Timestamp now, const Address& from, Bytes datagram) {
-  if (replaying_deferred_ || !in_batch_) {
-    handshake_to_charge_ = true;
-    return true;
-  }
+bool ServerEndpoint::handshake_may_run(Timestamp now) {
+  if (replaying_deferred_ || !in_batch_) return true;
   if (config_.handshakes_per_batch == 0 && config_.handshake_cpu_percent == 0) return true;
   const bool counted_ok = config_.handshakes_per_batch == 0 || handshakes_in_batch_ < config_.handshakes_per_batch;
-  if (counted_ok && deferred_count_ == 0 && handshake_time_left(now)) {
-    ++handshakes_in_batch_;
+  return counted_ok && deferred_count_ == 0 && handshake_time_left(now);
+}
+
+bool ServerEndpoint::admit_handshake(Timestamp now, const Address& from, Bytes datagram) {
+  if (handshake_may_run(now)) {
+    if (in_batch_ && !replaying_deferred_) ++handshakes_in_batch_;
     handshake_to_charge_ = true;
     return true;
   }

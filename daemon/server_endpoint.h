@@ -157,6 +157,10 @@ class ServerEndpoint {
   // Whether the last datagram was a handshake handled (not deferred): charge_handshake
   // applies; the shell reads its CPU clock only then.
   bool handshake_to_charge() const { return handshake_to_charge_; }
+  // Whether a handshake datagram arriving at `now` would be handled rather than deferred
+  // or dropped (the same test handle_datagram makes): the shell reads its CPU clock for
+  // charge_handshake only then.
+  bool handshake_may_run(Timestamp now);
   size_t deferred_handshakes() const { return deferred_count_; }
   // Whether `datagram` is a Hello or an Initiate for an unknown C' (cheap, no crypto): the
   // shell handles the others of a batch first.

@@ -37,6 +37,11 @@ void Timer::arm(Timestamp deadline) {
   watcher_->set_keeps_loop_alive(deadline != Timestamp::never());
 }
 
+void Timer::arm(Timestamp deadline, Timestamp now) {
+  if (deadline <= now && deadline_ != Timestamp::never() && deadline_ <= now) return;
+  arm(deadline);
+}
+
 void Timer::on_ready(Timestamp now) {
   uint64_t expirations = 0;
   // Re-arming resets the expiration count, so a stale readiness reads EAGAIN: ignore it.

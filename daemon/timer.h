@@ -30,6 +30,10 @@ class Timer {
   // Replaces any earlier deadline; never() disarms. Re-arming to the same deadline costs
   // no system call.
   void arm(Timestamp deadline);
+  // The same, except that a timer already due at `now` is left alone when `deadline` is
+  // due as well: it fires at once either way, and a loop woken by a flood would otherwise
+  // pay one timerfd_settime per batch of datagrams.
+  void arm(Timestamp deadline, Timestamp now);
   void disarm() { arm(Timestamp::never()); }
   Timestamp deadline() const { return deadline_; }
 

@@ -139,15 +139,16 @@ void UdpSocket::enable_offloads(const UdpSocketOptions& options) {
 
 void UdpSocket::allocate_buffers(const UdpSocketOptions& options) {
   receive_buffer_bytes_ = gro_ ? kGroReceiveBufferBytes : kPlainReceiveBufferBytes;
-  receive_slots_ = gro_ ? kGroReceiveBatch : kReceiveBatch;
-  receive_buffers_.resize(receive_slots_ * receive_buffer_bytes_);
+  receive_slots_ = kReceiveBatch;
+  receive_slots_in_use_ = gro_ ? kGroReceiveBatch : kReceiveBatch;
+  receive_buffers_.reset(new uint8_t[receive_slots_ * receive_buffer_bytes_]);
   receive_headers_.resize(receive_slots_);
   receive_iovecs_.resize(receive_slots_);
   receive_addresses_.resize(receive_slots_);
   receive_controls_.resize(receive_slots_);
   // The kernel coalesces at most 64 segments per GRO buffer; a batch that would overflow
   // anyway (tiny hostile datagrams) is handed over early rather than reallocated.
-  batch_.reserve(gro_ ? receive_slots_ * 64 : receive_slots_);
+  batch_.reserve(gro_ ? kGroReceiveBatch * 64 : receive_slots_);
 
   slots_.resize(std::max<size_t>(options.send_queue_packets, 1));
   send_headers_.resize(kSendBatch);
@@ -230,9 +231,16 @@ void UdpSocket::report_errors(Timestamp now) {
 }
 
 void UdpSocket::receive(Timestamp now) {
+  bool received = false;
+  receive_rounds(now, received);
+  if (received && on_receive_done_) on_receive_done_(std::max(now, mono_now_));
+}
+
+void UdpSocket::receive_rounds(Timestamp now, bool& received) {
   for (int round = 0; round < kReceiveRounds && receiving_; ++round) {
     reset_receive_headers();
-    int n = recvmmsg(fd_.get(), receive_headers_.data(), static_cast<unsigned>(receive_slots_), 0, nullptr);
+    const size_t slots = receive_slots_in_use_;
+    int n = recvmmsg(fd_.get(), receive_headers_.data(), static_cast<unsigned>(slots), 0, nullptr);
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
       // A pending asynchronous error (ECONNREFUSED, ...) is returned once instead of
       // data; its details are in the error queue. Read that, then the data.
@@ -253,14 +261,26 @@ void UdpSocket::receive(Timestamp now) {
     // several ms below the path's propagation delay on a busy host; a background flow
     // then saw a queue forever and starved, docs/CHICAGO.md 4).
     now = std::max(now, mono_now_);
+    received = true;
     deliver_received(static_cast<size_t>(n), now);
-    if (static_cast<size_t>(n) < receive_slots_) return;
+    if (gro_) adapt_receive_slots(static_cast<size_t>(n));
+    if (static_cast<size_t>(n) < slots) return;
   }
 }
 
+// With GRO: many buffers per call while every buffer held a single datagram of at most
+// kPlainReceiveBufferBytes (the kernel coalesced nothing), few once it coalesces again.
+void UdpSocket::adapt_receive_slots(size_t messages) {
+  bool all_single = true;
+  for (size_t i = 0; i < messages && all_single; ++i) {
+    all_single = receive_headers_[i].msg_len <= kPlainReceiveBufferBytes;
+  }
+  receive_slots_in_use_ = all_single ? kReceiveBatch : kGroReceiveBatch;
+}
+
 void UdpSocket::reset_receive_headers() {
-  for (size_t i = 0; i < receive_slots_; ++i) {
-    receive_iovecs_[i] = iovec{receive_buffers_.data() + i * receive_buffer_bytes_, receive_buffer_bytes_};
+  for (size_t i = 0; i < receive_slots_in_use_; ++i) {
+    receive_iovecs_[i] = iovec{receive_buffers_.get() + i * receive_buffer_bytes_, receive_buffer_bytes_};
     msghdr& h = receive_headers_[i].msg_hdr;
     h = msghdr{};
     h.msg_name = &receive_addresses_[i];
@@ -302,7 +322,9 @@ void UdpSocket::append_datagrams(size_t message, Timestamp now) {
     arrived = std::min(now, mono_now_ - Duration::nanoseconds(ago));
   }
   for (size_t off = 0; off < total; off += segment) {
-    if (batch_.size() == batch_.capacity()) {  // cannot happen with >= 64-byte segments
+    // Full: 8 buffers of 64 segments fit; a call with kReceiveBatch buffers after a run of
+    // small single datagrams may bring more when the kernel coalesces again.
+    if (batch_.size() == batch_.capacity()) {
       on_receive_(batch_, now);
       batch_.clear();
     }

@@ -76,6 +76,9 @@ class UdpSocket {
   static constexpr size_t kReceiveBatch = 64;
   // Buffers per recvmmsg with GRO, where each holds up to 64 datagrams: a batch (up to
   // 8 x 64 KiB) stays in the CPU's cache between the kernel's copy and our decryption.
+  // When the buffers come back holding single small datagrams (a handshake flood, many
+  // small flows: the kernel coalesced nothing) the next call uses kReceiveBatch of them,
+  // so that such a flood costs one system call per 64 datagrams rather than per 8.
   static constexpr size_t kGroReceiveBatch = 8;
 
   // Called for every received batch. It must not destroy the socket.
@@ -106,6 +109,10 @@ class UdpSocket {
   void set_writable_handler(WritableHandler handler) { on_writable_ = std::move(handler); }
   // Without a handler, errors are still drained and counted (stats()).
   void set_error_handler(ErrorHandler handler) { on_error_ = std::move(handler); }
+  // Called once after a wake-up's batches (up to kReceiveRounds) have all been handed to
+  // the receive handler, with the time of the last: work that need not be repeated per
+  // batch (arming a timer) can wait for it. Not called when nothing was received.
+  void set_receive_done_handler(WritableHandler handler) { on_receive_done_ = std::move(handler); }
   // Stops (false) or resumes (true) reading from the socket.
   void set_receiving(bool on);
 
@@ -156,9 +163,13 @@ class UdpSocket {
   // --- receiving ---
   // Up to kReceiveRounds recvmmsg calls, each batch handed to the receive handler.
   void receive(Timestamp now);
+  void receive_rounds(Timestamp now, bool& received);
   // Points the kReceiveBatch headers at their buffers again (recvmmsg overwrote the
   // name and control lengths, flags and msg_len).
   void reset_receive_headers();
+  // With GRO, how many buffers the next recvmmsg offers (receive_slots_in_use_), from the
+  // `messages` buffers the last one filled.
+  void adapt_receive_slots(size_t messages);
   // Splits the first `messages` received buffers into batch_ and hands it over.
   void deliver_received(size_t messages, Timestamp now);
   // Appends the datagrams of buffer `message` (several with GRO) to batch_, handing a
@@ -194,6 +205,7 @@ class UdpSocket {
 
   EventLoop& loop_;
   ReceiveHandler on_receive_;
+  WritableHandler on_receive_done_;
   WritableHandler on_writable_;
   ErrorHandler on_error_;
   std::vector<PendingError> pending_errors_;
@@ -211,8 +223,12 @@ class UdpSocket {
 
   // Receive side: buffers, headers and the split-up batch, allocated once.
   size_t receive_buffer_bytes_ = 0;
-  size_t receive_slots_ = kReceiveBatch;  // buffers per recvmmsg: kGroReceiveBatch with GRO
-  std::vector<uint8_t> receive_buffers_;
+  size_t receive_slots_ = kReceiveBatch;  // buffers allocated: kReceiveBatch
+  size_t receive_slots_in_use_ = kReceiveBatch;  // per recvmmsg: kGroReceiveBatch with GRO
+                                                 // unless the last call coalesced nothing
+  // Not zero-filled: pages the kernel never writes (slots past the ones small datagrams
+  // use, the tails of 64-KiB GRO slots) are never committed.
+  std::unique_ptr<uint8_t[]> receive_buffers_;
   std::vector<mmsghdr> receive_headers_;
   std::vector<iovec> receive_iovecs_;
   std::vector<sockaddr_storage> receive_addresses_;

@@ -93,6 +93,62 @@ TEST_CASE("udp: IPv4 batched send and receive, with and without GSO/GRO") {
   SUBCASE("plain") { exchange(Address::Family::ipv4, false, false, 300, 1184, 80); }
 }
 
+TEST_CASE("udp: a GRO socket reads a flood of small datagrams 64 per call, then says the wake-up is done") {
+  // A handshake flood: single small datagrams the kernel cannot coalesce. A GRO socket
+  // offers 8 buffers of 64 KiB per recvmmsg; once they come back holding one small
+  // datagram each it offers kReceiveBatch, so the flood costs one call per 64, not per 8.
+  auto loop = EventLoop::create();
+  REQUIRE(loop);
+  EventLoop& l = *loop.value();
+  constexpr size_t kCount = 640;
+  size_t received = 0, batches = 0, done = 0, batches_at_done = 0;
+  bool done_after_batches = true;
+  UdpSocketOptions gro;
+  gro.allow_gro = true;
+  auto rx = UdpSocket::open(
+      l, loopback(Address::Family::ipv4),
+      [&](std::span<const Datagram> batch, Timestamp) {
+        ++batches;
+        for (const auto& d : batch) received += d.data.size() == 200 ? 1 : 0;
+      },
+      gro);
+  REQUIRE(rx);
+  rx.value()->set_receive_done_handler([&](Timestamp) {
+    ++done;
+    done_after_batches = done_after_batches && batches > batches_at_done;  // one call per wake-up with data
+    batches_at_done = batches;
+    if (received >= kCount) l.stop();
+  });
+  UdpSocketOptions plain;
+  plain.allow_gso = false;
+  auto tx = UdpSocket::open(l, loopback(Address::Family::ipv4), [](std::span<const Datagram>, Timestamp) {}, plain);
+  REQUIRE(tx);
+  const Address to = rx.value()->local_address();
+  // All queued in the receiver's socket before its loop runs (8 MiB of buffer holds them).
+  for (size_t sent = 0; sent < kCount;) {
+    while (sent < kCount && tx.value()->send_queue_free() > 0) {
+      MutableBytes buf = tx.value()->prepare_send();
+      std::memset(buf.data(), static_cast<int>(sent), 200);
+      tx.value()->commit_send(to, 200);
+      ++sent;
+    }
+    tx.value()->flush();
+    REQUIRE(tx.value()->send_queue_size() == 0);
+  }
+  auto t = Timer::create(l, [&](Timestamp) { l.stop(); });
+  REQUIRE(t);
+  t.value()->arm(l.update_now() + Duration::seconds(5));
+  REQUIRE(l.run());
+  CHECK(received == kCount);
+  CHECK(done >= 1);
+  CHECK(done_after_batches);
+  CHECK(batches_at_done == batches);  // the last batch was followed by the done handler
+  if (rx.value()->gro_enabled()) {
+    // 8 in the first call, then 64 per call: 11; before, 80.
+    CHECK(rx.value()->stats().receive_calls <= 12);
+  }
+}
+
 TEST_CASE("udp: IPv6 batched send and receive") {
   exchange(Address::Family::ipv6, true, true, 200, 1184, 96);
   exchange(Address::Family::ipv6, false, false, 50, 224, 224);
@@ -208,6 +264,22 @@ TEST_CASE("timer: fires once, not before its deadline; re-arm replaces; never() 
   s.value()->arm(l.update_now() + Duration::milliseconds(60));
   REQUIRE(l.run());
   CHECK(fired == 1);
+
+  // Re-arming a due timer with another due deadline (arm with `now`) keeps it as it is:
+  // no system call, and it still fires once; a future deadline replaces it.
+  {
+    const Timestamp now = l.update_now();
+    t.value()->arm(now + Duration::seconds(30));
+    t.value()->arm(now + Duration::seconds(20), now);
+    CHECK(t.value()->deadline() == now + Duration::seconds(20));
+    t.value()->arm(now - Duration::milliseconds(1), now);
+    CHECK(t.value()->deadline() == now - Duration::milliseconds(1));
+    t.value()->arm(now, now);
+    CHECK(t.value()->deadline() == now - Duration::milliseconds(1));
+    t.value()->arm(now + Duration::seconds(20), now);
+    CHECK(t.value()->deadline() == now + Duration::seconds(20));
+    t.value()->disarm();
+  }
 
   // A deadline in the past fires on the next iteration.
   int before = fired;
