@@ -139,16 +139,15 @@ void UdpSocket::enable_offloads(const UdpSocketOptions& options) {
 
 void UdpSocket::allocate_buffers(const UdpSocketOptions& options) {
   receive_buffer_bytes_ = gro_ ? kGroReceiveBufferBytes : kPlainReceiveBufferBytes;
-  receive_slots_ = kReceiveBatch;
   receive_slots_in_use_ = gro_ ? kGroReceiveBatch : kReceiveBatch;
-  receive_buffers_.reset(new uint8_t[receive_slots_ * receive_buffer_bytes_]);
-  receive_headers_.resize(receive_slots_);
-  receive_iovecs_.resize(receive_slots_);
-  receive_addresses_.resize(receive_slots_);
-  receive_controls_.resize(receive_slots_);
+  receive_buffers_.reset(new uint8_t[kReceiveBatch * receive_buffer_bytes_]);
+  receive_headers_.resize(kReceiveBatch);
+  receive_iovecs_.resize(kReceiveBatch);
+  receive_addresses_.resize(kReceiveBatch);
+  receive_controls_.resize(kReceiveBatch);
   // The kernel coalesces at most 64 segments per GRO buffer; a batch that would overflow
   // anyway (tiny hostile datagrams) is handed over early rather than reallocated.
-  batch_.reserve(gro_ ? kGroReceiveBatch * 64 : receive_slots_);
+  batch_.reserve(gro_ ? kGroReceiveBatch * 64 : kReceiveBatch);
 
   slots_.resize(std::max<size_t>(options.send_queue_packets, 1));
   send_headers_.resize(kSendBatch);
@@ -231,12 +230,11 @@ void UdpSocket::report_errors(Timestamp now) {
 }
 
 void UdpSocket::receive(Timestamp now) {
-  bool received = false;
-  receive_rounds(now, received);
-  if (received && on_receive_done_) on_receive_done_(std::max(now, mono_now_));
+  if (receive_rounds(now) && on_receive_done_) on_receive_done_(std::max(now, mono_now_));
 }
 
-void UdpSocket::receive_rounds(Timestamp now, bool& received) {
+bool UdpSocket::receive_rounds(Timestamp now) {
+  bool received = false;
   for (int round = 0; round < kReceiveRounds && receiving_; ++round) {
     reset_receive_headers();
     const size_t slots = receive_slots_in_use_;
@@ -247,7 +245,7 @@ void UdpSocket::receive_rounds(Timestamp now, bool& received) {
       drain_error_queue();
       continue;
     }
-    if (n <= 0) return;  // EAGAIN: drained
+    if (n <= 0) return received;  // EAGAIN: drained
     ++stats_.receive_calls;
     // Both clocks read together: a kernel receive time (CLOCK_REALTIME) is turned into the
     // loop's monotonic clock by how long before this read it lies.
@@ -264,8 +262,9 @@ void UdpSocket::receive_rounds(Timestamp now, bool& received) {
     received = true;
     deliver_received(static_cast<size_t>(n), now);
     if (gro_) adapt_receive_slots(static_cast<size_t>(n));
-    if (static_cast<size_t>(n) < slots) return;
+    if (static_cast<size_t>(n) < slots) return received;
   }
+  return received;
 }
 
 // With GRO: many buffers per call while every buffer held a single datagram of at most

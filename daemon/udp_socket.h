@@ -83,6 +83,8 @@ class UdpSocket {
 
   // Called for every received batch. It must not destroy the socket.
   using ReceiveHandler = std::function<void(std::span<const Datagram> batch, Timestamp now)>;
+  // Called once after a wake-up's batches (set_receive_done_handler).
+  using ReceiveDoneHandler = std::function<void(Timestamp now)>;
   // Called when a send queue that had filled up has drained (producers may resume).
   using WritableHandler = std::function<void(Timestamp now)>;
   // Called for each ICMP error about a datagram we sent: `destination` is the address
@@ -112,7 +114,7 @@ class UdpSocket {
   // Called once after a wake-up's batches (up to kReceiveRounds) have all been handed to
   // the receive handler, with the time of the last: work that need not be repeated per
   // batch (arming a timer) can wait for it. Not called when nothing was received.
-  void set_receive_done_handler(WritableHandler handler) { on_receive_done_ = std::move(handler); }
+  void set_receive_done_handler(ReceiveDoneHandler handler) { on_receive_done_ = std::move(handler); }
   // Stops (false) or resumes (true) reading from the socket.
   void set_receiving(bool on);
 
@@ -163,7 +165,8 @@ class UdpSocket {
   // --- receiving ---
   // Up to kReceiveRounds recvmmsg calls, each batch handed to the receive handler.
   void receive(Timestamp now);
-  void receive_rounds(Timestamp now, bool& received);
+  // The rounds of receive(); true if any datagram was handed over.
+  bool receive_rounds(Timestamp now);
   // Points the kReceiveBatch headers at their buffers again (recvmmsg overwrote the
   // name and control lengths, flags and msg_len).
   void reset_receive_headers();
@@ -205,7 +208,7 @@ class UdpSocket {
 
   EventLoop& loop_;
   ReceiveHandler on_receive_;
-  WritableHandler on_receive_done_;
+  ReceiveDoneHandler on_receive_done_;
   WritableHandler on_writable_;
   ErrorHandler on_error_;
   std::vector<PendingError> pending_errors_;
@@ -223,7 +226,6 @@ class UdpSocket {
 
   // Receive side: buffers, headers and the split-up batch, allocated once.
   size_t receive_buffer_bytes_ = 0;
-  size_t receive_slots_ = kReceiveBatch;  // buffers allocated: kReceiveBatch
   size_t receive_slots_in_use_ = kReceiveBatch;  // per recvmmsg: kGroReceiveBatch with GRO
                                                  // unless the last call coalesced nothing
   // Not zero-filled: pages the kernel never writes (slots past the ones small datagrams
