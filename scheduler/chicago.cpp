@@ -23,7 +23,9 @@
 //   with the rate keeps that property and recovers faster at high rates.
 // - Copa (Arun & Balakrishnan, NSDI 2018): switch to a competitive mode when the queue
 //   does not empty although we back off; BBR's PROBE_RTT: a short deep backoff to see
-//   whether the queue empties without us.
+//   whether the queue empties without us. CUBIC (RFC 9438) inside that mode: its window
+//   curve in rate form (W(t) / srtt), its beta, Reno-friendly region and fast
+//   convergence, and one decrease per loss event (TCP's recovery point, RFC 6675).
 // - Loss discrimination in the spirit of TCP Westwood and Veno: random loss without a
 //   delay rise is not congestion; a loss rate far above the long-term one is.
 //
@@ -188,13 +190,29 @@ constexpr Duration kMinRto = Duration::milliseconds(50);
 // our rate (cruise never increases above the mark): someone else keeps it full.
 constexpr Duration kCompetitionWindow = Duration::seconds(3);
 constexpr int64_t kCompetitionRtts = 10;
-// Competitive mode: loss-based AIMD (decrease kCompetitiveBeta per loss event, at most
-// once per RTT; increase kCompetitiveIncrease bytes/s per second, sqrt- and RTT-scaled
-// like the cruise increase; docs/CHICAGO.md 4). On entry the rate
-// resumes at kCompetitiveEntryGain x the highest rate of the last two detector windows.
+// Or: kNotDrainingCutsToCompete delay-triggered cuts in a row, each made because the
+// queue had not fallen since the previous one (0.85^5 = 0.44 of the rate gone unanswered).
+constexpr int kNotDrainingCutsToCompete = 6;
+// Competitive mode: CUBIC's window growth in rate form (RFC 9438), so that against a
+// buffer-filling CUBIC flow both grow alike whatever the path. Per loss event (at most
+// once per RTT) the rate is multiplied by kCompetitiveBeta (CUBIC's 0.7) and an epoch
+// starts: the window W = rate x srtt (per flow of the weight) then follows
+// W(t) = C (t - K)^3 + W_max, at least the Reno-friendly W_max beta + alpha t / srtt, and
+// the rate is W(t) / srtt (the srtt includes the queue, so the rate eases off as the
+// queue fills, as a window does). An additive increase per second, RTT-scaled like the
+// cruise increase, was tried first: at 10 ms base RTT and a 100-200 ms buffer it grew
+// ~10x faster than CUBIC, refilled the buffer every ~0.5 s and took 0.81-0.85 of the
+// link (netlab; simulator 0.84-0.87); at 100 ms it took only 0.31 (docs/CHICAGO.md 4).
+// On entry the rate resumes at kCompetitiveEntryGain x the highest rate of the last two
+// detector windows.
 constexpr double kCompetitiveBeta = 0.7;
-constexpr double kCompetitiveIncreaseBytesPerS2 = 0.3e6;
 constexpr double kCompetitiveEntryGain = 0.7;
+// CUBIC's constants: C in segments per s^3 and its segment (TCP's MSS on Ethernet, so the
+// growth in bytes is a TCP flow's); alpha = 3 (1 - beta) / (1 + beta), the Reno-friendly
+// increase in segments per RTT.
+constexpr double kCubicC = 0.4;
+constexpr double kCubicSegmentBytes = 1448;
+constexpr double kCubicRenoAlpha = 3 * (1 - kCompetitiveBeta) / (1 + kCompetitiveBeta);
 // Every kProbeInterval in competitive mode, pace at kProbeGain of the rate for
 // kProbeRounds RTTs; if kProbeLowRounds rounds in a row see the queue at or below the
 // high-water mark, nobody else keeps it full: back to cruise.
@@ -270,11 +288,13 @@ void ChicagoController::enter(Mode mode, Timestamp now) {
     static constexpr const char* kNames[] = {"enter startup", "enter drain", "enter cruise", "enter competitive"};
     trace_state(now, kNames[static_cast<int>(mode)]);
   }
+  if (mode == Mode::competitive) start_cubic_epoch(now, rate_bytes_per_s_, rate_bytes_per_s_);
   mode_ = mode;
   mode_since_ = now;
   competition_window_start_ = now;
   window_min_queue_ = Duration::infinite();
   awaiting_bottom_ = false;
+  not_draining_cuts_ = 0;
   probing_ = false;
   if (mode == Mode::competitive) next_probe_ = now + kProbeInterval;
 }
@@ -293,10 +313,51 @@ void ChicagoController::decrease(Timestamp now, double factor, const char* why) 
     std::snprintf(event, sizeof event, "decrease x%.2f (%s)", factor, why);
     trace_state(now, event);
   }
+  const double before = rate_bytes_per_s_;
   rate_bytes_per_s_ *= factor;
   clamp_rate();
   last_decrease_ = now;
   has_decreased_ = true;
+  if (mode_ == Mode::competitive) start_cubic_epoch(now, before, rate_bytes_per_s_);
+}
+
+void ChicagoController::start_cubic_epoch(Timestamp now, double rate_before, double rate_after) {
+  // Windows in bytes. For a weighted flow they are the sum of its N virtual flows': the
+  // one that backed off regrows along its own curve, the others stay at their maximum,
+  // so the sum follows the same curve with K from the sum's own drop.
+  const double rtt_s = smoothed_rtt().seconds_f();
+  const double before = rate_before * rtt_s;
+  const double after = rate_after * rtt_s;
+  cubic_epoch_start_ = now;
+  if (before > after) {
+    // RFC 9438 4.7 fast convergence: a maximum below the previous one means a new flow
+    // is taking its share; give up a little more of ours.
+    cubic_w_max_ = before < cubic_last_max_ ? before * (1 + kCompetitiveBeta) / 2 : before;
+    cubic_last_max_ = before;
+  } else {
+    // Entering competitive mode (the detector, a start-up that ended on loss, a switch
+    // of class): grow from here, convex from the start (K = 0). Regrowing towards
+    // rate / beta instead (as after a loss) took more than the share against CUBIC:
+    // weight 2 got 1.45 times CUBIC's share, not 2 (simulator).
+    cubic_w_max_ = after;
+    cubic_last_max_ = after;
+  }
+  cubic_w_epoch_ = after;
+  cubic_k_s_ = std::cbrt(std::max(cubic_w_max_ - after, 0.0) / (kCubicC * kCubicSegmentBytes));
+  if (cc_trace_enabled()) {
+    cc_trace("%.6f chicago cubic epoch w_max=%.0fB w=%.0fB K=%.2fs", static_cast<double>(now.ns) / 1e9, cubic_w_max_,
+             after, cubic_k_s_);
+  }
+}
+
+double ChicagoController::competitive_rate(Timestamp now) const {
+  const double rtt_s = smoothed_rtt().seconds_f();
+  const double t = std::max(now - cubic_epoch_start_, Duration{0}).seconds_f();
+  const double cubic = kCubicC * kCubicSegmentBytes * std::pow(t - cubic_k_s_, 3) + cubic_w_max_;
+  // RFC 9438 4.3: never slower than Reno with CUBIC's beta would grow from the epoch.
+  // Each of a weighted flow's N virtual flows grows at least that fast.
+  const double reno = cubic_w_epoch_ + weight_ * kCubicRenoAlpha * kCubicSegmentBytes * t / rtt_s;
+  return std::clamp(std::max(cubic, reno) / rtt_s, kMinRateBytesPerS, kMaxRateBytesPerS);
 }
 
 void ChicagoController::leave_startup(Timestamp now) {
@@ -319,9 +380,19 @@ void ChicagoController::leave_startup(Timestamp now) {
     // Into competitive mode with its own decrease (cubic's 0.7): halving, with the
     // overshoot losses that follow, left it at a quarter of its share to climb back by
     // additive increase (simulator: 7-9 s to the share).
+    const double before = rate_bytes_per_s_;
     rate_bytes_per_s_ = std::max(rate_bytes_per_s_ * (competitor ? kCompetitiveBeta : 0.5), startup_delivery_bytes_per_s_);
     clamp_rate();
     enter(competitor ? Mode::competitive : Mode::cruise, now);
+    // The overshoot's loss is a loss event: CUBIC regrows towards the rate it had then
+    // (from the plateau instead, K = 0, the share took up to 11 s; simulator).
+    // The start-up ran at up to twice the path's rate: its maximum is no steady state for
+    // fast convergence to compare the next one with (against it, the first loss event in
+    // competitive mode gave up 15% more and the share took 6 s; simulator).
+    if (competitor) {
+      start_cubic_epoch(now, before, rate_bytes_per_s_);
+      cubic_last_max_ = rate_bytes_per_s_ * smoothed_rtt().seconds_f();
+    }
     last_decrease_ = now;
     has_decreased_ = true;
     // The start-up sent at up to twice this rate for its last RTT; those losses are found
@@ -378,6 +449,16 @@ void ChicagoController::on_queue_sample(Timestamp now, bool app_limited, double 
                                   now - last_decrease_ >= std::max(smoothed_rtt() * 2, kQueueFilterMin);
         if (!awaiting_bottom_ || not_draining) {
           const double before = rate_bytes_per_s_;
+          // Cut after cut that the queue does not follow: someone else holds it. A
+          // buffer-filling flow in a shallow buffer empties it at each of its own
+          // backoffs, which keeps the window detector (end_round) from ever seeing it,
+          // while these cuts would take the rate down to the floor (simulator, 20 Mbit/s,
+          // 40 ms, 20 ms buffer against CUBIC: 0.03 of the link).
+          not_draining_cuts_ = not_draining ? not_draining_cuts_ + 1 : 0;
+          if (not_draining_cuts_ >= kNotDrainingCutsToCompete) {
+            enter_competitive(now);
+            break;
+          }
           decrease(now, kCruiseBeta, not_draining ? "queue not draining" : "queue");
           if (!not_draining && !max_delivery_.empty()) {
             rate_bytes_per_s_ = std::min(before, std::max(rate_bytes_per_s_, max_delivery_.best() * kDelayFloorGain));
@@ -390,12 +471,25 @@ void ChicagoController::on_queue_sample(Timestamp now, bool app_limited, double 
       }
       break;
     case Mode::competitive:
-      if (!app_limited && !probing_) {
-        rate_bytes_per_s_ += increase_bytes_per_s2(kCompetitiveIncreaseBytesPerS2) * elapsed_s;
+      if (app_limited || probing_) {
+        // The epoch's clock stops while the rate does not grow (CUBIC after idle).
+        cubic_epoch_start_ += Duration::nanoseconds(static_cast<int64_t>(elapsed_s * 1e9));
+      } else {
+        rate_bytes_per_s_ = competitive_rate(now);
       }
       break;
   }
   clamp_rate();
+}
+
+void ChicagoController::enter_competitive(Timestamp now) {
+  rate_bytes_per_s_ = std::max(rate_bytes_per_s_, recent_max_rate_.best() * kCompetitiveEntryGain);
+  // Soon after a competitive episode, resume at the rate that mode had before its probe.
+  if (left_competitive_ && now - left_competitive_at_ < kCompetitorMemory) {
+    rate_bytes_per_s_ = std::max(rate_bytes_per_s_, competitive_rate_bytes_per_s_);
+  }
+  clamp_rate();
+  enter(Mode::competitive, now);
 }
 
 void ChicagoController::end_round(Timestamp now) {
@@ -411,10 +505,7 @@ void ChicagoController::end_round(Timestamp now) {
     const Duration window = recent_competitor ? kRecheckWindow : std::max(kCompetitionWindow, rtt * kCompetitionRtts);
     if (now - competition_window_start_ >= window) {
       if (window_min_queue_ > high) {
-        rate_bytes_per_s_ = std::max(rate_bytes_per_s_, recent_max_rate_.best() * kCompetitiveEntryGain);
-        if (recent_competitor) rate_bytes_per_s_ = std::max(rate_bytes_per_s_, competitive_rate_bytes_per_s_);
-        clamp_rate();
-        enter(Mode::competitive, now);
+        enter_competitive(now);
       } else {
         competition_window_start_ = now;
         window_min_queue_ = Duration::infinite();
@@ -541,9 +632,21 @@ void ChicagoController::on_loss(const LossSample& s, const PathState&) {
       // show a delay rise before it overflows.
       if (loss_burst && !recently_decreased) decrease(now, kCruiseBeta, "loss burst");
       break;
-    case Mode::competitive:
-      if (!probing_ && !recently_decreased) decrease(now, kCompetitiveBeta, "loss (competitive)");
+    case Mode::competitive: {
+      // One decrease per loss event, as TCP's recovery: a packet sent before the last
+      // decrease was lost in the overflow that decrease answered (detection takes up to
+      // an RTT and the reordering threshold, so "within one RTT" let one overflow cut
+      // twice: simulator, against CUBIC at 40 ms, cuts 143 ms apart).
+      const bool answered = s.newest_lost_sent != Timestamp::never()
+                                ? has_decreased_ && s.newest_lost_sent < last_decrease_
+                                : recently_decreased;
+      // A weighted flow stands for N CUBIC flows, of which a loss event hits one
+      // (MulTCP): it gives up (1 - beta) / N of the rate (weighted.cpp).
+      if (!probing_ && !answered && now >= overshoot_answered_until_) {
+        decrease(now, 1 - (1 - kCompetitiveBeta) / weight_, "loss (competitive)");
+      }
       break;
+    }
   }
 }
 
@@ -583,8 +686,8 @@ void ChicagoController::on_handover(const ControllerHandover& h, const PathState
   // look for the share as a new flow does, with a start-up from that rate (at least ten
   // packets per RTT). Otherwise the previous rate is what the path gave this transfer; a
   // start-up from there would overshoot into the queue that competitors keep, so
-  // continue at that rate and let the additive increase (weighted, for a weighted flow)
-  // find the new share: in cruise, or in competitive mode if the previous controller
+  // continue at that rate and let the increase (weighted, for a weighted flow) find the
+  // new share: in cruise, or in competitive mode if the previous controller
   // was competing with a buffer-filling flow (in cruise, the delay rule would cut the
   // rate for the competitor's queue until the detector found it again, about 3 s later;
   // simulator, normal -> 2 against cubic: up to 10 s to the new share).
@@ -611,6 +714,17 @@ void ChicagoController::on_handover(const ControllerHandover& h, const PathState
   }
   clamp_rate();
   enter(h.previous_competing ? Mode::competitive : Mode::cruise, h.now);
+  if (mode_ == Mode::competitive && weight_ > h.previous_weight) {
+    // N flows where there were M: as if N - M more flows joined at the rate each of the
+    // M had, the rate grows by N / M at once. The overflow that follows makes everyone
+    // back off, CUBIC by its beta, this flow by (1 - beta) / N: the N : 1 shares are
+    // reached within a few loss events. Growing there by CUBIC's curve (concave towards
+    // N / M x the window) took 5-30 s to a share of 0.6 against CUBIC for weight 2
+    // (simulator, the switch scenario).
+    rate_bytes_per_s_ *= weight_ / std::max(1.0, h.previous_weight);
+    clamp_rate();
+    start_cubic_epoch(h.now, rate_bytes_per_s_, rate_bytes_per_s_);
+  }
 }
 
 void ChicagoController::on_idle(Timestamp now) {

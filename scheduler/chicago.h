@@ -84,6 +84,14 @@ class ChicagoController final : public CongestionController {
   void leave_startup(Timestamp now);
   void on_queue_sample(Timestamp now, bool app_limited, double elapsed_s);
   void end_round(Timestamp now);
+  // Into competitive mode at kCompetitiveEntryGain x the recent maximum rate (or the
+  // remembered competitive rate soon after an episode).
+  void enter_competitive(Timestamp now);
+  // Competitive mode's CUBIC epoch (chicago.cpp): starts one from a decrease from
+  // `rate_before` to `rate_after`, or on entry (both the same).
+  void start_cubic_epoch(Timestamp now, double rate_before, double rate_after);
+  // The rate CUBIC's window function gives now: N x W(t) / srtt.
+  double competitive_rate(Timestamp now) const;
 
   // Number of chicago flows this one counts as (MulTCP's N).
   double weight_ = 1.0;
@@ -115,6 +123,8 @@ class ChicagoController final : public CongestionController {
   // decrease, wait for the queue to reach the low-water mark before the next one.
   bool awaiting_bottom_ = false;
   Duration queue_at_decrease_{0};
+  // Delay-triggered cuts in a row that the queue did not follow (see on_queue_sample).
+  int not_draining_cuts_ = 0;
   // Delivery rate measured when start-up ended (drain and cruise entry are fractions of it).
   double startup_delivery_bytes_per_s_ = 0;
   // Added to the start-up exit threshold after a handover from a yielding controller:
@@ -143,6 +153,14 @@ class ChicagoController final : public CongestionController {
   bool left_competitive_ = false;
   Timestamp left_competitive_at_{0};
   double competitive_rate_bytes_per_s_ = 0;
+  // Competitive mode's CUBIC state (RFC 9438), windows in bytes per flow of the weight:
+  // the epoch's start (moved on while the rate does not grow), W_max, the window at the
+  // epoch's start, K in seconds, and the previous W_max for fast convergence.
+  Timestamp cubic_epoch_start_{0};
+  double cubic_w_max_ = 0;
+  double cubic_w_epoch_ = 0;
+  double cubic_k_s_ = 0;
+  double cubic_last_max_ = 0;
 
   // Loss statistics: fractions of transmissions declared lost, weighted per transmission.
   double recent_loss_ = 0;

@@ -61,6 +61,10 @@ struct LossSample {
   // acknowledgement; two without an acknowledgement between them are an outage or heavy
   // congestion (chicago and background halve only then).
   uint32_t timeouts_since_ack = 0;
+  // When the newest transmission declared lost was sent; never() if unknown. A loss of a
+  // packet sent before the controller's last decrease belongs to the event it answered
+  // (TCP's recovery point, RFC 6675).
+  Timestamp newest_lost_sent = Timestamp::never();
 };
 
 // What a controller leaves to its successor when the stream switches controllers on a
@@ -79,6 +83,9 @@ struct ControllerHandover {
   // The previous controller had found a buffer-filling competitor (chicago's competitive
   // mode): the successor competes from the start instead of finding it again.
   bool previous_competing = false;
+  // How many normal flows the previous class counted as (1 for normal and background,
+  // N for priority N): a switch between weights scales the share looked for.
+  double previous_weight = 1.0;
 };
 
 struct SendSample {

@@ -236,7 +236,9 @@ SendBuffer::Losses SendBuffer::detect_losses(uint64_t threshold) {
   for (uint64_t t = std::max(loss_scan_tx_, log_.front_key()); t <= limit; ++t) {
     if (!current(t)) continue;
     const uint64_t seq = log_.at(t).seq;
-    losses.wire_bytes += blocks_.at(seq).wire_bytes;
+    const Block& block = blocks_.at(seq);
+    losses.wire_bytes += block.wire_bytes;
+    losses.newest_sent = losses.messages == 0 ? block.last_sent : std::max(losses.newest_sent, block.last_sent);
     ++losses.messages;
     mark_lost(seq);
   }

@@ -113,6 +113,8 @@ class SendBuffer {
   struct Losses {
     uint64_t messages = 0;
     uint64_t wire_bytes = 0;
+    // When the newest of them was sent (never() if none).
+    Timestamp newest_sent = Timestamp::never();
   };
   Losses detect_losses(uint64_t threshold);
   // Oldest in-flight transmission, for the retransmission timeout.

@@ -341,6 +341,7 @@ void Stream::Impl::detect_losses(Timestamp now) {
     loss.now = now;
     loss.bytes_lost = losses.wire_bytes;
     loss.bytes_in_flight = send_.bytes_in_flight();
+    loss.newest_lost_sent = losses.newest_sent;
     controller_->on_loss(loss, path_);
   }
 }
@@ -349,8 +350,10 @@ void Stream::Impl::check_timeout(Timestamp now) {
   const Duration base = rto();
   // Every transmission older than the timeout is lost.
   uint64_t bytes = 0;
+  Timestamp newest_lost_sent = Timestamp::never();
   for (auto oldest = send_.oldest_in_flight_time(); oldest && now >= *oldest + base;
        oldest = send_.oldest_in_flight_time()) {
+    newest_lost_sent = *oldest;
     bytes += send_.mark_oldest_lost();
     ++path_.packets_lost;
   }
@@ -371,6 +374,7 @@ void Stream::Impl::check_timeout(Timestamp now) {
       loss.bytes_in_flight = send_.bytes_in_flight();
       loss.is_timeout = true;
       loss.timeouts_since_ack = ++timeouts_since_ack_;
+      loss.newest_lost_sent = newest_lost_sent;
       controller_->on_loss(loss, path_);
     }
   }
@@ -538,6 +542,7 @@ void Stream::Impl::hand_over(std::unique_ptr<CongestionController> next, std::st
   h.previous_name = controller_->name();
   h.previous_yielded = previous.cls == Priority::Class::background;
   h.previous_competing = controller_->competing();
+  h.previous_weight = previous.cls == Priority::Class::weighted ? previous.weight : 1.0;
   next->on_handover(h, path_);
   controller_ = std::move(next);
   controller_name_ = std::string(name);

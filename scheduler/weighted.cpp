@@ -7,15 +7,18 @@
 //   it per loss, because a loss is seen by only one of the N flows it stands for.
 //
 // Where it departs
-// - The decreases stay chicago's. MulTCP's 1/(2N) models losses that hit one of the N
-//   flows at random; chicago ignores random loss (its loss discrimination) and answers
-//   only signals that all N flows sharing the bottleneck would see at once: a delay rise
-//   (cruise), a loss burst well above the path's random loss (cruise), a drop-tail
-//   overflow while a buffer-filling flow holds the queue (competitive mode). With the
-//   same decrease and N times the increase, AIMD flows that see the same signals settle
-//   at shares proportional to their increases (Chiu & Jain 1989): N : 1. Making the
-//   decrease 1/N as well would give N^2 : 1 (measured in the simulator: weight 2 took 5.4
-//   times a CUBIC flow's share, where chicago alone takes about 1.4 times).
+// - In cruise the decreases stay chicago's. MulTCP's 1/(2N) models losses that hit one of
+//   the N flows at random; chicago ignores random loss and in cruise answers only signals
+//   that all N flows sharing the bottleneck would see at once (a delay rise, a loss burst
+//   well above the path's random loss). With the same decrease and N times the increase,
+//   AIMD flows that see the same signals settle at shares proportional to their increases
+//   (Chiu & Jain 1989): N : 1. Making the decrease 1/N as well would give N^2 : 1
+//   (measured in the simulator: weight 2 took 5.4 times a CUBIC flow's share).
+// - In competitive mode (chicago.cpp: CUBIC's curve in rate form, against a buffer-filling
+//   flow) MulTCP's model is followed: a drop-tail overflow is a loss event for one of the
+//   N CUBIC flows, so the weighted flow gives up (1 - 0.7) / N and the sum regrows along
+//   that one flow's curve (ChicagoController::on_loss, start_cubic_epoch). N times a CUBIC
+//   curve with the full decrease gave 1.13 times CUBIC's share for weight 2 (simulator).
 // - Chicago's additive increase grows with sqrt(rate) above 20 Mbit/s (HighSpeed TCP's
 //   idea). N flows sharing rate R would each add increase(R / N), so the weighted flow
 //   adds N x increase(R / N), not N x increase(R): with the latter, two flows of weights
@@ -23,8 +26,8 @@
 // - Timeouts (nothing acknowledged across two retransmission timeouts) halve the rate as
 //   in chicago: an outage hits all N flows.
 // - "N times a TCP flow's share" holds as far as chicago itself is TCP-fair: the weighted
-//   flow takes N times what chicago would (chicago takes 0.51-0.60 of the link against
-//   one CUBIC flow in the simulator, docs/CHICAGO.md).
+//   flow takes N times what chicago would (chicago takes 0.43-0.50 of a 20 Mbit/s, 40 ms
+//   link against one CUBIC flow in the simulator, docs/CHICAGO.md).
 // - The weight is capped at 100 (priority.h): a larger N would starve every other flow
 //   on its path.
 // Nothing else is copied: the machinery is ChicagoController's, with its weight.

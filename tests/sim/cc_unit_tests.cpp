@@ -2,6 +2,7 @@
 // synthetic samples (no stream, no network).
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <deque>
 #include <functional>
 
@@ -259,6 +260,56 @@ TEST_CASE("chicago switches to competitive mode when the queue stays high whatev
   // The competitor leaves: a probe sees the queue empty and returns to cruise.
   p.run(12000, capacity);
   CHECK(p.cc.mode() == ChicagoController::Mode::cruise);
+}
+
+TEST_CASE("in competitive mode chicago regrows after a loss event along CUBIC's curve, whatever the base RTT") {
+  // A 10 ms path with 90 ms of queue that someone else keeps standing: srtt 100 ms. CUBIC
+  // (RFC 9438) regrows a window cut to 0.7 W_max along W_max - C (K - t)^3, reaching
+  // W_max after K = cbrt(0.3 W_max / C) (C = 0.4 segments of 1448 bytes per s^3): a
+  // quarter of the way after K / 2 ... Chicago's rate is that window over the srtt. The
+  // additive increase it had before grew 4x faster on a 10 ms path than on a 40 ms one
+  // and took 0.81-0.85 of a 10 Mbit/s, 10 ms link from CUBIC (netlab).
+  SyntheticPath p;
+  const auto run = [&](int ms) {
+    for (int i = 0; i < ms; ++i) p.step(Duration::milliseconds(10), 1e12, Duration::milliseconds(90));
+  };
+  // Start-up and cruise on the bare 10 ms path (20 Mbit/s), then the standing queue.
+  for (int i = 0; i < 2000; ++i) p.step(Duration::milliseconds(10), 2.5e6, Duration{0});
+  for (int i = 0; i < 8000 && p.cc.mode() != ChicagoController::Mode::competitive; ++i) run(1);
+  REQUIRE(p.cc.mode() == ChicagoController::Mode::competitive);
+  // Measured before its first probe (10 s after the entry) halves the rate.
+  run(500);
+  const double before = p.cc.rate_bytes_per_s();
+  p.lose(false);
+  const double after = p.cc.rate_bytes_per_s();
+  CHECK(after == doctest::Approx(before * 0.7));
+  const double w_max_segments = before * 0.1 / 1448;
+  const double k_s = std::cbrt(0.3 * w_max_segments / 0.4);
+  REQUIRE(k_s > 2);  // long enough to sample the curve
+  const auto regained = [&] { return (p.cc.rate_bytes_per_s() - after) / (before - after); };
+  run(static_cast<int>(k_s * 500));
+  // Concave: 1 - (1/2)^3 of the way at K / 2 (a linear regrowth would be at 1/2).
+  CHECK(regained() == doctest::Approx(0.875).epsilon(0.05));
+  run(static_cast<int>(k_s * 500));
+  CHECK(regained() == doctest::Approx(1.0).epsilon(0.03));
+  // Then the plateau, and convex growth beyond W_max (probing for more).
+  run(500);
+  CHECK(regained() < 1.02);
+  CHECK(p.cc.mode() == ChicagoController::Mode::competitive);
+}
+
+TEST_CASE("a weighted flow in competitive mode gives up (1 - 0.7) / N per loss event") {
+  SeededRng rng{1};
+  for (const double weight : {2.0, 4.0}) {
+    SyntheticPath p;
+    p.cc = ChicagoController(rng, Timestamp{0}, weight);
+    for (int i = 0; i < 2000; ++i) p.step(Duration::milliseconds(10), 2.5e6, Duration{0});
+    for (int i = 0; i < 8000; ++i) p.step(Duration::milliseconds(10), 1e12, Duration::milliseconds(90));
+    REQUIRE(p.cc.mode() == ChicagoController::Mode::competitive);
+    const double before = p.cc.rate_bytes_per_s();
+    p.lose(false);
+    CHECK(p.cc.rate_bytes_per_s() == doctest::Approx(before * (1 - 0.3 / weight)));
+  }
 }
 
 TEST_CASE("controllers are created by name") {

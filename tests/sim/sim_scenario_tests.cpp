@@ -94,15 +94,17 @@ TEST_CASE("four flows starting 10 s apart share the link fairly") {
   });
 }
 
-TEST_CASE("against one CUBIC flow chicago holds between 45% and 70%") {
+TEST_CASE("against one CUBIC flow chicago holds between 35% and 65%") {
   const auto rs = run_seeds([](uint64_t seed) { return scenario_vs_cubic(kChicago, seed); });
-  // Documented 0.58 of the link for chicago; observed 0.51-0.60. Margin +-0.12: below 0.45
-  // chicago is being pushed out, above 0.70 it starves CUBIC. Utilisation: observed
+  // Issue 9's goal is a share of 0.3-0.7 on every path; this asserts 0.05 inside it.
+  // Observed 0.43-0.50 since competitive mode grows as CUBIC does (0.51-0.60 before, with
+  // an additive increase that took 0.84-0.87 on a 10 ms path with a deep buffer: the
+  // netlab scenarios in sim_report --netlab cover those paths). Utilisation: observed
   // 0.999-1.000; goodput 0.889-0.900 of the link (CUBIC's larger packets carry less
   // header per byte), floor 0.02 below.
   check_each(rs, "two flows", [](const ScenarioResult& r) { return r.flows.size() == 2; });
-  check_each(rs, "chicago share in [0.45, 0.70]",
-             [](const ScenarioResult& r) { return r.flows[0].share >= 0.45 && r.flows[0].share <= 0.70; });
+  check_each(rs, "chicago share in [0.35, 0.65]",
+             [](const ScenarioResult& r) { return r.flows[0].share >= 0.35 && r.flows[0].share <= 0.65; });
   check_each(rs, "utilisation >= 0.98", [](const ScenarioResult& r) { return r.utilisation >= 0.98; });
   check_each(rs, "goodput >= 0.87 of the link", [](const ScenarioResult& r) { return r.goodput_fraction() >= 0.87; });
 }
