@@ -194,9 +194,10 @@ constexpr int64_t kCompetitionRtts = 10;
 // queue had not fallen since the previous one (0.85^5 = 0.44 of the rate gone unanswered).
 constexpr int kNotDrainingCutsToCompete = 6;
 // Competitive mode: CUBIC's window growth in rate form (RFC 9438), so that against a
-// buffer-filling CUBIC flow both grow alike whatever the path. Per loss event (at most
-// once per RTT) the rate is multiplied by kCompetitiveBeta (CUBIC's 0.7) and an epoch
-// starts: the window W = rate x srtt (per flow of the weight) then follows
+// buffer-filling CUBIC flow both grow alike whatever the path. Per loss event (a lost
+// packet sent after the last decrease) the rate is multiplied by kCompetitiveBeta
+// (CUBIC's 0.7; 1 - 0.3 / N for weight N) and an epoch starts: the window
+// W = rate x srtt (for weight N, the sum of N virtual flows' windows) then follows
 // W(t) = C (t - K)^3 + W_max, at least the Reno-friendly W_max beta + alpha t / srtt, and
 // the rate is W(t) / srtt (the srtt includes the queue, so the rate eases off as the
 // queue fills, as a window does). An additive increase per second, RTT-scaled like the
@@ -385,8 +386,8 @@ void ChicagoController::leave_startup(Timestamp now) {
     clamp_rate();
     enter(competitor ? Mode::competitive : Mode::cruise, now);
     // The overshoot's loss is a loss event: CUBIC regrows towards the rate it had then
-    // (from the plateau instead, K = 0, the share took up to 11 s; simulator).
-    // The start-up ran at up to twice the path's rate: its maximum is no steady state for
+    // (from the plateau instead, K = 0, the share took up to 11 s; simulator). But the
+    // start-up ran at up to twice the path's rate, so its maximum is no steady state for
     // fast convergence to compare the next one with (against it, the first loss event in
     // competitive mode gave up 15% more and the share took 6 s; simulator).
     if (competitor) {

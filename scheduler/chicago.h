@@ -90,7 +90,7 @@ class ChicagoController final : public CongestionController {
   // Competitive mode's CUBIC epoch (chicago.cpp): starts one from a decrease from
   // `rate_before` to `rate_after`, or on entry (both the same).
   void start_cubic_epoch(Timestamp now, double rate_before, double rate_after);
-  // The rate CUBIC's window function gives now: N x W(t) / srtt.
+  // The rate CUBIC's window function gives now: W(t) / srtt.
   double competitive_rate(Timestamp now) const;
 
   // Number of chicago flows this one counts as (MulTCP's N).
@@ -153,7 +153,8 @@ class ChicagoController final : public CongestionController {
   bool left_competitive_ = false;
   Timestamp left_competitive_at_{0};
   double competitive_rate_bytes_per_s_ = 0;
-  // Competitive mode's CUBIC state (RFC 9438), windows in bytes per flow of the weight:
+  // Competitive mode's CUBIC state (RFC 9438), windows in bytes (for weight N, the sum
+  // of N virtual flows' windows):
   // the epoch's start (moved on while the rate does not grow), W_max, the window at the
   // epoch's start, K in seconds, and the previous W_max for fast convergence.
   Timestamp cubic_epoch_start_{0};
