@@ -4,7 +4,7 @@
 
 namespace curvecp {
 
-void RttEstimator::on_sample(PathState& path, Duration rtt, Timestamp now) {
+void RttEstimator::on_sample(PathState& path, Duration rtt, Timestamp now, uint32_t wire_bytes) {
   rtt = std::max(rtt, Duration::nanoseconds(1));
   path.latest_rtt = rtt;
   ++path.rtt_samples;
@@ -20,7 +20,7 @@ void RttEstimator::on_sample(PathState& path, Duration rtt, Timestamp now) {
     path.srtt = path.srtt - path.srtt / 8 + rtt / 8;
   }
   path.min_rtt = std::min(path.min_rtt, rtt);
-  path.base_delay.on_rtt(now, rtt);
+  path.base_delay.on_rtt(now, rtt, wire_bytes);
 
   if (bucket_start_ == Timestamp::never()) bucket_start_ = now;
   if (now - bucket_start_ >= kBucket) {

@@ -13,7 +13,9 @@ class RttEstimator {
  public:
   // Feeds one RTT sample taken at `now` into `path`. Non-positive samples (clock
   // granularity) count as 1 ns.
-  void on_sample(PathState& path, Duration rtt, Timestamp now);
+  // wire_bytes: the size of the message the sample is for (0: unknown); the base-delay
+  // history weighs samples by it (cc_base_delay.h).
+  void on_sample(PathState& path, Duration rtt, Timestamp now, uint32_t wire_bytes = 0);
 
  private:
   static constexpr Duration kBucket = Duration::seconds(10);

@@ -144,6 +144,7 @@ void SendBuffer::ack_id(uint32_t wire_id, AckResult& r) {
   if (b.last_tx == t) {
     r.has_rtt = true;
     r.rtt_sent = b.last_sent;
+    r.rtt_wire_bytes = b.wire_bytes;
   }
   mark_acked(b, t, r);
 }

@@ -94,6 +94,7 @@ class SendBuffer {
     uint64_t newly_acked_wire_bytes = 0; // message bytes of those blocks that were in flight
     bool has_rtt = false;                // acked ID named the last transmission of a block
     Timestamp rtt_sent;                  // when that transmission left
+    uint32_t rtt_wire_bytes = 0;         // and its message size
     bool acked_something = false;
   };
   // Applies the acknowledged ID: the peer stored that message's data (both the

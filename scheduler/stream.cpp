@@ -306,7 +306,7 @@ void Stream::Impl::process_acks(Timestamp now, const AckFields& ack) {
   if (r.has_rtt) {
     sample.rtt = now - r.rtt_sent;
     sample.has_rtt = true;
-    rtt_.on_sample(path_, sample.rtt, now);
+    rtt_.on_sample(path_, sample.rtt, now, r.rtt_wire_bytes);
   }
   if (r.acked_something) {
     path_.bytes_acked += r.newly_acked_wire_bytes;

@@ -67,6 +67,30 @@ TEST_CASE("base-delay history keeps the minimum and forgets it after its horizon
   CHECK(base.base() == Duration::milliseconds(60));
 }
 
+TEST_CASE("base-delay history prefers full-size messages") {
+  CcBaseDelay base(Duration::seconds(1), 3);
+  // The first message of a transfer is small and comes back a serialisation time sooner.
+  base.on_rtt(at_ms(0), Duration::microseconds(10'200), 300);
+  CHECK(base.base() == Duration::microseconds(10'200));
+  // Full-size messages markedly larger than any before: the history starts afresh.
+  base.on_rtt(at_ms(10), Duration::microseconds(11'200), 1200);
+  CHECK(base.base() == Duration::microseconds(11'200));
+  base.on_rtt(at_ms(20), Duration::microseconds(11'000), 1150);
+  CHECK(base.base() == Duration::microseconds(11'000));
+  // A small message in an interval that has full-size ones does not count.
+  base.on_rtt(at_ms(30), Duration::microseconds(10'100), 200);
+  CHECK(base.base() == Duration::microseconds(11'000));
+  // An interval of small messages only (an interactive spell) keeps their minimum, and a
+  // full-size sample later in that interval replaces it.
+  base.on_rtt(at_ms(1100), Duration::microseconds(10'300), 200);
+  CHECK(base.base() == Duration::microseconds(10'300));
+  base.on_rtt(at_ms(1200), Duration::microseconds(11'500), 1200);
+  CHECK(base.base() == Duration::microseconds(11'000));
+  // Unknown sizes count as full, as before.
+  base.on_rtt(at_ms(1300), Duration::microseconds(10'900));
+  CHECK(base.base() == Duration::microseconds(10'900));
+}
+
 TEST_CASE("ack rate measures bytes per second over the window") {
   CcAckRate rate;
   for (int64_t t = 0; t <= 1000; ++t) rate.on_ack(at_ms(t), 1000);

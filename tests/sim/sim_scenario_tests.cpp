@@ -109,6 +109,29 @@ TEST_CASE("against one CUBIC flow chicago holds between 35% and 65%") {
   check_each(rs, "goodput >= 0.87 of the link", [](const ScenarioResult& r) { return r.goodput_fraction() >= 0.87; });
 }
 
+TEST_CASE("a short slow path (10 Mbit/s, 10 ms): short queue alone, a fair share for a latecomer") {
+  // netlab's alone and two scenarios on 10 Mbit/s, 10 ms RTT, 100 ms buffer (quiet host).
+  // Before the short-path limit on the increase, the queue's p95 was 16.8 ms alone (a
+  // 5 ms mark); before the base delay came from full-size messages, the latecomer took
+  // 0.66 (docs/CHICAGO.md 4, "Short paths at low rates").
+  NetlabSpec alone;
+  alone.rate_mbit = 10;
+  alone.rtt_ms = 10;
+  const auto one = run_seeds([&](uint64_t seed) { return scenario_netlab(alone, seed).value(); });
+  // Observed p95 8.6-8.7 ms, utilisation 0.998 over seeds 1..5; the 10 ms bound is issue
+  // 9's goal for the RTT increase.
+  check_each(one, "p95 queue <= 10 ms", [](const ScenarioResult& r) { return r.queue_p95 <= Duration::milliseconds(10); });
+  check_each(one, "utilisation >= 0.97", [](const ScenarioResult& r) { return r.utilisation >= 0.97; });
+  NetlabSpec two = alone;
+  two.kind = "two";
+  const auto both = run_seeds([&](uint64_t seed) { return scenario_netlab(two, seed).value(); });
+  // Observed Jain 0.981-0.993, utilisation 0.988-0.989, p95 12-12.7 ms (not asserted:
+  // the goal is for one flow); issue 9 asks for Jain 0.95.
+  check_each(both, "two flows", [](const ScenarioResult& r) { return r.flows.size() == 2; });
+  check_each(both, "Jain >= 0.95", [](const ScenarioResult& r) { return r.jain >= 0.95; });
+  check_each(both, "utilisation >= 0.95", [](const ScenarioResult& r) { return r.utilisation >= 0.95; });
+}
+
 TEST_CASE("100 Mbit/s, 100 ms RTT: 90% utilisation within about 1.1 s") {
   const auto rs = run_seeds([](uint64_t seed) { return scenario_fast_start(kChicago, seed); });
   // Documented: 90% within ~1.1 s (t90 = start of the first 1 s window at >= 90%);
