@@ -32,10 +32,10 @@
 // Where it departs from the reference: none of its limits (no 15k packets/s ceiling, no
 // pacing floor, no one block per wake-up, no 80 s ramp; CURVECP.md 9 items 1-5): the
 // additive increase is ~36x larger at 20 Mbit/s and grows with sqrt(rate) above it, but
-// shrinks as (40 ms / base RTT)^2 on longer paths for stability and grows as 40 ms /
-// base RTT (at most 40x, adding at most 2.5 ms / base x the rate per second) on shorter ones; start-up doubles per RTT from ten packets;
-// pacing banks up to 10 ms of credit so a 1 ms timer, or a process a loaded host
-// schedules late, still reaches hundreds of MB/s
+// shrinks as (40 ms / base RTT)^2 on longer paths for stability and grows as 40 ms / base
+// RTT (at most 40x, and adding at most 2.5 ms / base x the rate per second) on shorter
+// ones; start-up doubles per RTT from ten packets; pacing banks up to 10 ms of credit so a
+// 1 ms timer, or a process a loaded host schedules late, still reaches hundreds of MB/s
 // (cc_pacer.h); a single timeout is one lost packet, two in a row halve the rate (the
 // reference doubles N on every timeout); the timeout is at least 50 ms.
 //
@@ -134,16 +134,16 @@ constexpr double kMinIncreaseBytesPerS2 = 30e3;
 // can afford a steeper ramp, and the factor depends on the path only (flows sharing it
 // keep AIMD's convergence). What the factor adds is at most kShortPathRateDelay / base x
 // the rate per second (a quarter of it at 10 ms): the signal still comes a base RTT plus
-// the 10 ms queue filter late, and
-// at 10-20 Mbit/s and 10 ms the full factor (x4) ramped from 0.85 to 1.0 of the link in
-// four RTTs, overshot it by 15% before the first cut and needed two more (netlab: p95 RTT
-// +18 to +23 ms at 10 Mbit/s, +11 ms at 20 Mbit/s, against a 5 ms mark). The limit is
-// added to the unscaled increase, not a cap on the whole: a cap proportional to the rate
-// makes a(R)/R constant and freezes unequal shares (simulator, two flows at 10 Mbit/s,
-// 10 ms: 0.43/0.56 for good), while a(R) + c R keeps a(R)/R falling with R. On still
-// shorter paths (a LAN, loopback) the limit grows as 1 / base and soon stops binding:
-// there the queue signal is mostly host noise and a noise-triggered cut must be won back
-// fast (loopback, 200 MB: 0.25 x the rate per second there cost 7% of the throughput).
+// the 10 ms queue filter late, and at 10-20 Mbit/s and 10 ms the full factor (x4) ramped
+// from 0.85 to 1.0 of the link in four RTTs, overshot it by 15% before the first cut and
+// needed two more (netlab: p95 RTT +18 to +23 ms at 10 Mbit/s, +11 ms at 20 Mbit/s,
+// against a 5 ms mark). The limit is added to the unscaled increase, not a cap on the
+// whole: a cap proportional to the rate makes a(R)/R constant and freezes unequal shares
+// (simulator, two flows at 10 Mbit/s, 10 ms: 0.43/0.56 for good), while a(R) + c R keeps
+// a(R)/R falling with R. On still shorter paths (a LAN, loopback) the limit grows as 1 /
+// base and soon stops binding: there the queue signal is mostly host noise and a
+// noise-triggered cut must be won back fast (loopback, 200 MB: 0.25 x the rate per second
+// there cost 7% of the throughput).
 constexpr double kShortPathMaxGain = 40;
 constexpr Duration kShortPathRateDelay = Duration::microseconds(2500);
 // Delivery-rate floor (BBR's max-filtered bottleneck bandwidth, Cardwell et al. 2016):
@@ -280,9 +280,10 @@ double chicago_increase_bytes_per_s2(double base, double rate_bytes_per_s, Durat
     const double ratio = kIncreaseReferenceRtt.seconds_f() / base_rtt.seconds_f();
     increase *= ratio * ratio;
   } else if (base_rtt != Duration::infinite()) {
-    const double ratio = kIncreaseReferenceRtt.seconds_f() / std::max(base_rtt.seconds_f(), 1e-6);
-    const double limit = rate_bytes_per_s * kShortPathRateDelay.seconds_f() / std::max(base_rtt.seconds_f(), 1e-6);
-    increase = std::min(increase * std::min(ratio, kShortPathMaxGain), increase + limit);
+    const double base_s = std::max(base_rtt.seconds_f(), 1e-6);
+    const double gain = std::min(kIncreaseReferenceRtt.seconds_f() / base_s, kShortPathMaxGain);
+    const double limit = rate_bytes_per_s * kShortPathRateDelay.seconds_f() / base_s;
+    increase = std::min(increase * gain, increase + limit);
   }
   return std::max(kMinIncreaseBytesPerS2, increase);
 }
