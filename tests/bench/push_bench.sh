@@ -15,9 +15,11 @@
 #   and, for the big file, a plain `curvecp connect` (netcat mode) into `cat > FILE` as
 #   the ceiling push should come close to.
 # Prints, for each, the median wall seconds of RUNS rounds (every round runs every system,
-# so a busy host weighs on all of them alike), MB/s, the ratios scp/push and rsync/push
-# (above 1: push is faster) and push/connect (rates), and whether each goal of the
-# acceptance (issue 11) is met: push faster than scp and rsync on both, and the single
+# so a busy host weighs on all of them alike), MB/s, and the CPU seconds the whole machine
+# spent meanwhile (/proc/stat: both ends, every process; on a machine with few cores that,
+# not the network, sets the pace); the ratios scp/push and rsync/push (above 1: push is
+# faster) and push/connect (rates), and whether each goal of the acceptance (issue 11) is
+# met: push faster than scp and rsync on both, and the single
 # file at CLOSE or more of plain connect's rate. Needs openssh-server, openssh-client and rsync (apt-get install
 # openssh-server rsync); nothing outside the scratch directory is configured, only
 # /run/sshd (sshd's privilege-separation directory) is created if absent.
@@ -65,25 +67,31 @@ wait_log_line "$WORK/sink.log" 'listening on ' 10 || fail "sink server did not s
 SINK_PORT=$(listening_port "$WORK/sink.log")
 HEX=$(cat serverkey.hex)
 
-# seconds CMD...: wall seconds of CMD (empty if it failed).
+# busy_ticks: the whole machine's non-idle CPU time so far (/proc/stat, USER_HZ ticks).
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
+# seconds CMD...: wall seconds of CMD (empty if it failed); the CPU seconds the whole
+# machine spent meanwhile go to $WORK/cpu.last (every process of both ends, sshd's too).
 seconds() {
-  local start end
-  start=$(date +%s.%N)
+  local start end b0 b1
+  rm -f "$WORK/cpu.last"
+  b0=$(busy_ticks); start=$(date +%s.%N)
   timeout "$RUN_LIMIT" "$@" >>"$WORK/runs.log" 2>&1 || { echo ""; return; }
-  end=$(date +%s.%N)
+  end=$(date +%s.%N); b1=$(busy_ticks)
+  awk -v a="$b0" -v b="$b1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }' >"$WORK/cpu.last"
   awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }'
 }
 fresh() { rm -rf "$WORK/dst"; mkdir "$WORK/dst"; sync; }
 
 # One round: every system on both workloads, into fresh directories; the figures of
 # round R go to T[WHAT.SYSTEM.R].
-declare -A T
+declare -A T C
 round() {
   local r=$1 what item
   for what in big tree; do
     if [[ $what = big ]]; then item=src/big.bin; else item=src/tree; fi
     rm -rf recv/*; sync
     T[$what.push.$r]=$(seconds "$CURVECP" push --name "$SNAME" --server-key "$HEX" --ext "$EXT" 127.0.0.1 "$CURVECP_PORT" "$item")
+    C[$what.push.$r]=$(cat "$WORK/cpu.last" 2>/dev/null)
     if [[ $what = big ]]; then
       cmp -s src/big.bin recv/big.bin || { note "push: the big file that arrived differs"; T[$what.push.$r]=""; }
     else
@@ -92,11 +100,14 @@ round() {
     fresh
     # shellcheck disable=SC2086
     T[$what.scp.$r]=$(seconds scp -q -r -P "$SSH_PORT" $SSH_OPTS "$item" "$USER_AT:$WORK/dst/")
+    C[$what.scp.$r]=$(cat "$WORK/cpu.last" 2>/dev/null)
     fresh
     T[$what.rsync.$r]=$(seconds rsync -a -e "ssh $SSH_OPTS -p $SSH_PORT" "$item" "$USER_AT:$WORK/dst/")
+    C[$what.rsync.$r]=$(cat "$WORK/cpu.last" 2>/dev/null)
   done
   rm -f sink/big.bin; sync
   T[big.connect.$r]=$(seconds "$CURVECP" connect --name "$SNAME" --server-key "$HEX" --ext "$EXT" 127.0.0.1 "$SINK_PORT" <src/big.bin)
+  C[big.connect.$r]=$(cat "$WORK/cpu.last" 2>/dev/null)
   cmp -s src/big.bin sink/big.bin || { note "plain connect: the copy differs"; T[big.connect.$r]=""; }
 }
 for (( r = 1; r <= RUNS; r++ )); do
@@ -104,19 +115,23 @@ for (( r = 1; r <= RUNS; r++ )); do
   round "$r"
 done
 
-# median WHAT SYSTEM: the median of the rounds' seconds; empty if any round failed.
-median() {
+# median_of ARRAY WHAT SYSTEM: the median of the rounds' figures in ARRAY (T: wall
+# seconds, C: CPU seconds); empty if any round failed.
+median_of() {
+  local -n figures=$1
   local r v all=()
   for (( r = 1; r <= RUNS; r++ )); do
-    v=${T[$1.$2.$r]-}
-    [[ -n "$v" ]] || { echo ""; return; }
+    v=${figures[$2.$3.$r]-}
+    [[ -n "$v" && -n "${T[$2.$3.$r]-}" ]] || { echo ""; return; }
     all+=("$v")
   done
   printf '%s\n' "${all[@]}" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
-declare -A M
+median() { median_of T "$1" "$2"; }
+declare -A M MC
 for key in big.push big.scp big.rsync big.connect tree.push tree.scp tree.rsync; do
   M[$key]=$(median "${key%%.*}" "${key#*.}")
+  MC[$key]=$(median_of C "${key%%.*}" "${key#*.}")
 done
 
 tree_bytes=$(du -sb src/tree | cut -f1)
@@ -130,8 +145,8 @@ report() {  # report WHAT BYTES LABEL
     for (( r = 1; r <= RUNS; r++ )); do runs+=" ${T[$1.$sys.$r]:-failed}"; done
     t=${M[$1.$sys]}
     if [[ -z "$t" ]]; then printf '  %-8s failed (runs:%s; see runs.log)\n' "$sys" "$runs"; continue; fi
-    awk -v s="$sys" -v t="$t" -v b="$2" -v runs="$runs" 'BEGIN {
-      printf "  %-8s %8.2f s %8.1f MB/s   (runs:%s)\n", s, t, b / t / 1e6, runs }'
+    awk -v s="$sys" -v t="$t" -v b="$2" -v runs="$runs" -v cpu="${MC[$1.$sys]:-?}" 'BEGIN {
+      printf "  %-8s %8.2f s %8.1f MB/s   CPU %5s s   (runs:%s)\n", s, t, b / t / 1e6, cpu, runs }'
   done
 }
 # ratio A B: A / B to two places, or empty.
@@ -144,6 +159,7 @@ verdict() {
 }
 echo
 echo "push benchmark on 127.0.0.1 ($(nproc) cores; $RUNS rounds; figures from a busy host if others run)"
+echo "CPU: seconds of CPU the whole machine spent during the run (both ends, every process; median)"
 report big "$BIG" "one file"
 report tree "$tree_bytes" "tree of $FILES small files"
 echo
