@@ -125,6 +125,8 @@ class ChicagoController final : public CongestionController {
   Duration queue_at_decrease_{0};
   // Delay-triggered cuts in a row that the queue did not follow (see on_queue_sample).
   int not_draining_cuts_ = 0;
+  bool reached_bottom_ = true;  // the queue fell to the low mark since the last delay cut
+  double cascade_start_rate_bytes_per_s_ = 0;  // the rate before the first cut since it did
   // Delivery rate measured when start-up ended (drain and cruise entry are fractions of it).
   double startup_delivery_bytes_per_s_ = 0;
   // Added to the start-up exit threshold after a handover from a yielding controller:
