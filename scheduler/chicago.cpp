@@ -502,11 +502,7 @@ void ChicagoController::on_queue_sample(Timestamp now, bool app_limited, double 
           if (reached_bottom_) cascade_start_rate_bytes_per_s_ = before;
           const bool cascade = !reached_bottom_ && before * kCruiseBeta < cascade_start_rate_bytes_per_s_ * kCascadeFloor;
           reached_bottom_ = false;
-          if (cascade) {
-            enter_competitive(now);
-            break;
-          }
-          if (not_draining_cuts_ >= kNotDrainingCutsToCompete) {
+          if (cascade || not_draining_cuts_ >= kNotDrainingCutsToCompete) {
             enter_competitive(now);
             break;
           }
