@@ -26,12 +26,12 @@
 //   acknowledged across two timeouts (chicago's rule): one timeout is usually a receiver
 //   the host left unscheduled past the RTO, not a lost packet (on_loss).
 // - The target. LEDBAT's 100 ms (LEDBAT++'s 60 ms) yields to loss-based TCP, which fills
-//   the buffer, but not to our own chicago, which keeps only 5-8 ms of queue on real
-//   paths (its high-water mark clamp(base/8, 5 ms, 8 ms), chicago.cpp): with a 60 ms
-//   target a background flow would fill the queue chicago considers congestion and push
-//   chicago out. So the target is a quarter of chicago's high-water mark,
-//   clamp(base/32, 1.25 ms, 2 ms): below chicago's low-water mark (half the high-water
-//   mark), so while a chicago flow runs the queue sits above the target most of the time
+//   the buffer, but not to our own chicago, which keeps only about 5 ms of queue on real
+//   paths (its high-water mark, chicago.cpp): with a 60 ms target a background flow
+//   would fill the queue chicago considers congestion and push chicago out. So the
+//   target is clamp(base/32, 1.25 ms, 2 ms), a quarter of chicago's mark when that was
+//   clamp(base/8, 5 ms, 8 ms) and still below its low-water mark (half the high-water
+//   mark, 2.5 ms), so while a chicago flow runs the queue sits above the target most of the time
 //   and background backs off multiplicatively; chicago only lets its queue fall below
 //   the target for a few hundred ms between its own increases, and background's
 //   increase in those gaps is a quarter of chicago's and proportional to the distance to
@@ -95,8 +95,8 @@ constexpr Duration kPacingCredit = Duration::milliseconds(10);
 // Queue signal: minimum RTT over max(srtt / 4, 25 ms), as in chicago.
 constexpr int64_t kQueueFilterRttDivisor = 4;
 constexpr Duration kQueueFilterMin = Duration::milliseconds(25);
-// Target queue delay: clamp(base / 32, 1.25 ms, 2 ms), a quarter of chicago's
-// high-water mark clamp(base / 8, 5 ms, 8 ms).
+// Target queue delay: clamp(base / 32, 1.25 ms, 2 ms), below chicago's low-water mark
+// (2.5 ms; chicago.cpp).
 constexpr int64_t kTargetBaseDivisor = 32;
 constexpr Duration kTargetMin = Duration::microseconds(1250);
 constexpr Duration kTargetMax = Duration::milliseconds(2);

@@ -42,7 +42,7 @@ class BackgroundController final : public CongestionController {
   void on_handover(const ControllerHandover& h, const PathState& path) override;
 
   Phase phase() const { return phase_; }
-  // The target queueing delay (a quarter of chicago's high-water mark on this path).
+  // The target queueing delay (below chicago's low-water mark; background.cpp).
   Duration target() const;
   // Latest queueing-delay estimate: recent minimum RTT minus the base delay.
   Duration queue_delay() const { return queue_; }

@@ -59,7 +59,7 @@ TEST_CASE("one flow, 20 Mbit/s, 40 ms RTT, 100 ms buffer: full link, short queue
   const auto rs = run_seeds([](uint64_t seed) { return scenario_single(kChicago, seed); });
   // Documented 0.99 utilisation, p95 queue 8 ms; observed 0.990 and 8.1-8.2 ms.
   // Margins: 0.02 of utilisation (start phase and ack jitter move it by < 0.005), 2 ms of
-  // queue (one high-water step at this base RTT, base/8 = 5 ms, is more than the spread).
+  // queue (one high-water step, 5 ms, is more than the spread).
   check_each(rs, "utilisation >= 0.97", [](const ScenarioResult& r) { return r.utilisation >= 0.97; });
   check_each(rs, "p95 queue <= 10 ms", [](const ScenarioResult& r) { return r.queue_p95 <= Duration::milliseconds(10); });
   // Goodput: observed 0.836-0.837 of the link (the header ceiling is ~0.845); 0.82 allows
@@ -109,27 +109,43 @@ TEST_CASE("against one CUBIC flow chicago holds between 35% and 65%") {
   check_each(rs, "goodput >= 0.87 of the link", [](const ScenarioResult& r) { return r.goodput_fraction() >= 0.87; });
 }
 
-TEST_CASE("a short slow path (10 Mbit/s, 10 ms): short queue alone, a fair share for a latecomer") {
-  // netlab's alone and two scenarios on 10 Mbit/s, 10 ms RTT, 100 ms buffer (quiet host).
-  // Before the short-path limit on the increase, the queue's p95 was 16.8 ms alone (a
-  // 5 ms mark); before the base delay came from full-size messages, the latecomer took
-  // 0.66 (docs/CHICAGO.md 4, "Short paths at low rates").
+namespace {
+
+// netlab's alone and two scenarios on one path (100 ms buffer, quiet host): alone, the
+// queue's p95 within issue 9's 10 ms goal for the RTT increase; two flows 10 s apart fair
+// (Jain 0.95, issue 9's goal). The p95 with two flows is not asserted: the goal is for one.
+void check_short_queue_and_fair_latecomer(int rate_mbit, int rtt_ms, double min_utilisation_alone) {
   NetlabSpec alone;
-  alone.rate_mbit = 10;
-  alone.rtt_ms = 10;
+  alone.rate_mbit = rate_mbit;
+  alone.rtt_ms = rtt_ms;
   const auto one = run_seeds([&](uint64_t seed) { return scenario_netlab(alone, seed).value(); });
-  // Observed p95 8.6-8.7 ms, utilisation 0.998 over seeds 1..5; the 10 ms bound is issue
-  // 9's goal for the RTT increase.
   check_each(one, "p95 queue <= 10 ms", [](const ScenarioResult& r) { return r.queue_p95 <= Duration::milliseconds(10); });
-  check_each(one, "utilisation >= 0.97", [](const ScenarioResult& r) { return r.utilisation >= 0.97; });
+  check_each(one, "utilisation alone", [&](const ScenarioResult& r) { return r.utilisation >= min_utilisation_alone; });
   NetlabSpec two = alone;
   two.kind = "two";
   const auto both = run_seeds([&](uint64_t seed) { return scenario_netlab(two, seed).value(); });
-  // Observed Jain 0.981-0.993, utilisation 0.988-0.989, p95 12-12.7 ms (not asserted:
-  // the goal is for one flow); issue 9 asks for Jain 0.95.
   check_each(both, "two flows", [](const ScenarioResult& r) { return r.flows.size() == 2; });
   check_each(both, "Jain >= 0.95", [](const ScenarioResult& r) { return r.jain >= 0.95; });
   check_each(both, "utilisation >= 0.95", [](const ScenarioResult& r) { return r.utilisation >= 0.95; });
+}
+
+}  // namespace
+
+TEST_CASE("a short slow path (10 Mbit/s, 10 ms): short queue alone, a fair share for a latecomer") {
+  // Before the short-path limit on the increase, the queue's p95 was 16.8 ms alone (a
+  // 5 ms mark); before the base delay came from full-size messages, the latecomer took
+  // 0.66 (docs/CHICAGO.md 4, "Short paths at low rates"). Observed alone p95 8.6-8.7 ms,
+  // utilisation 0.998 over seeds 1..5; two flows Jain 0.981-0.993, utilisation
+  // 0.988-0.989, p95 12-12.7 ms.
+  check_short_queue_and_fair_latecomer(10, 10, 0.97);
+}
+
+TEST_CASE("a long slow path (10 Mbit/s, 100 ms): short queue alone, two flows fair") {
+  // With a high-water mark of clamp(base/8, 5 ms, 8 ms), 8 ms here, the queue's p95 was
+  // 13.1 ms (netlab: +12.0 ms); the mark is 5 ms on every path now (docs/CHICAGO.md 4).
+  // Observed alone p95 9.1 ms, utilisation 0.972 (0.975 with the 8 ms mark); two flows
+  // Jain 1.000, utilisation 0.980, p95 10.9 ms.
+  check_short_queue_and_fair_latecomer(10, 100, 0.95);
 }
 
 TEST_CASE("100 Mbit/s, 100 ms RTT: 90% utilisation within about 1.1 s") {
