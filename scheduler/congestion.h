@@ -46,6 +46,7 @@ struct AckSample {
   Duration rtt;             // sample for the acknowledged transmission (Karn: none on retransmits)
   bool has_rtt = false;
   uint64_t bytes_acked = 0; // newly acknowledged bytes (payload + header)
+  uint64_t messages_acked = 0;  // the messages those bytes were sent in
   uint64_t bytes_in_flight = 0;  // after this ack
   uint64_t delivered_bytes = 0;  // total delivered so far (for rate samples)
   bool app_limited = false;

@@ -121,6 +121,7 @@ void SendBuffer::mark_acked(Block& b, uint64_t arrived_tx, AckResult& r) {
   if (b.state == BlockState::in_flight) {
     in_flight_bytes_ -= b.wire_bytes;
     r.newly_acked_wire_bytes += b.wire_bytes;
+    ++r.newly_acked_messages;
   } else {
     --lost_count_;
   }

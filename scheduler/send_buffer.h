@@ -92,6 +92,7 @@ class SendBuffer {
   struct AckResult {
     uint64_t newly_acked_bytes = 0;      // application bytes newly acknowledged
     uint64_t newly_acked_wire_bytes = 0; // message bytes of those blocks that were in flight
+    uint64_t newly_acked_messages = 0;   // and how many blocks those were
     bool has_rtt = false;                // acked ID named the last transmission of a block
     Timestamp rtt_sent;                  // when that transmission left
     uint32_t rtt_wire_bytes = 0;         // and its message size

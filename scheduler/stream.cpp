@@ -320,6 +320,7 @@ void Stream::Impl::process_acks(Timestamp now, const AckFields& ack) {
   if (r.acked_something) loss_check_pending_ = true;
   if (r.acked_something || r.has_rtt) {
     sample.bytes_acked = r.newly_acked_wire_bytes;
+    sample.messages_acked = r.newly_acked_messages;
     sample.bytes_in_flight = send_.bytes_in_flight();
     sample.delivered_bytes = path_.bytes_acked;
     sample.app_limited = send_.unblocked_bytes() == 0;

@@ -119,6 +119,7 @@ struct SyntheticPath {
   uint64_t packets = 0;
   uint64_t loss_every = 0;  // random loss: one packet in loss_every (0: none)
   uint32_t timeouts_since_ack = 0;  // as the stream counts them for LossSample
+  double acked_messages = 0;       // fractions of a message acknowledged, not yet counted
   std::deque<InFlight> in_flight;
 
   void step(Duration base, double capacity, Duration extra) {
@@ -156,6 +157,10 @@ struct SyntheticPath {
       s.rtt = f.rtt;
       s.has_rtt = true;
       s.bytes_acked = static_cast<uint64_t>(f.bytes);
+      // The fluid model serves fractions of a message per step; whole ones are acknowledged.
+      acked_messages += f.bytes / 1200;
+      s.messages_acked = static_cast<uint64_t>(acked_messages);
+      acked_messages -= static_cast<double>(s.messages_acked);
       if (s.bytes_acked > 0) timeouts_since_ack = 0;
       cc.on_ack(s, path);
     }
@@ -240,14 +245,23 @@ TEST_CASE("chicago's retransmission timeout is at least 50 ms, even on a 100 us 
   CHECK(cc.retransmit_timeout(path) >= Duration::milliseconds(50));
 }
 
-TEST_CASE("chicago backs off on a loss burst and on repeated timeouts, not on a single loss") {
-  SyntheticPath p;
-  const double capacity = 2.5e6;
+namespace {
+
+// 4 s at 1% random loss, then 200 ms without: in cruise, with a long-term loss of ~1%.
+void cruise_after_random_loss(SyntheticPath& p, double capacity) {
   p.loss_every = 100;
   p.run(4000, capacity);
   REQUIRE(p.cc.mode() == ChicagoController::Mode::cruise);
   p.loss_every = 0;
   p.run(200, capacity);
+}
+
+}  // namespace
+
+TEST_CASE("chicago backs off on a loss burst and on repeated timeouts, not on a single loss") {
+  SyntheticPath p;
+  const double capacity = 2.5e6;
+  cruise_after_random_loss(p, capacity);
   // A single loss while the queue delay is up by 4 ms (below the 5 ms high-water mark)
   // is not congestion by itself: the delay has its own response.
   p.run(120, capacity, Duration::milliseconds(4));
@@ -271,6 +285,26 @@ TEST_CASE("chicago backs off on a loss burst and on repeated timeouts, not on a 
   CHECK(p.cc.rate_bytes_per_s() == doctest::Approx(before * 0.5));
   p.lose(true);
   CHECK(p.cc.rate_bytes_per_s() == doctest::Approx(before * 0.5));
+}
+
+TEST_CASE("chicago counts the loss fraction over acknowledged messages, not over sends") {
+  // A sender that the window or the peer's buffer stops sends nothing while the
+  // acknowledgements and loss reports of what is in flight come in. 1% random loss
+  // among them is still 1%: with the fraction decaying per send, 20 single losses in a
+  // row read as a burst and cut the rate (simulator, 200 Mbit/s, 100 ms, 1% loss).
+  SyntheticPath p;
+  const double capacity = 2.5e6;
+  cruise_after_random_loss(p, capacity);
+  const double before = p.cc.rate_bytes_per_s();
+  for (int i = 1; i <= 2000; ++i) {
+    AckSample s;
+    s.now = p.now;
+    s.bytes_acked = 1200;
+    s.messages_acked = 1;
+    p.cc.on_ack(s, p.path);
+    if (i % 100 == 0) p.lose(false);
+  }
+  CHECK(p.cc.rate_bytes_per_s() == before);
 }
 
 TEST_CASE("chicago switches to competitive mode when the queue stays high whatever it does") {
