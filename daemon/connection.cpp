@@ -76,7 +76,7 @@ void Connection::on_message(Timestamp now, Bytes message) {
   if (closed_) return;
   stream_->on_message(now, message);
   last_heard_ = now;
-  if (!failed_ && stream_->peer_failed()) fail(now, EndReason::peer_failed);
+  note_peer_failure(now);
 }
 
 size_t Connection::poll_message(Timestamp now, MutableBytes out, size_t max_message_bytes) {
@@ -89,15 +89,26 @@ size_t Connection::poll_message(Timestamp now, MutableBytes out, size_t max_mess
 
 void Connection::on_timer(Timestamp now) {
   if (closed_) return;
-  if (!failed_ && stream_->peer_failed()) fail(now, EndReason::peer_failed);
-  if (failed_) {
-    // Nobody will read any more (the program is being stopped): discard what arrives, so
-    // the receive window stays open and the peer's FAIL, after the data before it, can be
-    // acknowledged.
+  note_peer_failure(now);
+  if (failed_ || fail_acknowledged()) {
+    // Nobody will read any more (the program is being stopped, or has failed and
+    // exited): discard what arrives, so the receive window stays open and the peer's
+    // end, after the data before it, can be acknowledged.
     std::array<uint8_t, 4096> scratch;
     while (stream_->read(MutableBytes(scratch.data(), scratch.size())) > 0) {
     }
-    if (stream_->write_finished() || now >= abort_until_) close(reason_);
+  }
+  if (failed_ && !stream_->write_finished()) {
+    if (now >= abort_until_) close(reason_);  // the peer never acknowledged our FAIL
+    return;
+  }
+  if (fail_acknowledged()) {
+    // Our FAIL has arrived. A peer that takes it as an end of stream (the reference,
+    // CURVECP.md 6.9) ends its own direction next and waits for that end to be
+    // acknowledged: stay until it is (a forgotten connection would leave it resending
+    // to nobody until its idle exit, 10 s), but no longer than a linger.
+    if (linger_until_ == Timestamp::never()) linger_until_ = now + linger();
+    if (peer_end_acknowledged() || now >= linger_until_) close(failed_ ? reason_ : EndReason::program_failed);
     return;
   }
 
@@ -116,10 +127,6 @@ void Connection::on_timer(Timestamp now) {
   }
 
   if (app_done_) {
-    if (program_failed_ && stream_->write_finished()) {
-      close(EndReason::program_failed);
-      return;
-    }
     if (stream_->done()) {
       if (linger_until_ == Timestamp::never()) linger_until_ = now + linger();
       if (now >= linger_until_) {
@@ -150,7 +157,13 @@ void Connection::on_timer(Timestamp now) {
 Timestamp Connection::next_timeout() const {
   if (closed_) return Timestamp::never();
   Timestamp t = stream_->next_timeout();
-  if (failed_) return earliest(t, abort_until_);
+  if (failed_ && !stream_->write_finished()) return earliest(t, abort_until_);
+  if (fail_acknowledged()) {
+    // Close as soon as the peer's end is acknowledged (the acknowledgement has left by
+    // then: it went out in the same poll), and set the linger at once.
+    if (peer_end_acknowledged() || linger_until_ == Timestamp::never()) return Timestamp{};
+    return earliest(t, linger_until_);
+  }
   if (awaiting_since_ != Timestamp::never() && config_.idle_timeout != Duration::infinite()) {
     t = earliest(t, later(last_heard_, awaiting_since_) + config_.idle_timeout);
   }
@@ -170,6 +183,20 @@ Timestamp Connection::next_timeout() const {
     }
   }
   return t;
+}
+
+bool Connection::fail_acknowledged() const {
+  return stream_->write_finished() && (failed_ || (app_done_ && program_failed_));
+}
+
+bool Connection::peer_end_acknowledged() const {
+  return stream_->read_finished() && !stream_->acknowledgement_owed();
+}
+
+void Connection::note_peer_failure(Timestamp now) {
+  // The peer's FAIL in answer to ours, once ours is acknowledged, changes nothing: the
+  // connection is ending for our reason.
+  if (!failed_ && stream_->peer_failed() && !fail_acknowledged()) fail(now, EndReason::peer_failed);
 }
 
 void Connection::set_application_done(Timestamp now, bool program_failed) {

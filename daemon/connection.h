@@ -13,8 +13,10 @@
 //            the nonce space. failed() turns true at once: the owner must stop the
 //            local program (its process group) BEFORE its descriptors close, so a
 //            program never mistakes a failure for end of input. The connection then
-//            tells the peer with FAIL (Stream::abort) and closes once that FAIL is
-//            acknowledged or after abort_timeout.
+//            tells the peer with FAIL (Stream::abort); unacknowledged after
+//            abort_timeout, it closes. Once the FAIL is acknowledged it stays until the
+//            peer's own end (which the reference sends in answer) is received and
+//            acknowledged, at most a linger, and closes.
 //
 // Liveness: when the peer has been silent for `keepalive` and nothing of ours awaits an
 // answer, a keepalive message goes out that the peer must acknowledge. Silence for
@@ -92,7 +94,8 @@ class Connection {
   // --- application side (the shell's program attachment) ---
   // The local application will neither write nor read any more (program exited and its
   // pipes are finished). `program_failed`: it failed, and its direction was ended with
-  // FAIL; the connection then closes once that FAIL is acknowledged.
+  // FAIL; the connection then closes once that FAIL is acknowledged and the peer's own
+  // end acknowledged in turn (at most a linger later).
   void set_application_done(Timestamp now, bool program_failed);
   bool application_done() const { return app_done_; }
   // Local failure (signal, shutdown past the drain, spawn failure): the peer is told with
@@ -126,6 +129,13 @@ class Connection {
   bool close_timeout_applies() const;
   // How long to stay after a clean end (linger_until_).
   Duration linger() const;
+  // Our FAIL (a failure, or a failed program's end) is acknowledged: the connection is
+  // ending and only waits for the peer's own end (on_timer).
+  bool fail_acknowledged() const;
+  // The peer's end has been received, everything before it read, and acknowledged.
+  bool peer_end_acknowledged() const;
+  // A FAIL from the peer fails the connection, unless ours already ended it.
+  void note_peer_failure(Timestamp now);
   Duration keepalive_interval() const;
 
   std::unique_ptr<Stream> stream_;

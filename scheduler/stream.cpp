@@ -101,6 +101,7 @@ class Stream::Impl {
     keepalive_due_ = true;
   }
   bool keepalive_outstanding() const { return keepalive_due_ || keepalive_tx_ != 0; }
+  bool acknowledgement_owed() const { return acks_.deadline() != Timestamp::never(); }
 
   Status set_controller(std::string_view name, Timestamp now) {
     auto c = make_controller(name, rng_, now);
@@ -611,6 +612,7 @@ Duration Stream::retransmit_timeout() const { return impl_->retransmit_timeout()
 Timestamp Stream::last_receive_time() const { return impl_->last_receive_time(); }
 void Stream::send_keepalive(Timestamp now) { impl_->send_keepalive(now); }
 bool Stream::keepalive_outstanding() const { return impl_->keepalive_outstanding(); }
+bool Stream::acknowledgement_owed() const { return impl_->acknowledgement_owed(); }
 Status Stream::set_controller(std::string_view name, Timestamp now) { return impl_->set_controller(name, now); }
 std::string_view Stream::controller_name() const { return impl_->controller_name(); }
 Status Stream::set_priority(const Priority& p, Timestamp now) { return impl_->set_priority(p, now); }

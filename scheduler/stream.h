@@ -139,6 +139,8 @@ class Stream {
 
   // Both directions finished: our EOF acknowledged and the peer's EOF fully read.
   bool done() const { return write_finished() && read_finished(); }
+  // An acknowledgement of something received is due and has not left yet.
+  bool acknowledgement_owed() const;
   // Time of the last message received from the peer (for idle timeouts).
   Timestamp last_receive_time() const;
   // The retransmission timeout now (with back-off). The peer's, on the same path, is

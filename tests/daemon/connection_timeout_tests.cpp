@@ -3,6 +3,7 @@
 // (daemon/server_endpoint.cpp retries a past deadline after 20 us).
 #include <doctest/doctest.h>
 
+#include <array>
 #include <string>
 #include <vector>
 
@@ -47,4 +48,110 @@ TEST_CASE("connection: bytes in flight past the keepalive time do not make the d
   }
   CHECK(c.stream().stats().bytes_in_flight > 0);
   CHECK(polls < 100);  // retransmissions back off: a handful of deadlines, not a spin
+}
+
+namespace {
+
+// Carries every due message between a Connection and a bare Stream (the peer) at `now`.
+void exchange(Connection& c, Stream& peer, Timestamp now) {
+  std::vector<uint8_t> out(1088);
+  for (int round = 0; round < 8; ++round) {
+    bool moved = false;
+    while (!c.closed()) {
+      const size_t n = c.poll_message(now, out, out.size());
+      if (n == 0) break;
+      peer.on_message(now, Bytes(out.data(), n));
+      moved = true;
+    }
+    while (true) {
+      const size_t n = peer.poll_transmit(now, out, out.size());
+      if (n == 0) break;
+      if (!c.closed()) c.on_message(now, Bytes(out.data(), n));
+      moved = true;
+    }
+    if (!moved) break;
+  }
+}
+
+}  // namespace
+
+TEST_CASE("connection: a failed connection stays until the peer's answering end is acknowledged") {
+  // The reference takes our FAIL as an end of stream (CURVECP.md 6.9): its program sees
+  // end of input and exits, and it ends its own direction and waits for that end to be
+  // acknowledged. Closing as soon as our FAIL was acknowledged left it resending to a
+  // forgotten connection until its 10 s idle exit (a refused client, serve --allow).
+  SeededRng rng{12};
+  const Timestamp start{Duration::seconds(1000).ns};
+  StreamConfig sc;
+  sc.role = StreamRole::server;
+  auto stream = Stream::create(sc, rng, start);
+  StreamConfig pc;
+  pc.role = StreamRole::client;
+  auto peer_stream = Stream::create(pc, rng, start);
+  REQUIRE(stream);
+  REQUIRE(peer_stream);
+  Stream& peer = *peer_stream.value();
+  Connection c(std::move(stream.value()), ConnectionConfig{}, start);
+
+  const std::string hello = "hello";
+  peer.write(Bytes(reinterpret_cast<const uint8_t*>(hello.data()), hello.size()));
+  Timestamp now = start;
+  exchange(c, peer, now);
+  c.abort(now, EndReason::aborted);
+
+  bool peer_ended = false;
+  Timestamp fail_acknowledged = Timestamp::never();
+  std::array<uint8_t, 256> buf;
+  for (int step = 0; step < 3000 && !c.closed(); ++step) {
+    now = now + Duration::milliseconds(1);
+    exchange(c, peer, now);
+    while (peer.read(MutableBytes(buf.data(), buf.size())) > 0) {
+    }
+    if (c.stream().write_finished() && fail_acknowledged == Timestamp::never()) fail_acknowledged = now;
+    // The peer's program saw end of input after a few milliseconds and exited.
+    if (peer.read_finished() && !peer_ended && now - fail_acknowledged >= Duration::milliseconds(5)) {
+      peer.close_write();
+      peer_ended = true;
+    }
+  }
+  REQUIRE(c.closed());
+  CHECK(c.reason() == EndReason::aborted);
+  CHECK(peer.read_failed());
+  CHECK(peer_ended);
+  CHECK(peer.write_finished());  // its end was acknowledged before we went
+  CHECK(now - fail_acknowledged < Duration::milliseconds(50));  // and we went then, not after the linger
+}
+
+TEST_CASE("connection: a failed connection whose peer never ends goes after a linger") {
+  SeededRng rng{13};
+  const Timestamp start{Duration::seconds(1000).ns};
+  StreamConfig sc;
+  sc.role = StreamRole::server;
+  auto stream = Stream::create(sc, rng, start);
+  StreamConfig pc;
+  pc.role = StreamRole::client;
+  auto peer_stream = Stream::create(pc, rng, start);
+  REQUIRE(stream);
+  REQUIRE(peer_stream);
+  Stream& peer = *peer_stream.value();
+  ConnectionConfig cc;
+  Connection c(std::move(stream.value()), cc, start);
+  const std::string hello = "hello";
+  peer.write(Bytes(reinterpret_cast<const uint8_t*>(hello.data()), hello.size()));
+  Timestamp now = start;
+  exchange(c, peer, now);
+  c.abort(now, EndReason::aborted);
+  Timestamp fail_acknowledged = Timestamp::never();
+  for (int step = 0; step < 10000 && !c.closed(); ++step) {
+    // Every deadline the connection reports is one it acts on (no past ones while open).
+    const Timestamp next = c.next_timeout();
+    now = next > now ? next : now + Duration::milliseconds(1);
+    exchange(c, peer, now);
+    if (c.stream().write_finished() && fail_acknowledged == Timestamp::never()) fail_acknowledged = now;
+  }
+  REQUIRE(c.closed());
+  CHECK(c.reason() == EndReason::aborted);
+  REQUIRE(fail_acknowledged != Timestamp::never());
+  CHECK(now - fail_acknowledged >= cc.linger);
+  CHECK(now - fail_acknowledged <= cc.linger + Duration::milliseconds(100));
 }
