@@ -22,10 +22,12 @@ CLIENT_HEX=$(cat "$WORK/client.hex")
 TS='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z'
 
 # serve_bg NAME FLAGS...: a server on port 0 running `sh -c 'echo "${NOTIFY_SOCKET-unset}"; cat'`.
+# Each has its own control socket: a daemon already answering on the default path (a
+# user's, on the machine running the tests) would add a warning line to the log.
 serve_bg() {
   local name=$1
   shift
-  bg "$name" "$CURVECP" serve "$@" --key "$WORK/serverkey" --name "$SNAME" --ext "$EXT" 127.0.0.1 "${BIND_PORT:-0}" -- \
+  bg "$name" "$CURVECP" serve "$@" --control "$WORK/$name.sock" --key "$WORK/serverkey" --name "$SNAME" --ext "$EXT" 127.0.0.1 "${BIND_PORT:-0}" -- \
     sh -c 'echo "${NOTIFY_SOCKET-unset}"; exec cat'
   SERVER_PID=$BG_PID
   SERVER_IMPL=ours
@@ -63,13 +65,13 @@ listen_port plain
 grep -qE "^curvecp serve: listening on 127\.0\.0\.1:$PORT\$" plain.log || fail "--no-timestamps: $(cat plain.log)"
 stop_server
 : >journal.log
-JOURNAL_STREAM=$(stat -c '%d:%i' journal.log) bg journal "$CURVECP" serve --key "$WORK/serverkey" --name "$SNAME" \
+JOURNAL_STREAM=$(stat -c '%d:%i' journal.log) bg journal "$CURVECP" serve --control "$WORK/journal.sock" --key "$WORK/serverkey" --name "$SNAME" \
   127.0.0.1 0 -- cat
 SERVER_PID=$BG_PID
 listen_port journal
 grep -qE "^curvecp serve: listening on 127\.0\.0\.1:$PORT\$" journal.log || fail "journal: time stamps: $(cat journal.log)"
 stop_server
-JOURNAL_STREAM=1:2 bg notjournal "$CURVECP" serve --key "$WORK/serverkey" --name "$SNAME" 127.0.0.1 0 -- cat
+JOURNAL_STREAM=1:2 bg notjournal "$CURVECP" serve --control "$WORK/notjournal.sock" --key "$WORK/serverkey" --name "$SNAME" 127.0.0.1 0 -- cat
 SERVER_PID=$BG_PID
 listen_port notjournal
 grep -qE "^$TS curvecp serve: listening on " notjournal.log || fail "another JOURNAL_STREAM dropped the time: $(cat notjournal.log)"
