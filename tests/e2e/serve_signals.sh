@@ -59,8 +59,11 @@ mv "$WORK/server.log" "$WORK/server-1.log.txt"
 rm -f "$WORK/go"
 
 # --- a second SIGINT exits at once; the program gets SIGTERM ---------------------------
+# The program waits in `wait`, which a trapped signal interrupts at once (POSIX), so its
+# TERM trap runs before the daemon, exiting, sends the group SIGKILL; a foreground sleep
+# would hold the trap back until it ended, and on a busy host SIGKILL came first.
 start_server ours "$WORK/serverkey" sh -c \
-  "trap 'echo term > \"$WORK/program-got-term\"; exit 0' TERM; echo \$\$ > '$WORK/program2'; echo started; while :; do sleep 0.05; done"
+  "trap 'echo term > \"$WORK/program-got-term\"; exit 0' TERM; echo \$\$ > '$WORK/program2'; echo started; while :; do sleep 0.05 & wait \$!; done"
 client_cmd ours "$WORK/serverkey" "$PORT"
 unset 'CLIENT_CMD[${#CLIENT_CMD[@]}-1]'
 timeout 20 "${CLIENT_CMD[@]}" </dev/null >"$WORK/second.out" 2>"$WORK/client-second.log" &
