@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <array>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -73,6 +74,32 @@ void exchange(Connection& c, Stream& peer, Timestamp now) {
   }
 }
 
+// A server connection and a bare client stream (the peer) that has sent "hello"; the
+// connection has just failed (aborted) at `now`.
+struct AbortedPair {
+  explicit AbortedPair(uint64_t seed) : rng{seed} {
+    StreamConfig sc;
+    sc.role = StreamRole::server;
+    auto stream = Stream::create(sc, rng, now);
+    StreamConfig pc;
+    pc.role = StreamRole::client;
+    auto peer_stream = Stream::create(pc, rng, now);
+    REQUIRE(stream);
+    REQUIRE(peer_stream);
+    peer = std::move(peer_stream.value());
+    c = std::make_unique<Connection>(std::move(stream.value()), cc, now);
+    const std::string hello = "hello";
+    peer->write(Bytes(reinterpret_cast<const uint8_t*>(hello.data()), hello.size()));
+    exchange(*c, *peer, now);
+    c->abort(now, EndReason::aborted);
+  }
+  SeededRng rng;
+  Timestamp now{Duration::seconds(1000).ns};
+  ConnectionConfig cc;
+  std::unique_ptr<Stream> peer;
+  std::unique_ptr<Connection> c;
+};
+
 }  // namespace
 
 TEST_CASE("connection: a failed connection stays until the peer's answering end is acknowledged") {
@@ -80,24 +107,10 @@ TEST_CASE("connection: a failed connection stays until the peer's answering end 
   // end of input and exits, and it ends its own direction and waits for that end to be
   // acknowledged. Closing as soon as our FAIL was acknowledged left it resending to a
   // forgotten connection until its 10 s idle exit (a refused client, serve --allow).
-  SeededRng rng{12};
-  const Timestamp start{Duration::seconds(1000).ns};
-  StreamConfig sc;
-  sc.role = StreamRole::server;
-  auto stream = Stream::create(sc, rng, start);
-  StreamConfig pc;
-  pc.role = StreamRole::client;
-  auto peer_stream = Stream::create(pc, rng, start);
-  REQUIRE(stream);
-  REQUIRE(peer_stream);
-  Stream& peer = *peer_stream.value();
-  Connection c(std::move(stream.value()), ConnectionConfig{}, start);
-
-  const std::string hello = "hello";
-  peer.write(Bytes(reinterpret_cast<const uint8_t*>(hello.data()), hello.size()));
-  Timestamp now = start;
-  exchange(c, peer, now);
-  c.abort(now, EndReason::aborted);
+  AbortedPair pair(12);
+  Connection& c = *pair.c;
+  Stream& peer = *pair.peer;
+  Timestamp& now = pair.now;
 
   bool peer_ended = false;
   Timestamp fail_acknowledged = Timestamp::never();
@@ -123,24 +136,11 @@ TEST_CASE("connection: a failed connection stays until the peer's answering end 
 }
 
 TEST_CASE("connection: a failed connection whose peer never ends goes after a linger") {
-  SeededRng rng{13};
-  const Timestamp start{Duration::seconds(1000).ns};
-  StreamConfig sc;
-  sc.role = StreamRole::server;
-  auto stream = Stream::create(sc, rng, start);
-  StreamConfig pc;
-  pc.role = StreamRole::client;
-  auto peer_stream = Stream::create(pc, rng, start);
-  REQUIRE(stream);
-  REQUIRE(peer_stream);
-  Stream& peer = *peer_stream.value();
-  ConnectionConfig cc;
-  Connection c(std::move(stream.value()), cc, start);
-  const std::string hello = "hello";
-  peer.write(Bytes(reinterpret_cast<const uint8_t*>(hello.data()), hello.size()));
-  Timestamp now = start;
-  exchange(c, peer, now);
-  c.abort(now, EndReason::aborted);
+  AbortedPair pair(13);
+  Connection& c = *pair.c;
+  Stream& peer = *pair.peer;
+  Timestamp& now = pair.now;
+  const ConnectionConfig& cc = pair.cc;
   Timestamp fail_acknowledged = Timestamp::never();
   for (int step = 0; step < 10000 && !c.closed(); ++step) {
     // Every deadline the connection reports is one it acts on (no past ones while open).
