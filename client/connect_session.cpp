@@ -16,6 +16,7 @@
 #include "daemon/control_protocol.h"
 #include "daemon/control_server.h"
 #include "daemon/event_loop.h"
+#include "daemon/process_group_reaper.h"
 #include "daemon/log.h"
 #include "daemon/signal_watcher.h"
 
@@ -70,6 +71,8 @@ class ConnectSession : public ControlTarget {
   int signal_ = 0;  // the signal that interrupted us, if any
   bool stepping_ = false;
   bool finished_ = false;
+  bool hurry_ = false;                // a second signal: exit without waiting for anything
+  bool waiting_for_program_ = false;  // tear_down() gives a stopped program its grace
   int exit_code_ = 0;
 };
 
@@ -178,6 +181,19 @@ int ConnectSession::tear_down() {
     }
   }
   connection_.reset();
+  // A program that was stopped gets the rest of its grace to exit on its SIGTERM (its
+  // TERM handler may clean up) before we exit: the reaper's destructor would send SIGKILL
+  // at once. A second signal, before or during this wait, does not wait.
+  if (loop_) {
+    ProcessGroupReaper& programs = loop_->process_groups();
+    if (hurry_) {
+      programs.kill_pending();
+    } else if (programs.pending() > 0) {
+      log_verbose("waiting for the stopped program to exit");
+      waiting_for_program_ = true;
+      programs.finish();
+    }
+  }
   signals_.clear();
   relay_.reset();
   loop_.reset();
@@ -193,9 +209,15 @@ void ConnectSession::finish(int exit_code, const std::string& error) {
 }
 
 void ConnectSession::on_signal(int signum, Timestamp now) {
+  if (waiting_for_program_) {
+    // Exiting, and the stopped program has not gone yet: stop waiting for it.
+    if (loop_->process_groups().kill_pending() > 0) log_verbose("signal " + std::to_string(signum) + ": killing the program");
+    return;
+  }
   if (finished_) return;
   if (signal_ != 0) {
     // A second signal: stop waiting for the server to acknowledge our FAIL.
+    hurry_ = true;
     finish(128 + signal_, "interrupted by signal " + std::to_string(signal_) + " (" + strsignal(signal_) + ")");
     return;
   }

@@ -31,9 +31,19 @@ ProcessGroupReaper::~ProcessGroupReaper() {
     scan_timer_->data = nullptr;
     close_and_free(reinterpret_cast<uv_handle_t*>(scan_timer_));
   }
+  kill_pending();
+}
+
+size_t ProcessGroupReaper::kill_pending() {
+  size_t killed = 0;
   for (const Group& g : groups_) {
-    if (process_group_exists(g.pgid)) ::kill(-g.pgid, SIGKILL);
+    if (!process_group_exists(g.pgid)) continue;
+    ::kill(-g.pgid, SIGKILL);
+    ++killed;
   }
+  groups_.clear();
+  if (timer_) timer_->disarm();
+  return killed;
 }
 
 void ProcessGroupReaper::terminate(pid_t pgid, Duration grace, Timestamp now) {

@@ -43,8 +43,8 @@ class ProcessGroupReaper {
 
   // Created on first use by EventLoop::process_groups(); standalone use is possible too.
   explicit ProcessGroupReaper(EventLoop& loop);
-  // Groups still pending get SIGKILL at once (their grace is cut short: nobody would be
-  // left to escalate). Call finish() first to give them their full grace.
+  // Groups still pending get SIGKILL at once (kill_pending(): nobody would be left to
+  // escalate). Call finish() first to give them their full grace.
   ~ProcessGroupReaper();
   ProcessGroupReaper(const ProcessGroupReaper&) = delete;
   ProcessGroupReaper& operator=(const ProcessGroupReaper&) = delete;
@@ -91,11 +91,16 @@ class ProcessGroupReaper {
 
   // Groups whose escalation is still pending.
   size_t pending() const { return groups_.size(); }
-  // Runs the loop until no group is pending. Bounded by the longest grace (the SIGKILL
-  // ends every pending entry). Other handles' callbacks run meanwhile as in run(). For
-  // use after run() has returned (e.g. before destroying the loop at exit), never from
-  // inside a loop callback (libuv's uv_run is not re-entrant).
+  // Runs the loop until no group is pending: each gets the rest of its grace to exit on
+  // its SIGTERM, then SIGKILL. Bounded by the longest grace. Other handles' callbacks run
+  // meanwhile as in run() (a signal watcher may call kill_pending() to cut the wait
+  // short). For use after run() has returned, before the loop is destroyed at exit, so
+  // that a program's TERM handler gets its grace instead of the destructor's SIGKILL;
+  // never from inside a loop callback (libuv's uv_run is not re-entrant).
   void finish();
+  // SIGKILL to every pending group now; none is pending afterwards. Returns how many
+  // groups were still there.
+  size_t kill_pending();
 
  private:
   struct Group {

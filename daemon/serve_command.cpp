@@ -17,7 +17,8 @@
 // and end, each refusal; -q keeps errors only, -v adds diagnostics.
 // Signals: first SIGTERM/SIGINT drains (no new clients, running connections finish);
 // the second fails every connection (programs stopped, FAIL to the clients) and exits
-// within the abort timeout; SIGUSR1 prints counters (-v); SIGHUP reloads --allow FILE
+// within the abort timeout, once the stopped programs have exited or had their grace (a
+// third signal kills them at once); SIGUSR1 prints counters (-v); SIGHUP reloads --allow FILE
 // (a broken file keeps the old list) and is otherwise caught and ignored.
 #include <sys/resource.h>
 
@@ -42,6 +43,7 @@
 #include "daemon/event_loop.h"
 #include "daemon/log.h"
 #include "daemon/privileges.h"
+#include "daemon/process_group_reaper.h"
 #include "daemon/sd_notify.h"
 #include "daemon/server.h"
 #include "daemon/signal_watcher.h"
@@ -336,7 +338,18 @@ void reload_allow_list(Server& s, const std::string& path) {
 int run_until_drained(EventLoop& l, Server& s, const std::string& allow_path) {
   // One count for both signals: SIGTERM then SIGINT is a second request.
   int stop_requests = 0;
-  auto on_stop = [&](int signum, Timestamp) { on_stop_request(s, signum, ++stop_requests); };
+  bool exiting = false;
+  ProcessGroupReaper& programs = l.process_groups();
+  auto on_stop = [&](int signum, Timestamp) {
+    ++stop_requests;
+    if (!exiting) {
+      on_stop_request(s, signum, stop_requests);
+      return;
+    }
+    // While programs being stopped get their grace at exit: one more signal ends the wait.
+    const size_t killed = programs.kill_pending();
+    log_info(std::string(strsignal(signum)) + " again: killing " + std::to_string(killed) + " program group(s)");
+  };
   auto term = SignalWatcher::create(l, SIGTERM, on_stop);
   auto intr = SignalWatcher::create(l, SIGINT, on_stop);
   // SIGHUP is the daemon convention for "reload your configuration": the allow list.
@@ -361,6 +374,14 @@ int run_until_drained(EventLoop& l, Server& s, const std::string& allow_path) {
   if (Status run = l.run(); !run) {
     log_error(run.error().message);
     exit_code = kExitTemporary;
+  }
+  // Programs that are being stopped (SIGTERM sent) get the rest of their grace to exit
+  // before we do; the reaper's destructor would send SIGKILL at once. A further signal
+  // cuts the wait short.
+  if (programs.pending() > 0) {
+    exiting = true;
+    log_verbose("waiting for " + std::to_string(programs.pending()) + " stopped program group(s) to exit");
+    programs.finish();
   }
   if (s.nonce_disaster()) exit_code = kExitTemporary;
   log_verbose(s.counters_line());

@@ -451,6 +451,51 @@ TEST_CASE("process group: a group that ignores SIGTERM is SIGKILLed after the gr
   CHECK(l.process_groups().pending() == 0);
 }
 
+TEST_CASE("process group: kill_pending() cuts a group's grace short; finish() returns then") {
+  REQUIRE(::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+  auto loop = EventLoop::create();
+  REQUIRE(loop);
+  EventLoop& l = *loop.value();
+  std::unique_ptr<PipeReader> reader;
+  std::optional<ExitStatus> status;
+  auto child = spawn_script(l, "trap '' TERM; sleep 30 & echo ready; wait", reader, &status);
+  const pid_t pgid = child->pgid();
+  REQUIRE(run_until(l, [&] { return reader->text == "ready\n"; }));
+
+  const Duration grace = Duration::seconds(30);
+  child->terminate(grace);
+  run_for(l, Duration::milliseconds(100));
+  CHECK(l.process_groups().pending() == 1);
+  CHECK(l.process_groups().kill_pending() == 1);
+  CHECK(l.process_groups().pending() == 0);
+  CHECK(l.process_groups().kill_pending() == 0);
+  l.process_groups().finish();  // nothing pending: returns at once
+  CHECK(run_until(l, [&] { return status.has_value() && group_gone(pgid) && reader->eof; }));
+  REQUIRE(status);
+  CHECK(status->signal == SIGKILL);
+}
+
+TEST_CASE("process group: finish() gives a group that cleans up on SIGTERM its time") {
+  REQUIRE(::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+  auto loop = EventLoop::create();
+  REQUIRE(loop);
+  EventLoop& l = *loop.value();
+  std::unique_ptr<PipeReader> reader;
+  std::optional<ExitStatus> status;
+  // The handler takes 0.3 s (a foreground sleep) and then exits 7.
+  auto child = spawn_script(l, "trap 'sleep 0.3; exit 7' TERM; echo ready; while :; do sleep 0.05; done", reader, &status);
+  const pid_t pgid = child->pgid();
+  REQUIRE(run_until(l, [&] { return reader->text == "ready\n"; }));
+  child->terminate(Duration::seconds(5));
+  l.process_groups().finish();
+  CHECK(l.process_groups().pending() == 0);
+  CHECK_FALSE(process_group_exists(pgid));
+  CHECK(run_until(l, [&] { return status.has_value(); }));
+  REQUIRE(status);
+  CHECK(status->signal == 0);
+  CHECK(status->code == 7);
+}
+
 TEST_CASE("process group: a clean exit signals nothing, a group can be terminated after its leader") {
   REQUIRE(::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
   auto loop = EventLoop::create();

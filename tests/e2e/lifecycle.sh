@@ -9,6 +9,9 @@
 #      then echoes a line.
 #   4. connect to a loopback port with nothing listening fails at once: "connection refused".
 #   5. The server drains on SIGTERM and exits 0; its log holds no sanitizer report.
+#   6. Ctrl-C on a client whose own program cleans up on SIGTERM (0.3 s): the client waits
+#      for it before exiting (SIGKILL only after the 2 s grace); with a program that ignores
+#      SIGTERM, a second Ctrl-C during that wait kills it and the client exits at once.
 # Usage: lifecycle.sh CURVECP
 set -euo pipefail
 CURVECP=$(readlink -f "$1")
@@ -169,5 +172,39 @@ echo "# connect to a closed loopback port: exit $status after ${elapsed} ms"
 [ "$status" = 111 ] || fail "connect to a closed port exited $status (expected 111)"
 grep -q "connection refused" "$WORK/refused.log" || fail "connect to a closed port did not say 'connection refused'"
 (( elapsed < 2000 )) || fail "connect to a closed port took ${elapsed} ms (expected under 2 s)"
+
+# --- 6. the client's own program gets its grace; a second Ctrl-C cuts it short ---
+mkdir -p "$WORK/own"
+start_server server6 120 cat
+setsid "$CURVECP" connect -v --name "$NAME" --server-key "$KEY" 127.0.0.1 "$PORT" -- sh -c \
+  "trap 'sleep 0.3; echo cleaned > \"$WORK/own/cleaned\"; exit 0' TERM; echo \$\$ > '$WORK/own/pgid'; while :; do sleep 0.05; done" \
+  >/dev/null 2>"$WORK/client6.log" &
+CPID=$!
+PIDS+=("$CPID")
+wait_for 20 "the client's program to start" test -s "$WORK/own/pgid"
+PGID=$(cat "$WORK/own/pgid")
+kill -INT "$CPID"
+wait_exit "$CPID" 10
+[ "$STATUS" = 130 ] || fail "client exited $STATUS after SIGINT (expected 130)"
+# Checked at once: the client must have let the TERM handler finish before it exited.
+[ -e "$WORK/own/cleaned" ] || fail "the client exited before its program's TERM handler finished"
+group_gone "$PGID" || fail "the client's program group was still there after the client exited"
+grep -q "waiting for the stopped program to exit" "$WORK/client6.log" || fail "connect -v did not say it waited for its program"
+echo "# SIGINT on a client: its program's 0.3 s TERM handler finished before the client exited"
+setsid "$CURVECP" connect -v --name "$NAME" --server-key "$KEY" 127.0.0.1 "$PORT" -- sh -c \
+  "trap '' TERM; echo \$\$ > '$WORK/own/pgid2'; while :; do sleep 0.05; done" >/dev/null 2>"$WORK/client6b.log" &
+CPID=$!
+PIDS+=("$CPID")
+wait_for 20 "the second client's program to start" test -s "$WORK/own/pgid2"
+PGID=$(cat "$WORK/own/pgid2")
+kill -INT "$CPID"
+wait_for 5 "the client to wait for its program" grep -q "waiting for the stopped program to exit" "$WORK/client6b.log"
+kill -INT "$CPID"
+wait_exit "$CPID" 5
+[ "$STATUS" = 130 ] || fail "client exited $STATUS after two SIGINTs (expected 130)"
+grep -q "signal 2: killing the program" "$WORK/client6b.log" || fail "a second SIGINT did not cut the wait for the program"
+wait_for 5 "the program ignoring SIGTERM to go" group_gone "$PGID"
+echo "# a second SIGINT while the client waited for a program ignoring SIGTERM killed it"
+stop_server server6
 
 echo "lifecycle: all checks passed"
