@@ -14,10 +14,29 @@
 
 namespace curvecp {
 
+// The credit may adapt to how often the process gets to send (CcPacer(min, max)): it is
+// twice the mean interval between wake-ups that sent (an EWMA, gain 1/16, each interval
+// counted as at most 2 x max), within [min, max]. A process that runs every few ms (a
+// busy host) needs a credit of that many ms, or it sends less than the rate; one that
+// runs every fraction of a ms needs little, and a large credit only turns its occasional
+// stall into a burst: at 200 Mbit/s, 100 ms on the netlab testbed the catch-up after each
+// stall of a few ms queued more than chicago's 5 ms mark at the bottleneck for longer
+// than its 25 ms queue filter, and each read as congestion (docs/CHICAGO.md 4). A single
+// stall moves the mean by 1/16 of its length: stalls are not bursted, steady slowness is.
+// A floor in bytes keeps the credit at some packets' worth at low rates, where a credit
+// of one or two packets changed how flows share a path (chicago.cpp, kMinCreditBytes).
 class CcPacer {
  public:
   // `max_credit`: how much unused sending time may be banked for a burst (e.g. 2 ms).
-  explicit CcPacer(Duration max_credit) : max_credit_(max_credit) {}
+  explicit CcPacer(Duration max_credit) : CcPacer(max_credit, max_credit) {}
+  // A credit between `min_credit` and `max_credit` that follows the wake-up interval, and
+  // is never less than the time `min_credit_bytes` take at the pacing rate.
+  CcPacer(Duration min_credit, Duration max_credit, double min_credit_bytes = 0)
+      : min_credit_(min_credit),
+        max_credit_(max_credit),
+        min_credit_bytes_(min_credit_bytes),
+        credit_(min_credit),
+        mean_wake_ns_(min_credit.ns / 2.0) {}
 
   // Earliest time the next packet may leave: `now` when it may leave at once.
   Timestamp next_send_time(Timestamp now) const { return next_due_ > now ? next_due_ : now; }
@@ -30,9 +49,18 @@ class CcPacer {
   void reset(Timestamp now) { next_due_ = now; }
 
   Duration max_credit() const { return max_credit_; }
+  // The credit in force now (max_credit() unless it adapts).
+  Duration credit() const { return credit_; }
 
  private:
+  static constexpr double kWakeGain = 1.0 / 16;
+  Duration min_credit_;
   Duration max_credit_;
+  double min_credit_bytes_;
+  Duration credit_;
+  double mean_wake_ns_;
+  Timestamp last_wake_{0};
+  bool woken_ = false;
   Timestamp next_due_{0};
 };
 

@@ -78,6 +78,18 @@ constexpr double kMinWindowBytes = 10 * kPacketBytes;
 // 100 Mbit/s, 40 ms path to 0.09 of the ceiling (10 ms: 0.18 alone, 0.26 together with
 // kernel receive timestamps; docs/CHICAGO.md 4). A 10 ms burst is 1/4 of a 40 ms RTT.
 constexpr Duration kPacingCredit = Duration::milliseconds(10);
+// The credit adapts between kMinPacingCredit and kPacingCredit: twice the mean interval
+// between the wake-ups that send (cc_pacer.h). A quiet host's occasional stall then
+// sends at most ~2 ms of catch-up back to back instead of 10 ms: at 200 Mbit/s, 100 ms
+// (netlab) those bursts held a queue above the 5 ms mark for longer than the queue filter,
+// 12 delay cuts in 30 s and 0.71-0.81 of the ceiling; with a fixed 2 ms credit 5 cuts and
+// 0.88 (docs/CHICAGO.md 4). A busy host, waking every few ms, keeps the 10 ms.
+constexpr Duration kMinPacingCredit = Duration::milliseconds(2);
+// ... and never less than kMinCreditBytes at the pacing rate (10 ms below ~20 Mbit/s, 2 ms
+// from 100 Mbit/s): with 2 ms (two packets) at 10 Mbit/s, 100 ms, 200 ms buffer a
+// latecomer's start-up left a standing queue of ~200 ms in 3 of 5 simulator seeds and
+// 1 of 2 netlab runs (never with 10 ms).
+constexpr double kMinCreditBytes = 25000;
 // The queue signal is the minimum RTT over the last max(srtt / 4, 25 ms). The floor is for
 // host noise: a stall of sender, receiver or a hop delays every sample taken meanwhile,
 // but the samples from before it are still in the window; a real queue persists. On a
@@ -270,7 +282,7 @@ constexpr int64_t kCompetitorAtSwitchMarks = 3;
 ChicagoController::ChicagoController(Rng&, Timestamp now, double weight)
     : weight_(std::max(1.0, weight)),
       rate_bytes_per_s_(kInitialRateBytesPerS),
-      pacer_(kPacingCredit),
+      pacer_(kMinPacingCredit, kPacingCredit, kMinCreditBytes),
       recent_min_rtt_(kQueueFilterMin),
       recent_max_rate_(kCompetitionWindow * 2),
       max_delivery_(kDeliveryWindowMin) {
@@ -336,10 +348,11 @@ void ChicagoController::enter(Mode mode, Timestamp now) {
 
 void ChicagoController::trace_state(Timestamp now, const char* event) const {
   if (!cc_trace_enabled()) return;
-  cc_trace("%.6f chicago %s mode=%d rate=%.3fMbit/s queue=%.2fms srtt=%.2fms base=%.2fms loss=%.4f/%.4f",
+  cc_trace("%.6f chicago %s mode=%d rate=%.3fMbit/s queue=%.2fms srtt=%.2fms base=%.2fms loss=%.4f/%.4f credit=%.1fms",
            static_cast<double>(now.ns) / 1e9, event, static_cast<int>(mode_), rate_bytes_per_s_ * 8 / 1e6,
            queue_.seconds_f() * 1e3, srtt_.seconds_f() * 1e3,
-           base_delay_ == Duration::infinite() ? -1.0 : base_delay_.seconds_f() * 1e3, recent_loss_, long_term_loss_);
+           base_delay_ == Duration::infinite() ? -1.0 : base_delay_.seconds_f() * 1e3, recent_loss_, long_term_loss_,
+           pacer_.credit().seconds_f() * 1e3);
 }
 
 void ChicagoController::decrease(Timestamp now, double factor, const char* why) {

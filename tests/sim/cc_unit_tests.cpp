@@ -38,6 +38,60 @@ TEST_CASE("pacer spaces packets at the rate and banks at most max_credit") {
   CHECK(pacer.next_send_time(late) == at_ms(12));
 }
 
+// Sends what the pacer allows at `now` (1000-byte packets at 1 MB/s, i.e. 1 ms each);
+// returns how many left.
+int send_due(CcPacer& pacer, Timestamp now) {
+  int sent = 0;
+  while (pacer.next_send_time(now) <= now && sent < 1000) {
+    pacer.on_send(now, 1000, 1e6);
+    ++sent;
+  }
+  return sent;
+}
+
+TEST_CASE("adaptive pacer: frequent wake-ups keep the credit small, so a stall is not bursted") {
+  CcPacer pacer(Duration::milliseconds(2), Duration::milliseconds(10));
+  pacer.reset(at_ms(0));
+  // Woken every millisecond for 2 s: one packet each time.
+  for (int64_t t = 0; t < 2000; ++t) CHECK(send_due(pacer, at_ms(t)) <= 2);
+  CHECK(pacer.credit() == Duration::milliseconds(2));
+  // A 10 ms stall: the packet due at 2000 ms and 2 ms of credit, not 10 ms of it.
+  CHECK(send_due(pacer, at_ms(2010)) == 3);
+  // One stall moves the mean little: the credit stays near its floor.
+  CHECK(pacer.credit() < Duration::milliseconds(4));
+}
+
+TEST_CASE("adaptive pacer: a process woken every 5 ms gets the credit to keep its rate") {
+  CcPacer pacer(Duration::milliseconds(2), Duration::milliseconds(10));
+  pacer.reset(at_ms(0));
+  int sent = 0;
+  for (int64_t t = 0; t <= 2000; t += 5) sent += send_due(pacer, at_ms(t));
+  // Twice the 5 ms interval: 10 ms.
+  CHECK(pacer.credit() >= Duration::microseconds(9900));
+  // After the first second (the mean adapting), every wake-up sends its 5 ms worth.
+  int late = 0;
+  for (int64_t t = 2005; t <= 3000; t += 5) late += send_due(pacer, at_ms(t));
+  CHECK(late >= 999);  // 1 MB/s for 1 s, 1000-byte packets
+  CHECK(late <= 1001);
+  // A fixed 2 ms credit loses 40% of it: 3 packets per 5 ms wake-up.
+  CcPacer fixed(Duration::milliseconds(2));
+  fixed.reset(at_ms(0));
+  int fixed_sent = 0;
+  for (int64_t t = 2005; t <= 3000; t += 5) fixed_sent += send_due(fixed, at_ms(t));
+  CHECK(fixed_sent <= 601);
+  CHECK(sent >= 1900);  // the first two seconds, while the credit grew
+}
+
+TEST_CASE("adaptive pacer: the credit never falls below its floor in bytes at the rate") {
+  // 10 kB at 1 MB/s: 10 ms, however often the process wakes.
+  CcPacer pacer(Duration::milliseconds(2), Duration::milliseconds(20), 10000);
+  pacer.reset(at_ms(0));
+  for (int64_t t = 0; t < 1000; ++t) send_due(pacer, at_ms(t));
+  CHECK(pacer.credit() == Duration::milliseconds(10));
+  // A 30 ms stall: the packet due and 10 ms of credit.
+  CHECK(send_due(pacer, at_ms(1030)) == 11);
+}
+
 TEST_CASE("windowed min and max filters expire old extremes") {
   CcWindowedFilter<int, std::less<int>> min_filter(Duration::seconds(10));
   min_filter.update(40, at_ms(0));
