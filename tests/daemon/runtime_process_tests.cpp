@@ -121,6 +121,27 @@ std::unique_ptr<ChildProcess> spawn_script(EventLoop& l, const std::string& scri
   return std::move(child.value());
 }
 
+
+// A loop (this process the subreaper of its children) and one group spawned from
+// `script`, which has printed "ready". Its exit status lands in `status`.
+struct ReadyGroup {
+  std::unique_ptr<EventLoop> loop_owner;
+  std::unique_ptr<PipeReader> reader;
+  std::optional<ExitStatus> status;
+  std::unique_ptr<ChildProcess> child;
+  pid_t pgid = 0;
+  explicit ReadyGroup(const std::string& script) {
+    REQUIRE(::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+    auto loop = EventLoop::create();
+    REQUIRE(loop);
+    loop_owner = std::move(loop.value());
+    child = spawn_script(*loop_owner, script, reader, &status);
+    pgid = child->pgid();
+    REQUIRE(run_until(*loop_owner, [&] { return reader->text == "ready\n"; }));
+  }
+  EventLoop& loop() { return *loop_owner; }
+};
+
 }  // namespace
 
 TEST_CASE("spawn: fds 6/7 mapped, others closed, environment passed, exit status collected") {
@@ -423,16 +444,10 @@ TEST_CASE("process group: destroying a running child terminates its whole group"
 }
 
 TEST_CASE("process group: a group that ignores SIGTERM is SIGKILLed after the grace, not before") {
-  REQUIRE(::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
-  auto loop = EventLoop::create();
-  REQUIRE(loop);
-  EventLoop& l = *loop.value();
-  std::unique_ptr<PipeReader> reader;
-  std::optional<ExitStatus> status;
   // The ignored disposition is inherited by sleep as well.
-  auto child = spawn_script(l, "trap '' TERM; sleep 30 & echo ready; wait", reader, &status);
-  const pid_t pgid = child->pgid();
-  REQUIRE(run_until(l, [&] { return reader->text == "ready\n"; }));
+  ReadyGroup g("trap '' TERM; sleep 30 & echo ready; wait");
+  EventLoop& l = g.loop();
+  auto& [loop_owner, reader, status, child, pgid] = g;
 
   const Duration grace = Duration::milliseconds(600);
   const Timestamp start = l.update_now();
@@ -452,15 +467,9 @@ TEST_CASE("process group: a group that ignores SIGTERM is SIGKILLed after the gr
 }
 
 TEST_CASE("process group: kill_pending() cuts a group's grace short; finish() returns then") {
-  REQUIRE(::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
-  auto loop = EventLoop::create();
-  REQUIRE(loop);
-  EventLoop& l = *loop.value();
-  std::unique_ptr<PipeReader> reader;
-  std::optional<ExitStatus> status;
-  auto child = spawn_script(l, "trap '' TERM; sleep 30 & echo ready; wait", reader, &status);
-  const pid_t pgid = child->pgid();
-  REQUIRE(run_until(l, [&] { return reader->text == "ready\n"; }));
+  ReadyGroup g("trap '' TERM; sleep 30 & echo ready; wait");
+  EventLoop& l = g.loop();
+  auto& [loop_owner, reader, status, child, pgid] = g;
 
   const Duration grace = Duration::seconds(30);
   child->terminate(grace);
@@ -476,16 +485,10 @@ TEST_CASE("process group: kill_pending() cuts a group's grace short; finish() re
 }
 
 TEST_CASE("process group: finish() gives a group that cleans up on SIGTERM its time") {
-  REQUIRE(::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
-  auto loop = EventLoop::create();
-  REQUIRE(loop);
-  EventLoop& l = *loop.value();
-  std::unique_ptr<PipeReader> reader;
-  std::optional<ExitStatus> status;
   // The handler takes 0.3 s (a foreground sleep) and then exits 7.
-  auto child = spawn_script(l, "trap 'sleep 0.3; exit 7' TERM; echo ready; while :; do sleep 0.05; done", reader, &status);
-  const pid_t pgid = child->pgid();
-  REQUIRE(run_until(l, [&] { return reader->text == "ready\n"; }));
+  ReadyGroup g("trap 'sleep 0.3; exit 7' TERM; echo ready; while :; do sleep 0.05; done");
+  EventLoop& l = g.loop();
+  auto& [loop_owner, reader, status, child, pgid] = g;
   child->terminate(Duration::seconds(5));
   l.process_groups().finish();
   CHECK(l.process_groups().pending() == 0);
