@@ -182,17 +182,12 @@ int ConnectSession::tear_down() {
   }
   connection_.reset();
   // A program that was stopped gets the rest of its grace to exit on its SIGTERM (its
-  // TERM handler may clean up) before we exit: the reaper's destructor would send SIGKILL
-  // at once. A second signal, before or during this wait, does not wait.
-  if (loop_) {
-    ProcessGroupReaper& programs = loop_->process_groups();
-    if (hurry_) {
-      programs.kill_pending();
-    } else if (programs.pending() > 0) {
-      log_verbose("waiting for the stopped program to exit");
-      waiting_for_program_ = true;
-      programs.finish();
-    }
+  // TERM handler may clean up) before we exit: the reaper's destructor, at loop_.reset(),
+  // would send SIGKILL at once. A second signal, before or during this wait, does not wait.
+  if (loop_ && !hurry_ && loop_->process_groups().pending() > 0) {
+    log_verbose("waiting for the stopped program to exit");
+    waiting_for_program_ = true;
+    loop_->process_groups().finish();
   }
   signals_.clear();
   relay_.reset();
