@@ -21,6 +21,7 @@ expect_usage --runs x
 expect_usage --duration 5
 expect_usage --kinds "alone bogus"
 expect_usage --losses 2
+expect_usage --losses 1  # 100%: nothing would arrive (it is 0.01 for 1%)
 expect_usage --rates 20x
 expect_usage --frobnicate
 expect_usage --out
